@@ -1,0 +1,975 @@
+//! A full-duplex, multiplexed connection between two nodes.
+//!
+//! Either end may call the other over one socket. The design keeps the
+//! common path free of task hops:
+//!
+//! - **Writing.** A sender encodes its frame straight into the shared
+//!   outgoing buffer. If no one is writing, it becomes the writer: it takes
+//!   the buffer, writes it with a non-blocking `try_write`, and keeps going
+//!   while others append (so everything queued while the socket was busy
+//!   goes out in one write). Only when the socket would block is the rest
+//!   handed to the connection's housekeeping task, which waits for the
+//!   socket. No sender ever awaits inside the write path, so a cancelled
+//!   caller cannot leave half a frame behind.
+//! - **Reading.** One reader task per connection splits frames. A reply
+//!   completes its caller's one-shot (the caller wakes on the same worker).
+//!   A call is dispatched and its handler polled once in place; only a
+//!   handler that is not ready at once is spawned as a task.
+//! - **Back-pressure.** Callers take a slot from a semaphore sized to the
+//!   smaller of the two ends' in-flight limits, and wait while the outgoing
+//!   buffer is over its limit. Nothing is queued without bound.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::task::AbortHandle;
+
+use crate::codec;
+use crate::config::Limits;
+use crate::error::{Error, Result};
+use crate::id::{NodeId, ObjectId};
+use crate::service::{CallContext, Objects, Outcome, OutcomeFuture};
+use crate::transport::Stream;
+use crate::wire::frame::{self, EncodeError};
+use crate::wire::{Fault, Frame};
+
+const OPEN: u8 = 0;
+const PEER_CLOSING: u8 = 1;
+const CLOSING: u8 = 2;
+const DEAD: u8 = 3;
+
+/// Read buffer reserved per connection while idle.
+const READ_CHUNK: usize = 4096;
+
+/// Call ids are sequential; a multiplicative hash spreads them.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Default)]
+struct Outbox {
+    /// Frames appended since the writer last took the buffer.
+    buf: BytesMut,
+    /// An empty buffer kept for reuse.
+    spare: BytesMut,
+    /// Bytes the housekeeper must write once the socket is writable.
+    stalled: Option<BytesMut>,
+    /// Someone is writing (a sender, or the housekeeper).
+    writing: bool,
+    /// The connection is dead: nothing more is written.
+    dead: bool,
+}
+
+impl Outbox {
+    fn queued(&self) -> usize {
+        self.buf.len() + self.stalled.as_ref().map_or(0, |s| s.len())
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    calls: IdMap<oneshot::Sender<Result<Bytes>>>,
+    closed: bool,
+}
+
+/// Called once when a connection dies, to take it out of its node's table.
+pub(crate) type OnDead = Box<dyn FnOnce() + Send>;
+
+pub(crate) struct Shared {
+    io: Stream,
+    serial: u64,
+    peer: NodeId,
+    peer_desc: String,
+    local: NodeId,
+    limits: Arc<Limits>,
+    /// The largest frame the peer accepts.
+    peer_max_frame: u32,
+    out: Mutex<Outbox>,
+    /// Signalled when the outgoing buffer drains below the limit.
+    space: Notify,
+    /// Wakes the housekeeper to finish a stalled write.
+    stalled: Notify,
+    pending: Mutex<Pending>,
+    next_id: AtomicU64,
+    permits: Semaphore,
+    serving: Mutex<IdMap<AbortHandle>>,
+    serving_count: AtomicUsize,
+    /// Slots for one-way messages being handled; the reader waits for one.
+    message_slots: Arc<Semaphore>,
+    state: AtomicU8,
+    /// Signalled when the last call in flight ends while closing.
+    drained: Notify,
+    /// Signalled once the connection is dead.
+    died: Notify,
+    death: Mutex<Option<String>>,
+    objects: Arc<Objects>,
+    on_dead: Mutex<Option<OnDead>>,
+    tasks: Mutex<Vec<AbortHandle>>,
+    epoch: Instant,
+    last_recv_ms: AtomicU64,
+    last_app_ms: AtomicU64,
+}
+
+/// A connection to another node. Cheap to clone; all clones share it.
+///
+/// Obtained from [`crate::Node::connect`], or handed to handlers in their
+/// [`CallContext`].
+#[derive(Clone)]
+pub struct Connection {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.shared.peer)
+            .field("remote", &self.shared.peer_desc)
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
+/// What the handshake established.
+pub(crate) struct Established {
+    pub(crate) io: Stream,
+    pub(crate) serial: u64,
+    pub(crate) local: NodeId,
+    pub(crate) peer: NodeId,
+    pub(crate) peer_desc: String,
+    pub(crate) peer_max_frame: u32,
+    pub(crate) peer_max_in_flight: u32,
+}
+
+impl Connection {
+    /// Starts the reader and housekeeping tasks of an established stream.
+    pub(crate) fn start(
+        e: Established,
+        limits: Arc<Limits>,
+        objects: Arc<Objects>,
+        on_dead: OnDead,
+    ) -> Connection {
+        let slots = limits.max_in_flight.min(e.peer_max_in_flight).max(1) as usize;
+        let now = Instant::now();
+        let shared = Arc::new(Shared {
+            io: e.io,
+            serial: e.serial,
+            peer: e.peer,
+            peer_desc: e.peer_desc,
+            local: e.local,
+            peer_max_frame: e.peer_max_frame.min(limits.max_frame_len),
+            out: Mutex::new(Outbox::default()),
+            space: Notify::new(),
+            stalled: Notify::new(),
+            pending: Mutex::new(Pending::default()),
+            next_id: AtomicU64::new(1),
+            permits: Semaphore::new(slots),
+            serving: Mutex::new(IdMap::default()),
+            serving_count: AtomicUsize::new(0),
+            message_slots: Arc::new(Semaphore::new(limits.max_in_flight as usize)),
+            state: AtomicU8::new(OPEN),
+            drained: Notify::new(),
+            died: Notify::new(),
+            death: Mutex::new(None),
+            objects,
+            on_dead: Mutex::new(Some(on_dead)),
+            tasks: Mutex::new(Vec::new()),
+            epoch: now,
+            last_recv_ms: AtomicU64::new(0),
+            last_app_ms: AtomicU64::new(0),
+            limits,
+        });
+        let reader = tokio::spawn(read_loop(shared.clone()));
+        let keeper = tokio::spawn(housekeep(shared.clone()));
+        lock(&shared.tasks).extend([reader.abort_handle(), keeper.abort_handle()]);
+        if shared.state.load(Ordering::Acquire) == DEAD {
+            reader.abort();
+            keeper.abort();
+        }
+        Connection { shared }
+    }
+
+    /// The id of the node at the other end.
+    pub fn peer_id(&self) -> NodeId {
+        self.shared.peer
+    }
+
+    /// The id of the node at this end.
+    pub fn local_id(&self) -> NodeId {
+        self.shared.local
+    }
+
+    /// A description of the remote end (its address when known).
+    pub fn remote_description(&self) -> &str {
+        &self.shared.peer_desc
+    }
+
+    /// Whether new calls may be made on this connection.
+    pub fn is_open(&self) -> bool {
+        self.shared.state.load(Ordering::Acquire) == OPEN
+    }
+
+    /// Whether the connection is dead (broken or closed).
+    pub fn is_dead(&self) -> bool {
+        self.shared.state.load(Ordering::Acquire) == DEAD
+    }
+
+    pub(crate) fn serial(&self) -> u64 {
+        self.shared.serial
+    }
+
+    /// Calls `method` of `object` on the peer with an already encoded
+    /// payload, waiting at most `deadline` (the node's default if `None`).
+    pub async fn call_bytes(
+        &self,
+        object: ObjectId,
+        method: u64,
+        payload: &[u8],
+        deadline: Option<Duration>,
+    ) -> Result<Bytes> {
+        self.call_with(object, method, deadline, |b| {
+            b.extend_from_slice(payload);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Calls `method` of `object` with `arg` encoded by postcard, and
+    /// decodes the answer as `R`.
+    pub async fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        object: ObjectId,
+        method: u64,
+        arg: &A,
+        deadline: Option<Duration>,
+    ) -> Result<R> {
+        let bytes = self
+            .call_with(object, method, deadline, |b| codec::encode_into(arg, b))
+            .await?;
+        codec::decode(&bytes).map_err(Error::Decode)
+    }
+
+    /// The general call: `encode` appends the payload to the frame.
+    pub async fn call_with(
+        &self,
+        object: ObjectId,
+        method: u64,
+        deadline: Option<Duration>,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), postcard::Error>,
+    ) -> Result<Bytes> {
+        let s = &*self.shared;
+        let deadline = deadline.unwrap_or(s.limits.default_deadline);
+        let started = Instant::now();
+        self.check_open()?;
+        let _permit = match s.permits.try_acquire() {
+            Ok(p) => p,
+            Err(_) => {
+                let fut = s.permits.acquire();
+                match tokio::time::timeout(deadline, fut).await {
+                    Ok(Ok(p)) => p,
+                    Ok(Err(_)) => return Err(self.death_error()),
+                    Err(_) => return Err(Error::DeadlineExceeded(deadline)),
+                }
+            }
+        };
+        self.wait_space().await?;
+        let remaining = deadline.saturating_sub(started.elapsed());
+        let id = s.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut p = lock(&s.pending);
+            if p.closed {
+                return Err(self.death_error());
+            }
+            p.calls.insert(id, tx);
+        }
+        let mut guard = InFlight {
+            shared: s,
+            id,
+            armed: true,
+        };
+        let timeout_us = remaining.as_micros().min(u64::MAX as u128) as u64;
+        let max = s.peer_max_frame;
+        s.enqueue(|b| frame::encode_call(b, id, timeout_us.max(1), object, method, encode, max))
+            .inspect_err(|_| {
+                lock(&s.pending).calls.remove(&id);
+                guard.armed = false;
+            })?;
+        s.touch_app();
+        let answer = match tokio::time::timeout(remaining, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(self.death_error()),
+            Err(_) => return Err(Error::DeadlineExceeded(deadline)),
+        };
+        guard.armed = false;
+        answer
+    }
+
+    /// Sends a one-way message to `object`: no reply, no deadline.
+    /// Returns once the message is queued for the socket.
+    pub async fn send_with(
+        &self,
+        object: ObjectId,
+        method: u64,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), postcard::Error>,
+    ) -> Result<()> {
+        let s = &*self.shared;
+        self.check_open()?;
+        self.wait_space().await?;
+        let max = s.peer_max_frame;
+        s.enqueue(|b| frame::encode_message(b, object, method, encode, max))?;
+        s.touch_app();
+        Ok(())
+    }
+
+    /// Sends `msg` one-way to `method` of `object`, encoded by postcard.
+    pub async fn send<A: Serialize + ?Sized>(
+        &self,
+        object: ObjectId,
+        method: u64,
+        msg: &A,
+    ) -> Result<()> {
+        self.send_with(object, method, |b| codec::encode_into(msg, b))
+            .await
+    }
+
+    /// Closes gracefully: no new calls are accepted, calls in flight in
+    /// both directions may finish within the node's close grace period,
+    /// then the socket is closed and whatever is left fails with
+    /// [`Error::Disconnected`]. Returns when the connection is dead.
+    pub async fn close(&self) {
+        let s = &*self.shared;
+        let mut state = s.state.load(Ordering::Acquire);
+        loop {
+            if state >= CLOSING {
+                self.closed().await;
+                return;
+            }
+            match s
+                .state
+                .compare_exchange(state, CLOSING, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
+        }
+        let _ = s.enqueue(|b| {
+            frame::encode(b, &Frame::Close { reason: "closing".into() }, u32::MAX)
+                .map_err(EncodeError::<()>::Frame)
+        });
+        let drained = async {
+            loop {
+                let n = s.drained.notified();
+                if s.is_drained() {
+                    return;
+                }
+                n.await;
+            }
+        };
+        let _ = tokio::time::timeout(s.limits.close_grace, drained).await;
+        // Let the close frame and last replies reach the socket.
+        let flushed = async {
+            loop {
+                let n = s.space.notified();
+                if lock(&s.out).queued() == 0 {
+                    return;
+                }
+                n.await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(200), flushed).await;
+        s.fail("closed by this side".into());
+    }
+
+    /// Closes at once, without waiting for calls in flight: they fail with
+    /// [`Error::Disconnected`] carrying `reason`.
+    pub fn abort(&self, reason: &str) {
+        self.shared.fail(reason.to_owned());
+    }
+
+    /// Waits until the connection is dead.
+    pub async fn closed(&self) {
+        let s = &*self.shared;
+        loop {
+            let n = s.died.notified();
+            if s.state.load(Ordering::Acquire) == DEAD {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    /// Calls in flight from this side.
+    pub fn calls_in_flight(&self) -> usize {
+        lock(&self.shared.pending).calls.len()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        match self.shared.state.load(Ordering::Acquire) {
+            OPEN => Ok(()),
+            DEAD => Err(self.death_error()),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    fn death_error(&self) -> Error {
+        let why = lock(&self.shared.death).clone();
+        Error::Disconnected(why.unwrap_or_else(|| "connection lost".into()))
+    }
+
+    async fn wait_space(&self) -> Result<()> {
+        let s = &*self.shared;
+        loop {
+            let n = s.space.notified();
+            {
+                let out = lock(&s.out);
+                if out.dead {
+                    return Err(self.death_error());
+                }
+                if out.queued() < s.limits.write_buffer {
+                    return Ok(());
+                }
+            }
+            n.await;
+        }
+    }
+}
+
+/// Removes an abandoned call and tells the peer to drop its handler.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    id: u64,
+    armed: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let removed = {
+            let mut p = lock(&self.shared.pending);
+            let r = p.calls.remove(&self.id).is_some();
+            if p.calls.is_empty() {
+                self.shared.drained.notify_one();
+            }
+            r
+        };
+        if removed {
+            let id = self.id;
+            let _ = self.shared.enqueue(|b| {
+                frame::encode(b, &Frame::Cancel { id }, u32::MAX).map_err(EncodeError::<()>::Frame)
+            });
+        }
+    }
+}
+
+enum Drain {
+    Done,
+    Blocked,
+    Failed(io::Error),
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn touch_app(&self) {
+        if self.limits.idle_timeout.is_some() {
+            self.last_app_ms.store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    fn is_drained(&self) -> bool {
+        lock(&self.pending).calls.is_empty() && self.serving_count.load(Ordering::Acquire) == 0
+    }
+
+    /// Appends a frame and writes it now if the socket is free.
+    fn enqueue<E>(
+        &self,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError<E>>,
+    ) -> Result<()>
+    where
+        Error: From<EncodeFail<E>>,
+    {
+        let chunk = {
+            let mut out = lock(&self.out);
+            if out.dead {
+                drop(out);
+                return Err(Error::Disconnected(
+                    lock(&self.death).clone().unwrap_or_else(|| "connection lost".into()),
+                ));
+            }
+            encode(&mut out.buf).map_err(|e| Error::from(EncodeFail(e)))?;
+            if out.writing {
+                return Ok(());
+            }
+            out.writing = true;
+            let fresh = std::mem::take(&mut out.spare);
+            std::mem::replace(&mut out.buf, fresh)
+        };
+        match self.drain(chunk) {
+            Drain::Done | Drain::Blocked => Ok(()),
+            Drain::Failed(e) => {
+                let msg = format!("write failed: {e}");
+                self.fail(msg.clone());
+                Err(Error::Disconnected(msg))
+            }
+        }
+    }
+
+    /// Writes `chunk`, then whatever was appended meanwhile, until the
+    /// buffer is empty or the socket would block.
+    fn drain(&self, mut chunk: BytesMut) -> Drain {
+        loop {
+            while !chunk.is_empty() {
+                match self.io.try_write(&chunk) {
+                    Ok(n) => chunk.advance(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        lock(&self.out).stalled = Some(chunk);
+                        self.stalled.notify_one();
+                        return Drain::Blocked;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        lock(&self.out).writing = false;
+                        return Drain::Failed(e);
+                    }
+                }
+            }
+            let mut out = lock(&self.out);
+            chunk.clear();
+            if out.buf.is_empty() {
+                out.writing = false;
+                if chunk.capacity() <= 256 * 1024 {
+                    out.spare = chunk;
+                }
+                drop(out);
+                self.space.notify_waiters();
+                return Drain::Done;
+            }
+            chunk = std::mem::replace(&mut out.buf, chunk);
+        }
+    }
+
+    /// Declares the connection dead: every waiter is released with an
+    /// error, handlers are dropped, the socket is shut. Idempotent.
+    fn fail(&self, reason: String) {
+        if self.state.swap(DEAD, Ordering::AcqRel) == DEAD {
+            return;
+        }
+        tracing::debug!(peer = %self.peer, %reason, "connection dead");
+        *lock(&self.death) = Some(reason.clone());
+        let calls = {
+            let mut p = lock(&self.pending);
+            p.closed = true;
+            std::mem::take(&mut p.calls)
+        };
+        for (_, tx) in calls {
+            let _ = tx.send(Err(Error::Disconnected(reason.clone())));
+        }
+        self.permits.close();
+        self.message_slots.close();
+        for (_, h) in std::mem::take(&mut *lock(&self.serving)) {
+            h.abort();
+        }
+        {
+            let mut out = lock(&self.out);
+            out.dead = true;
+            out.buf = BytesMut::new();
+            out.stalled = None;
+        }
+        self.space.notify_waiters();
+        self.stalled.notify_one();
+        self.drained.notify_one();
+        self.io.shutdown_write();
+        if let Some(f) = lock(&self.on_dead).take() {
+            f();
+        }
+        self.died.notify_waiters();
+        for t in std::mem::take(&mut *lock(&self.tasks)) {
+            t.abort();
+        }
+    }
+
+    fn protocol_error(&self, reason: String) {
+        tracing::debug!(peer = %self.peer, %reason, "protocol error");
+        let r = reason.clone();
+        let _ = self.enqueue(|b| {
+            frame::encode(b, &Frame::Close { reason: r }, u32::MAX).map_err(EncodeError::<()>::Frame)
+        });
+        self.fail(format!("protocol error: {reason}"));
+    }
+
+    async fn on_frame(self: &Arc<Self>, f: Frame) {
+        match f {
+            Frame::Call {
+                id,
+                timeout_us,
+                object,
+                method,
+                payload,
+            } => self.serve(Some(id), timeout_us, object, method, payload).await,
+            Frame::Message {
+                object,
+                method,
+                payload,
+            } => self.serve(None, 0, object, method, payload).await,
+            Frame::Reply { id, result } => {
+                let tx = {
+                    let mut p = lock(&self.pending);
+                    let tx = p.calls.remove(&id);
+                    if p.calls.is_empty() && self.state.load(Ordering::Relaxed) != OPEN {
+                        self.drained.notify_one();
+                    }
+                    tx
+                };
+                if let Some(tx) = tx {
+                    self.touch_app();
+                    let _ = tx.send(result.map_err(Error::Remote));
+                }
+            }
+            Frame::Cancel { id } => {
+                if let Some(h) = lock(&self.serving).remove(&id) {
+                    h.abort();
+                }
+            }
+            Frame::Ping { nonce } => {
+                if lock(&self.out).queued() < self.limits.write_buffer {
+                    let _ = self.enqueue(|b| {
+                        frame::encode(b, &Frame::Pong { nonce }, u32::MAX)
+                            .map_err(EncodeError::<()>::Frame)
+                    });
+                }
+            }
+            Frame::Pong { .. } => {}
+            Frame::Close { reason } => {
+                tracing::debug!(peer = %self.peer, %reason, "peer closing");
+                let _ = self.state.compare_exchange(
+                    OPEN,
+                    PEER_CLOSING,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+            // Streams and leases belong to remote objects; until a layer
+            // above registers for them, they are skipped like unknown kinds.
+            Frame::StreamItem { .. }
+            | Frame::StreamEnd { .. }
+            | Frame::LeaseRenew { .. }
+            | Frame::LeaseRelease { .. }
+            | Frame::Unknown { .. } => {}
+        }
+    }
+
+    /// Serves a call (`id` set) or a one-way message.
+    async fn serve(
+        self: &Arc<Self>,
+        id: Option<u64>,
+        timeout_us: u64,
+        object: ObjectId,
+        method: u64,
+        payload: Bytes,
+    ) {
+        let refuse = |fault: Fault| {
+            if let Some(id) = id {
+                self.reply(id, Err(fault));
+            }
+        };
+        if self.state.load(Ordering::Acquire) >= CLOSING {
+            return refuse(Fault::Closing);
+        }
+        let message_permit = match id {
+            Some(_) => {
+                if self.serving_count.load(Ordering::Acquire) >= self.limits.max_in_flight as usize
+                {
+                    return refuse(Fault::Overloaded);
+                }
+                None
+            }
+            // One-way messages have no one to refuse to: the reader waits
+            // for a slot, which stops reading and pushes back on the peer.
+            None => match self.message_slots.clone().acquire_owned().await {
+                Ok(p) => Some(p),
+                Err(_) => return,
+            },
+        };
+        let Some(service) = self.objects.get(object) else {
+            return refuse(Fault::NoSuchObject);
+        };
+        self.touch_app();
+        let deadline = (timeout_us > 0)
+            .then(|| Instant::now().checked_add(Duration::from_micros(timeout_us)))
+            .flatten();
+        let cx = CallContext {
+            caller: self.peer,
+            deadline,
+            connection: Connection {
+                shared: self.clone(),
+            },
+            one_way: id.is_none(),
+        };
+        let mut fut = CatchUnwind(service.call(cx, method, payload));
+        // Poll once in place: most handlers finish without waiting.
+        let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut fut).poll(cx))).await;
+        if let Poll::Ready(outcome) = first {
+            if let Some(id) = id {
+                self.reply(id, outcome);
+            }
+            return;
+        }
+        self.serving_count.fetch_add(1, Ordering::AcqRel);
+        // Created outside the task so that an abort before its first poll
+        // still gives the slot back.
+        let count = ServingGuard(self.clone());
+        let me = self.clone();
+        let task = async move {
+            let _permit = message_permit;
+            let _count = count;
+            let outcome = match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), fut)
+                    .await
+                    .unwrap_or(Err(Fault::DeadlineExceeded)),
+                None => fut.await,
+            };
+            if let Some(id) = id {
+                lock(&me.serving).remove(&id);
+                me.reply_async(id, outcome).await;
+            }
+        };
+        match id {
+            Some(id) => {
+                let mut serving = lock(&self.serving);
+                let h = tokio::spawn(task);
+                serving.insert(id, h.abort_handle());
+            }
+            None => {
+                tokio::spawn(task);
+            }
+        }
+    }
+
+    fn encode_reply(&self, b: &mut BytesMut, id: u64, outcome: &Outcome) -> Result<(), EncodeError<()>> {
+        let f = Frame::Reply {
+            id,
+            result: outcome.clone(),
+        };
+        match frame::encode(b, &f, self.peer_max_frame) {
+            Ok(()) => Ok(()),
+            Err(e @ crate::wire::FrameError::TooLarge { .. }) => {
+                let f = Frame::Reply {
+                    id,
+                    result: Err(Fault::Rejected(format!("the reply is too large: {e}"))),
+                };
+                frame::encode(b, &f, u32::MAX).map_err(EncodeError::Frame)
+            }
+            Err(e) => Err(EncodeError::Frame(e)),
+        }
+    }
+
+    fn reply(&self, id: u64, outcome: Outcome) {
+        let _ = self.enqueue(|b| self.encode_reply(b, id, &outcome));
+    }
+
+    async fn reply_async(&self, id: u64, outcome: Outcome) {
+        loop {
+            let n = self.space.notified();
+            {
+                let out = lock(&self.out);
+                if out.dead {
+                    return;
+                }
+                if out.queued() < self.limits.write_buffer {
+                    break;
+                }
+            }
+            n.await;
+        }
+        self.reply(id, outcome);
+    }
+}
+
+/// Wraps an encoding failure so `enqueue` can be generic over payloads.
+pub(crate) struct EncodeFail<E>(EncodeError<E>);
+
+impl From<EncodeFail<()>> for Error {
+    fn from(e: EncodeFail<()>) -> Self {
+        match e.0 {
+            EncodeError::Frame(f) => Error::Frame(f),
+            EncodeError::Payload(()) => Error::Closed,
+        }
+    }
+}
+
+impl From<EncodeFail<postcard::Error>> for Error {
+    fn from(e: EncodeFail<postcard::Error>) -> Self {
+        match e.0 {
+            EncodeError::Frame(f) => Error::Frame(f),
+            EncodeError::Payload(p) => Error::Encode(p),
+        }
+    }
+}
+
+struct ServingGuard(Arc<Shared>);
+
+impl Drop for ServingGuard {
+    fn drop(&mut self) {
+        if self.0.serving_count.fetch_sub(1, Ordering::AcqRel) == 1
+            && self.0.state.load(Ordering::Relaxed) != OPEN
+        {
+            self.0.drained.notify_one();
+        }
+    }
+}
+
+/// Turns a panicking handler into a [`Fault::Panicked`] reply.
+struct CatchUnwind(OutcomeFuture);
+
+impl Future for CatchUnwind {
+    type Output = Outcome;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let fut = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(p) => p,
+            Err(_) => Poll::Ready(Err(Fault::Panicked)),
+        }
+    }
+}
+
+async fn read_loop(s: Arc<Shared>) {
+    let max = s.limits.max_frame_len;
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let reason = 'read: loop {
+        loop {
+            match frame::split(&mut buf, max) {
+                Ok(Some(body)) => match Frame::decode(body) {
+                    Ok(f) => s.on_frame(f).await,
+                    Err(e) => {
+                        s.protocol_error(e.to_string());
+                        return;
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    s.protocol_error(e.to_string());
+                    return;
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(READ_CHUNK);
+        }
+        match s.io.try_read_buf(&mut buf) {
+            Ok(0) => {
+                break 'read if buf.is_empty() {
+                    "the peer closed the connection".to_string()
+                } else {
+                    "the peer closed the connection in the middle of a frame".to_string()
+                };
+            }
+            Ok(_) => s.last_recv_ms.store(s.now_ms(), Ordering::Relaxed),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(e) = s.io.readable().await {
+                    break 'read format!("read failed: {e}");
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break 'read format!("read failed: {e}"),
+        }
+    };
+    s.fail(reason);
+}
+
+/// Finishes stalled writes, pings a silent peer, closes idle connections.
+/// Aborted by [`Shared::fail`].
+async fn housekeep(s: Arc<Shared>) {
+    let interval = s.limits.keepalive_interval;
+    let idle = s.limits.idle_timeout;
+    let tick = interval
+        .min(idle.unwrap_or(interval))
+        .max(Duration::from_millis(10));
+    loop {
+        if s.state.load(Ordering::Acquire) == DEAD {
+            return;
+        }
+        let stalled = lock(&s.out).stalled.take();
+        if let Some(mut chunk) = stalled {
+            loop {
+                if let Err(e) = s.io.writable().await {
+                    s.fail(format!("write failed: {e}"));
+                    return;
+                }
+                match s.drain(chunk) {
+                    Drain::Done => break,
+                    Drain::Blocked => match lock(&s.out).stalled.take() {
+                        Some(c) => chunk = c,
+                        None => break,
+                    },
+                    Drain::Failed(e) => {
+                        s.fail(format!("write failed: {e}"));
+                        return;
+                    }
+                }
+            }
+            continue;
+        }
+        if tokio::time::timeout(tick, s.stalled.notified()).await.is_ok() {
+            continue;
+        }
+        let now = s.now_ms();
+        let silent =
+            Duration::from_millis(now.saturating_sub(s.last_recv_ms.load(Ordering::Relaxed)));
+        if silent >= s.limits.keepalive_timeout {
+            s.fail(format!(
+                "the peer was silent for {silent:?} (keepalive time-out)"
+            ));
+            return;
+        }
+        if silent >= interval {
+            let _ = s.enqueue(|b| {
+                frame::encode(b, &Frame::Ping { nonce: now }, u32::MAX)
+                    .map_err(EncodeError::<()>::Frame)
+            });
+        }
+        if let Some(idle) = idle {
+            let quiet =
+                Duration::from_millis(now.saturating_sub(s.last_app_ms.load(Ordering::Relaxed)));
+            if quiet >= idle && s.is_drained() && s.state.load(Ordering::Acquire) == OPEN {
+                let c = Connection { shared: s.clone() };
+                tokio::spawn(async move { c.close().await });
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The runtime's error type.
+
+use std::io;
+use std::time::Duration;
+
+use crate::address::AddressError;
+use crate::id::NodeId;
+use crate::wire::{Fault, FrameError, HandshakeError};
+
+/// Everything that can go wrong while exchanging messages.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An address did not parse or names a backend this build lacks.
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    /// A socket operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The handshake with a peer failed.
+    #[error("handshake with {peer} failed: {source}")]
+    Handshake {
+        /// Who we were talking to.
+        peer: String,
+        /// Why it failed.
+        #[source]
+        source: HandshakeError,
+    },
+    /// The handshake did not complete within the time-out.
+    #[error("handshake with {peer} timed out after {after:?}")]
+    HandshakeTimeout {
+        /// Who we were talking to.
+        peer: String,
+        /// The time-out that passed.
+        after: Duration,
+    },
+    /// The connection broke or was closed before the answer came.
+    #[error("disconnected: {0}")]
+    Disconnected(String),
+    /// The connection is closing or closed and takes no new requests.
+    #[error("the connection is closed")]
+    Closed,
+    /// The deadline passed before the answer came.
+    #[error("deadline of {0:?} exceeded")]
+    DeadlineExceeded(Duration),
+    /// A frame was over the size limit.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A value could not be encoded.
+    #[error("could not encode the message: {0}")]
+    Encode(#[source] postcard::Error),
+    /// A value could not be decoded.
+    #[error("could not decode the message: {0}")]
+    Decode(#[source] postcard::Error),
+    /// The other side answered with a runtime fault.
+    #[error("the remote side reports: {0}")]
+    Remote(#[from] Fault),
+    /// No connection to this peer exists, directly or through a super-peer.
+    #[error("no route to peer {0}")]
+    NoRoute(NodeId),
+    /// The node has shut down.
+    #[error("the node has shut down")]
+    Shutdown,
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// A `Result` with the runtime's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,461 @@
+//! A node: one participant that listens, connects, or both.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::address::Address;
+use crate::config::Limits;
+use crate::connection::{Connection, Established};
+use crate::error::{Error, Result};
+use crate::id::{NodeId, ObjectId};
+use crate::service::{Objects, Service};
+use crate::transport::{Listener, Stream};
+use crate::wire::handshake::{self, HandshakeError, Hello, Welcome};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Accepts anything that names an address: `&str`, `String`, `Address`.
+pub trait IntoAddress {
+    /// Parses or clones into an [`Address`].
+    fn into_address(self) -> Result<Address>;
+}
+
+impl IntoAddress for Address {
+    fn into_address(self) -> Result<Address> {
+        Ok(self)
+    }
+}
+impl IntoAddress for &Address {
+    fn into_address(self) -> Result<Address> {
+        Ok(self.clone())
+    }
+}
+impl IntoAddress for &str {
+    fn into_address(self) -> Result<Address> {
+        Ok(self.parse()?)
+    }
+}
+impl IntoAddress for String {
+    fn into_address(self) -> Result<Address> {
+        Ok(self.parse()?)
+    }
+}
+impl IntoAddress for &String {
+    fn into_address(self) -> Result<Address> {
+        Ok(self.parse()?)
+    }
+}
+
+/// Builds a [`Node`] with non-default limits or id.
+///
+/// ```no_run
+/// # async fn f() -> farcall_runtime::Result<()> {
+/// use std::time::Duration;
+/// use farcall_runtime::{Limits, Node};
+///
+/// let node = Node::builder()
+///     .limits(Limits::default().max_in_flight(64).idle_timeout(Some(Duration::from_secs(60))))
+///     .listen("tcp://127.0.0.1:0")
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct NodeBuilder {
+    limits: Limits,
+    id: Option<NodeId>,
+}
+
+impl NodeBuilder {
+    /// Sets the limits (see [`Limits`] for the defaults).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Fixes the node id instead of drawing a random one.
+    pub fn id(mut self, id: NodeId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Builds a node that does not listen (it may still connect, and serve
+    /// calls that come back on its own connections).
+    pub fn build(self) -> Node {
+        Node {
+            inner: Arc::new(NodeInner {
+                id: self.id.unwrap_or_else(NodeId::random),
+                limits: Arc::new(self.limits),
+                objects: Arc::new(Objects::default()),
+                conns: Mutex::new(HashMap::new()),
+                dialed: Mutex::new(HashMap::new()),
+                listeners: Mutex::new(Vec::new()),
+                next_serial: AtomicU64::new(1),
+                shut: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Builds a node listening on `addr`.
+    pub async fn listen(self, addr: impl IntoAddress) -> Result<Node> {
+        let node = self.build();
+        node.listen_on(addr).await?;
+        Ok(node)
+    }
+}
+
+type DialSlot = Arc<tokio::sync::Mutex<Option<Connection>>>;
+
+struct NodeInner {
+    id: NodeId,
+    limits: Arc<Limits>,
+    objects: Arc<Objects>,
+    conns: Mutex<HashMap<u64, Connection>>,
+    dialed: Mutex<HashMap<Address, DialSlot>>,
+    listeners: Mutex<Vec<(Address, JoinHandle<()>)>>,
+    next_serial: AtomicU64,
+    shut: AtomicBool,
+}
+
+impl Drop for NodeInner {
+    fn drop(&mut self) {
+        for (_, h) in lock(&self.listeners).drain(..) {
+            h.abort();
+        }
+        let conns: Vec<Connection> = lock(&self.conns).drain().map(|(_, c)| c).collect();
+        for c in conns {
+            c.abort("the node was dropped");
+        }
+    }
+}
+
+/// One participant in a farcall system.
+///
+/// A node listens on any number of addresses, connects to other nodes
+/// (one shared connection per address), and serves objects on every
+/// connection it has, whichever side dialed. Clones share the node.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> farcall_runtime::Result<()> {
+/// use farcall_runtime::Node;
+///
+/// let server = Node::listen("tcp://127.0.0.1:0").await?;
+/// let addr = server.local_addr().expect("listening");
+/// let client = Node::new();
+/// let conn = client.connect(&addr).await?;
+/// assert_eq!(conn.peer_id(), server.id());
+/// client.shutdown().await;
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<NodeInner>,
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.inner.id)
+            .field("listening", &self.local_addrs())
+            .field("connections", &lock(&self.inner.conns).len())
+            .finish()
+    }
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node::new()
+    }
+}
+
+impl Node {
+    /// A node with default limits that does not listen.
+    pub fn new() -> Node {
+        NodeBuilder::default().build()
+    }
+
+    /// A builder for limits and id.
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder::default()
+    }
+
+    /// A node with default limits listening on `addr`.
+    pub async fn listen(addr: impl IntoAddress) -> Result<Node> {
+        NodeBuilder::default().listen(addr).await
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The first address this node listens on, with the real port.
+    pub fn local_addr(&self) -> Option<Address> {
+        lock(&self.inner.listeners).first().map(|(a, _)| a.clone())
+    }
+
+    /// Every address this node listens on.
+    pub fn local_addrs(&self) -> Vec<Address> {
+        lock(&self.inner.listeners)
+            .iter()
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+
+    /// Starts listening on one more address; returns the bound address
+    /// (port 0 is replaced by the port the system chose).
+    pub async fn listen_on(&self, addr: impl IntoAddress) -> Result<Address> {
+        let addr = addr.into_address()?;
+        addr.check_supported()?;
+        if self.inner.shut.load(Ordering::Acquire) {
+            return Err(Error::Shutdown);
+        }
+        let (listener, bound) = Listener::bind(&addr)
+            .await
+            .map_err(|e| Error::io(format!("cannot listen on {addr}"), e))?;
+        let task = tokio::spawn(accept_loop(Arc::downgrade(&self.inner), listener));
+        lock(&self.inner.listeners).push((bound.clone(), task));
+        Ok(bound)
+    }
+
+    /// Connects to the node at `addr`, or returns the open connection this
+    /// node already has to it.
+    pub async fn connect(&self, addr: impl IntoAddress) -> Result<Connection> {
+        let addr = addr.into_address()?;
+        addr.check_supported()?;
+        if self.inner.shut.load(Ordering::Acquire) {
+            return Err(Error::Shutdown);
+        }
+        let slot = lock(&self.inner.dialed)
+            .entry(addr.clone())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| c.is_open()) {
+            return Ok(c.clone());
+        }
+        let c = self.dial(&addr).await?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Opens a new connection to `addr`, never reusing one.
+    pub async fn dial(&self, addr: &Address) -> Result<Connection> {
+        addr.check_supported()?;
+        let limits = &self.inner.limits;
+        let peer = addr.to_string();
+        let work = async {
+            let io = Stream::connect(addr)
+                .await
+                .map_err(|e| Error::io(format!("cannot connect to {addr}"), e))?;
+            let hello = handshake::encode_hello(&Hello {
+                node: self.inner.id,
+                max_frame_len: limits.max_frame_len,
+                max_in_flight: limits.max_in_flight,
+                credentials: None,
+            });
+            let io_err = |e| Error::io(format!("handshake with {addr}"), e);
+            io.write_all(&hello).await.map_err(io_err)?;
+            let mut prefix = [0u8; handshake::ANSWER_PREFIX];
+            io.read_exact(&mut prefix).await.map_err(io_err)?;
+            let hs = |source| Error::Handshake {
+                peer: peer.clone(),
+                source,
+            };
+            let (status, len) = handshake::decode_answer_prefix(&prefix).map_err(hs)?;
+            let mut body = vec![0u8; len];
+            io.read_exact(&mut body).await.map_err(io_err)?;
+            let welcome = handshake::decode_answer_body(status, &body).map_err(hs)?;
+            Ok::<_, Error>((io, welcome))
+        };
+        let (io, welcome) = tokio::time::timeout(limits.handshake_timeout, work)
+            .await
+            .map_err(|_| Error::HandshakeTimeout {
+                peer: peer.clone(),
+                after: limits.handshake_timeout,
+            })??;
+        Ok(self.register(io, welcome.node, peer, welcome.max_frame_len, welcome.max_in_flight))
+    }
+
+    fn register(
+        &self,
+        io: Stream,
+        peer: NodeId,
+        peer_desc: String,
+        peer_max_frame: u32,
+        peer_max_in_flight: u32,
+    ) -> Connection {
+        register(&self.inner, io, peer, peer_desc, peer_max_frame, peer_max_in_flight)
+    }
+
+    /// Every open connection, whichever side dialed.
+    pub fn connections(&self) -> Vec<Connection> {
+        lock(&self.inner.conns)
+            .values()
+            .filter(|c| !c.is_dead())
+            .cloned()
+            .collect()
+    }
+
+    /// An open connection to the node with id `peer`, if there is one.
+    pub fn connection_to(&self, peer: NodeId) -> Option<Connection> {
+        lock(&self.inner.conns)
+            .values()
+            .find(|c| c.peer_id() == peer && c.is_open())
+            .cloned()
+    }
+
+    /// Serves `service` under `id` on every connection of this node.
+    /// Returns the service it replaced, if any.
+    pub fn serve_object(&self, id: ObjectId, service: Arc<dyn Service>) -> Option<Arc<dyn Service>> {
+        self.inner.objects.insert(id, service)
+    }
+
+    /// Stops serving the object `id`.
+    pub fn remove_object(&self, id: ObjectId) -> Option<Arc<dyn Service>> {
+        self.inner.objects.remove(id)
+    }
+
+    /// Whether this node has been shut down.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shut.load(Ordering::Acquire)
+    }
+
+    /// Stops listening, then closes every connection gracefully (calls in
+    /// flight may finish within the close grace period). Idempotent.
+    pub async fn shutdown(&self) {
+        self.inner.shut.store(true, Ordering::Release);
+        let listeners: Vec<_> = lock(&self.inner.listeners).drain(..).collect();
+        for (_, h) in listeners {
+            h.abort();
+            let _ = h.await;
+        }
+        let conns: Vec<Connection> = lock(&self.inner.conns).values().cloned().collect();
+        let mut closing = tokio::task::JoinSet::new();
+        for c in conns {
+            closing.spawn(async move { c.close().await });
+        }
+        while closing.join_next().await.is_some() {}
+    }
+}
+
+fn register(
+    inner: &Arc<NodeInner>,
+    io: Stream,
+    peer: NodeId,
+    peer_desc: String,
+    peer_max_frame: u32,
+    peer_max_in_flight: u32,
+) -> Connection {
+    let serial = inner.next_serial.fetch_add(1, Ordering::Relaxed);
+    let weak: Weak<NodeInner> = Arc::downgrade(inner);
+    let on_dead = Box::new(move || {
+        if let Some(n) = weak.upgrade() {
+            lock(&n.conns).remove(&serial);
+        }
+    });
+    let conn = Connection::start(
+        Established {
+            io,
+            serial,
+            local: inner.id,
+            peer,
+            peer_desc,
+            peer_max_frame,
+            peer_max_in_flight,
+        },
+        inner.limits.clone(),
+        inner.objects.clone(),
+        on_dead,
+    );
+    if !conn.is_dead() {
+        lock(&inner.conns).insert(conn.serial(), conn.clone());
+    }
+    conn
+}
+
+async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of descriptors and the like: back off, keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let Some(inner) = node.upgrade() else { return };
+        if inner.shut.load(Ordering::Acquire) {
+            return;
+        }
+        tokio::spawn(async move {
+            let desc = stream.peer_description();
+            let timeout = inner.limits.handshake_timeout;
+            match tokio::time::timeout(timeout, answer_handshake(&inner, &stream)).await {
+                Ok(Ok(hello)) => {
+                    register(
+                        &inner,
+                        stream,
+                        hello.node,
+                        desc,
+                        hello.max_frame_len,
+                        hello.max_in_flight,
+                    );
+                }
+                Ok(Err(e)) => tracing::debug!(peer = %desc, error = %e, "handshake refused"),
+                Err(_) => tracing::debug!(peer = %desc, "handshake timed out"),
+            }
+        });
+    }
+}
+
+/// Reads a hello and answers it. Refusals carry a reason the dialer shows.
+async fn answer_handshake(inner: &NodeInner, io: &Stream) -> std::result::Result<Hello, String> {
+    let mut prefix = [0u8; handshake::HELLO_PREFIX];
+    io.read_exact(&mut prefix).await.map_err(|e| e.to_string())?;
+    let refuse = |e: HandshakeError| async move {
+        let why = match &e {
+            HandshakeError::VersionMismatch { ours, theirs } => format!(
+                "protocol version {theirs} is not supported; this node speaks version {ours}"
+            ),
+            other => other.to_string(),
+        };
+        let _ = io.write_all(&handshake::encode_refusal(&why)).await;
+        io.shutdown_write();
+        Err(why)
+    };
+    let len = match handshake::decode_hello_prefix(&prefix) {
+        Ok(len) => len,
+        Err(e) => return refuse(e).await,
+    };
+    let mut body = vec![0u8; len];
+    io.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+    let hello = match handshake::decode_hello_body(&body) {
+        Ok(h) => h,
+        Err(e) => return refuse(e).await,
+    };
+    if inner.shut.load(Ordering::Acquire) {
+        return refuse(HandshakeError::Refused("the node is shutting down".into())).await;
+    }
+    let welcome = handshake::encode_welcome(&Welcome {
+        node: inner.id,
+        max_frame_len: inner.limits.max_frame_len,
+        max_in_flight: inner.limits.max_in_flight,
+    });
+    io.write_all(&welcome).await.map_err(|e| e.to_string())?;
+    Ok(hello)
+}

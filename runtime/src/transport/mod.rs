@@ -1,0 +1,227 @@
+//! Transports: TCP, Unix sockets and in-process `mem://` pipes, behind one
+//! readiness-based interface so that several tasks can share one stream
+//! (a reader task, and callers that write directly when the socket is idle).
+
+pub mod mem;
+
+use std::io;
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::address::Address;
+
+/// A connected byte stream of any transport.
+#[derive(Debug)]
+pub enum Stream {
+    /// TCP, with `TCP_NODELAY` set.
+    Tcp(TcpStream),
+    /// A Unix domain socket.
+    Unix(UnixStream),
+    /// An in-process pipe.
+    Mem(mem::MemStream),
+}
+
+impl Stream {
+    /// Dials an address.
+    pub async fn connect(addr: &Address) -> io::Result<Stream> {
+        match addr {
+            Address::Tcp { host, port } => {
+                let s = TcpStream::connect((host.as_str(), *port)).await?;
+                s.set_nodelay(true)?;
+                Ok(Stream::Tcp(s))
+            }
+            Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+            Address::Mem(name) => Ok(Stream::Mem(mem::connect(name)?)),
+            Address::Nats { .. } => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the nats backend is not built into this farcall",
+            )),
+        }
+    }
+
+    /// Waits until the stream may be readable.
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.readable().await,
+            Stream::Unix(s) => s.readable().await,
+            Stream::Mem(s) => s.readable().await,
+        }
+    }
+
+    /// Reads what is available into the spare capacity of `buf`.
+    /// `Ok(0)` is end of stream; `WouldBlock` means wait for readiness.
+    pub fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read_buf(buf),
+            Stream::Unix(s) => s.try_read_buf(buf),
+            Stream::Mem(s) => s.try_read_buf(buf),
+        }
+    }
+
+    /// Reads what is available into `buf`.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read(buf),
+            Stream::Unix(s) => s.try_read(buf),
+            Stream::Mem(s) => s.try_read(buf),
+        }
+    }
+
+    /// Reads exactly `buf.len()` bytes.
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.try_read(&mut buf[got..]) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable().await?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.try_write(buf) {
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the stream may be writable.
+    pub async fn writable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.writable().await,
+            Stream::Unix(s) => s.writable().await,
+            Stream::Mem(s) => s.writable().await,
+        }
+    }
+
+    /// Writes what the stream takes now, without waiting.
+    pub fn try_write(&self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write(b),
+            Stream::Unix(s) => s.try_write(b),
+            Stream::Mem(s) => s.try_write(b),
+        }
+    }
+
+    /// Shuts down the write half (the peer reads end of stream).
+    pub fn shutdown_write(&self) {
+        match self {
+            Stream::Tcp(s) => {
+                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s));
+            }
+            Stream::Unix(s) => {
+                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s));
+            }
+            Stream::Mem(s) => s.shutdown_write(),
+        }
+    }
+
+    /// A description of the remote end, for logs and errors.
+    pub fn peer_description(&self) -> String {
+        match self {
+            Stream::Tcp(s) => s
+                .peer_addr()
+                .map(|a| format!("tcp://{a}"))
+                .unwrap_or_else(|_| "tcp://?".into()),
+            Stream::Unix(_) => "unix peer".into(),
+            Stream::Mem(s) => format!("mem://{}", s.name()),
+        }
+    }
+}
+
+// tokio shuts down only owned write halves; a shared stream shuts down
+// through a duplicate of its descriptor (shutdown acts on the socket).
+fn shutdown_fd(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    let owned = fd.try_clone_to_owned()?;
+    std::os::unix::net::UnixStream::from(owned).shutdown(std::net::Shutdown::Write)
+}
+
+/// A bound listener of any transport.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// A Unix socket, with its path (removed when the listener drops).
+    Unix(UnixListener, UnixPathGuard),
+    /// In-process.
+    Mem(mem::MemListener),
+}
+
+/// Removes a Unix socket file when dropped.
+#[derive(Debug)]
+pub struct UnixPathGuard(std::path::PathBuf);
+
+impl Drop for UnixPathGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl Listener {
+    /// Binds an address; returns the listener and the address it really
+    /// bound (with the port filled in for port 0).
+    pub async fn bind(addr: &Address) -> io::Result<(Listener, Address)> {
+        match addr {
+            Address::Tcp { host, port } => {
+                let l = TcpListener::bind((host.as_str(), *port)).await?;
+                let local: SocketAddr = l.local_addr()?;
+                let bound = Address::Tcp {
+                    host: host.clone(),
+                    port: local.port(),
+                };
+                Ok((Listener::Tcp(l), bound))
+            }
+            Address::Unix(path) => {
+                if path.exists() {
+                    // A live listener answers; a stale file from a dead one does not.
+                    match UnixStream::connect(path).await {
+                        Ok(_) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::AddrInUse,
+                                format!("{} is in use by a live listener", path.display()),
+                            ));
+                        }
+                        Err(_) => {
+                            let _ = std::fs::remove_file(path);
+                        }
+                    }
+                }
+                let l = UnixListener::bind(path)?;
+                Ok((
+                    Listener::Unix(l, UnixPathGuard(path.clone())),
+                    addr.clone(),
+                ))
+            }
+            Address::Mem(name) => Ok((Listener::Mem(mem::bind(name)?), addr.clone())),
+            Address::Nats { .. } => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the nats backend is not built into this farcall",
+            )),
+        }
+    }
+
+    /// Accepts the next connection.
+    pub async fn accept(&mut self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, _) = l.accept().await?;
+                s.set_nodelay(true)?;
+                Ok(Stream::Tcp(s))
+            }
+            Listener::Unix(l, _) => Ok(Stream::Unix(l.accept().await?.0)),
+            Listener::Mem(l) => l.accept().await.map(Stream::Mem),
+        }
+    }
+}
