@@ -1,1 +1,59 @@
-fn main() {}
+//! farcall-bench: farcall side by side with its peers and the raw limit,
+//! in one process run.
+//!
+//! ```text
+//! cargo run --release -p farcall-bench -- dme [--quick]
+//! ```
+//!
+//! Each scenario prints a readable table, then, as its last line, one JSON
+//! object of figures keyed `<system>.<transport>.<scenario>.<metric>`.
+
+mod dme;
+mod measure;
+mod raw;
+mod report;
+
+use std::time::Duration;
+
+/// How long each throughput point runs, and how many sequential samples.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budget {
+    pub(crate) window: Duration,
+    pub(crate) seq_samples: usize,
+    pub(crate) idle_conns: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let budget = if quick {
+        Budget {
+            window: Duration::from_millis(300),
+            seq_samples: 2_000,
+            idle_conns: 200,
+        }
+    } else {
+        Budget {
+            window: Duration::from_secs(2),
+            seq_samples: 20_000,
+            idle_conns: 1_000,
+        }
+    };
+    let scenario = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .unwrap_or("dme");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match scenario {
+        "dme" => rt.block_on(dme::run(budget)),
+        other => {
+            eprintln!("unknown scenario `{other}`; available: dme");
+            std::process::exit(2);
+        }
+    }
+}

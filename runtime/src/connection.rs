@@ -307,13 +307,14 @@ impl Connection {
         let remaining = deadline.saturating_sub(started.elapsed());
         let id = s.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        {
+        let in_flight = {
             let mut p = lock(&s.pending);
             if p.closed {
                 return Err(self.death_error());
             }
             p.calls.insert(id, tx);
-        }
+            p.calls.len()
+        };
         let mut guard = InFlight {
             shared: s,
             id,
@@ -321,7 +322,10 @@ impl Connection {
         };
         let timeout_us = remaining.as_micros().min(u64::MAX as u128) as u64;
         let max = s.peer_max_frame;
-        s.enqueue(|b| frame::encode_call(b, id, timeout_us.max(1), object, method, encode, max))
+        let how = if in_flight > 1 { Flush::Handoff } else { Flush::Now };
+        s.enqueue_as(how, |b| {
+            frame::encode_call(b, id, timeout_us.max(1), object, method, encode, max)
+        })
             .inspect_err(|_| {
                 lock(&s.pending).calls.remove(&id);
                 guard.armed = false;
@@ -495,6 +499,20 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// When a sender's frame goes to the socket.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// Write now, from the sender, if no one is writing. Best when the
+    /// sender is alone: no task hop before the bytes leave.
+    Now,
+    /// Let the housekeeper write. Best when other senders are active: they
+    /// append while it is scheduled, and one write carries all their frames.
+    Handoff,
+    /// Only append; the reader flushes once it has handled every frame of
+    /// the bytes it read.
+    Defer,
+}
+
 enum Drain {
     Done,
     Blocked,
@@ -524,6 +542,18 @@ impl Shared {
     where
         Error: From<EncodeFail<E>>,
     {
+        self.enqueue_as(Flush::Now, encode)
+    }
+
+    /// Appends a frame, then flushes as `how` says.
+    fn enqueue_as<E>(
+        &self,
+        how: Flush,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError<E>>,
+    ) -> Result<()>
+    where
+        Error: From<EncodeFail<E>>,
+    {
         let chunk = {
             let mut out = lock(&self.out);
             if out.dead {
@@ -536,6 +566,18 @@ impl Shared {
             if out.writing {
                 return Ok(());
             }
+            match how {
+                Flush::Now => {}
+                Flush::Defer => return Ok(()),
+                Flush::Handoff => {
+                    out.writing = true;
+                    let fresh = std::mem::take(&mut out.spare);
+                    out.stalled = Some(std::mem::replace(&mut out.buf, fresh));
+                    drop(out);
+                    self.stalled.notify_one();
+                    return Ok(());
+                }
+            }
             out.writing = true;
             let fresh = std::mem::take(&mut out.spare);
             std::mem::replace(&mut out.buf, fresh)
@@ -547,6 +589,22 @@ impl Shared {
                 self.fail(msg.clone());
                 Err(Error::Disconnected(msg))
             }
+        }
+    }
+
+    /// Writes frames appended with [`Flush::Defer`], if no one else is.
+    fn flush_deferred(&self) {
+        let chunk = {
+            let mut out = lock(&self.out);
+            if out.writing || out.dead || out.buf.is_empty() {
+                return;
+            }
+            out.writing = true;
+            let fresh = std::mem::take(&mut out.spare);
+            std::mem::replace(&mut out.buf, fresh)
+        };
+        if let Drain::Failed(e) = self.drain(chunk) {
+            self.fail(format!("write failed: {e}"));
         }
     }
 
@@ -705,7 +763,7 @@ impl Shared {
     ) {
         let refuse = |fault: Fault| {
             if let Some(id) = id {
-                self.reply(id, Err(fault));
+                self.reply(id, Err(fault), Flush::Defer);
             }
         };
         if self.state.load(Ordering::Acquire) >= CLOSING {
@@ -721,9 +779,16 @@ impl Shared {
             }
             // One-way messages have no one to refuse to: the reader waits
             // for a slot, which stops reading and pushes back on the peer.
-            None => match self.message_slots.clone().acquire_owned().await {
+            None => match self.message_slots.clone().try_acquire_owned() {
                 Ok(p) => Some(p),
-                Err(_) => return,
+                Err(_) => {
+                    // About to wait: let deferred replies go out first.
+                    self.flush_deferred();
+                    match self.message_slots.clone().acquire_owned().await {
+                        Ok(p) => Some(p),
+                        Err(_) => return,
+                    }
+                }
             },
         };
         let Some(service) = self.objects.get(object) else {
@@ -746,7 +811,7 @@ impl Shared {
         let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut fut).poll(cx))).await;
         if let Poll::Ready(outcome) = first {
             if let Some(id) = id {
-                self.reply(id, outcome);
+                self.reply(id, outcome, Flush::Defer);
             }
             return;
         }
@@ -799,8 +864,8 @@ impl Shared {
         }
     }
 
-    fn reply(&self, id: u64, outcome: Outcome) {
-        let _ = self.enqueue(|b| self.encode_reply(b, id, &outcome));
+    fn reply(&self, id: u64, outcome: Outcome, how: Flush) {
+        let _ = self.enqueue_as(how, |b| self.encode_reply(b, id, &outcome));
     }
 
     async fn reply_async(&self, id: u64, outcome: Outcome) {
@@ -817,7 +882,12 @@ impl Shared {
             }
             n.await;
         }
-        self.reply(id, outcome);
+        let how = if self.serving_count.load(Ordering::Relaxed) > 1 {
+            Flush::Handoff
+        } else {
+            Flush::Now
+        };
+        self.reply(id, outcome, how);
     }
 }
 
@@ -870,7 +940,7 @@ impl Future for CatchUnwind {
 
 async fn read_loop(s: Arc<Shared>) {
     let max = s.limits.max_frame_len;
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = BytesMut::new();
     let reason = 'read: loop {
         loop {
             match frame::split(&mut buf, max) {
@@ -886,6 +956,14 @@ async fn read_loop(s: Arc<Shared>) {
                     s.protocol_error(e.to_string());
                     return;
                 }
+            }
+        }
+        s.flush_deferred();
+        if buf.is_empty() {
+            // Idle connections hold no read buffer: wait for data first.
+            buf = BytesMut::new();
+            if let Err(e) = s.io.readable().await {
+                break 'read format!("read failed: {e}");
             }
         }
         if buf.capacity() - buf.len() < 512 {
