@@ -46,15 +46,20 @@ fn fault() -> impl Strategy<Value = Fault> {
 /// Every variant of [`Frame`], with arbitrary fields.
 fn frame_value() -> impl Strategy<Value = Frame> {
     prop_oneof![
-        (any::<u64>(), any::<u64>(), object_id(), any::<u64>(), bytes(300)).prop_map(
-            |(id, timeout_us, object, method, payload)| Frame::Call {
+        (
+            any::<u64>(),
+            any::<u64>(),
+            object_id(),
+            any::<u64>(),
+            bytes(300)
+        )
+            .prop_map(|(id, timeout_us, object, method, payload)| Frame::Call {
                 id,
                 timeout_us,
                 object,
                 method,
                 payload,
-            }
-        ),
+            }),
         (any::<u64>(), bytes(300)).prop_map(|(id, p)| Frame::Reply { id, result: Ok(p) }),
         (any::<u64>(), fault()).prop_map(|(id, f)| Frame::Reply { id, result: Err(f) }),
         any::<u64>().prop_map(|id| Frame::Cancel { id }),
@@ -65,10 +70,8 @@ fn frame_value() -> impl Strategy<Value = Frame> {
                 payload,
             }
         }),
-        (any::<u64>(), bytes(300)).prop_map(|(stream, payload)| Frame::StreamItem {
-            stream,
-            payload
-        }),
+        (any::<u64>(), bytes(300))
+            .prop_map(|(stream, payload)| Frame::StreamItem { stream, payload }),
         (any::<u64>(), proptest::option::of(fault()))
             .prop_map(|(stream, fault)| Frame::StreamEnd { stream, fault }),
         vec(object_id(), 0..20).prop_map(|objects| Frame::LeaseRenew { objects }),
@@ -407,7 +410,12 @@ proptest! {
 #[test]
 #[ignore = "runtime bug: address.rs accepts `[`/`]` inside a host; Display then does not re-parse"]
 fn hosts_with_brackets_reparse() {
-    for s in ["tcp://a]:b:1", "tcp://[[a]:1", "tcp://a[b]:c:1", "nats://[x]y:z]:2"] {
+    for s in [
+        "tcp://a]:b:1",
+        "tcp://[[a]:1",
+        "tcp://a[b]:c:1",
+        "nats://[x]y:z]:2",
+    ] {
         assert_display_reparses(s).unwrap();
     }
 }
@@ -420,4 +428,92 @@ proptest! {
     fn hosts_with_brackets_reparse_prop(s in "(tcp|nats)://[a-c:\\[\\]]{1,8}:[0-9]{1,3}") {
         assert_display_reparses(&s)?;
     }
+}
+
+/// The byte examples of `docs/PROTOCOL.md`, so that the document cannot
+/// drift from the code.
+#[test]
+fn protocol_document_examples() {
+    let hello = handshake::encode_hello(&Hello {
+        node: NodeId(1),
+        max_frame_len: 16 << 20,
+        max_in_flight: 1024,
+        credentials: None,
+    });
+    assert_eq!(
+        &hello[..],
+        &[
+            0x46, 0x41, 0x52, 0x43, 0x41, 0x4C, 0x4C, 0x00, 0x00, 0x01, 0x00, 0x08, 0x01, 0x80,
+            0x80, 0x80, 0x08, 0x80, 0x08, 0x00
+        ]
+    );
+
+    let mut b = BytesMut::new();
+    frame::encode(&mut b, &Frame::Ping { nonce: 7 }, 1024).unwrap();
+    assert_eq!(&b[..], &[0x02, 0x00, 0x00, 0x00, 0x08, 0x07]);
+
+    let mut b = BytesMut::new();
+    let call = Frame::Call {
+        id: 1,
+        timeout_us: 1_000_000,
+        object: ObjectId::DME,
+        method: 0,
+        payload: farcall_runtime::codec::encode(&20u64).unwrap(),
+    };
+    frame::encode(&mut b, &call, 1024).unwrap();
+    assert_eq!(
+        &b[..],
+        &[
+            0x08, 0x00, 0x00, 0x00, 0x00, 0x01, 0xC0, 0x84, 0x3D, 0x01, 0x00, 0x14
+        ]
+    );
+
+    // Fault discriminants are the variant order of the table.
+    let faults = [
+        Fault::NoSuchObject,
+        Fault::NoSuchMethod,
+        Fault::Decode(String::new()),
+        Fault::DeadlineExceeded,
+        Fault::Overloaded,
+        Fault::Panicked,
+        Fault::Rejected(String::new()),
+        Fault::Closing,
+        Fault::NoRoute,
+    ];
+    for (i, f) in faults.iter().enumerate() {
+        let mut b = BytesMut::new();
+        let reply = Frame::Reply {
+            id: 0,
+            result: Err(f.clone()),
+        };
+        frame::encode(&mut b, &reply, 1024).unwrap();
+        // length(4) kind id ok=false discriminant ...
+        assert_eq!(b[4..8], [1, 0, 0, i as u8], "{f:?}");
+    }
+
+    // Refusal reasons as the listener words them.
+    let r = handshake::encode_refusal("not a farcall peer (bad magic bytes)");
+    assert_eq!(
+        &r[..ANSWER_PREFIX],
+        &[0x46, 0x41, 0x52, 0x43, 0x41, 0x4C, 0x4C, 0, 0, 1, 1, 0, 36]
+    );
+    assert_eq!(
+        HandshakeError::BadMagic.to_string(),
+        "not a farcall peer (bad magic bytes)"
+    );
+    assert_eq!(
+        HandshakeError::BodyTooLarge(5000).to_string(),
+        "handshake body of 5000 bytes exceeds the limit of 4096"
+    );
+    assert_eq!(
+        FrameError::TooLarge {
+            len: 65537,
+            max: 65536
+        }
+        .to_string(),
+        "frame of 65537 bytes exceeds the limit of 65536 bytes"
+    );
+    assert_eq!(FrameError::Empty.to_string(), "empty frame");
+    assert_eq!(ObjectId::DME, ObjectId(1));
+    assert_eq!(ObjectId::PEER, ObjectId(2));
 }
