@@ -24,10 +24,22 @@
 //! ```
 #![warn(missing_docs)]
 
+pub use farcall_macros::remote;
 pub use farcall_runtime::{
     Address, AddressError, CallContext, Connection, Error, Fault, IntoAddress, Limits, Node,
-    NodeBuilder, NodeId, ObjectId, Result, dme,
+    NodeBuilder, NodeId, ObjectId, Remote, RemoteError, Result, dme,
 };
+
+#[doc(hidden)]
+pub use farcall_runtime::__private;
+
+/// Interfaces, stubs and the catalogue of remote traits.
+pub mod remote {
+    pub use farcall_runtime::remote::{
+        ArgDescriptor, Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore,
+        catalogue, find_interface,
+    };
+}
 
 /// Lower layers, for those who build on the runtime directly.
 pub mod runtime {

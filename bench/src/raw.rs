@@ -17,7 +17,7 @@ pub(crate) enum RawAddr {
 /// length-prefixed, so echoing the bytes echoes the frames, and a batch of
 /// pipelined frames costs one system call each way: the loopback limit.
 async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 8 * 1024];
     loop {
         let n = match s.read(&mut buf).await {
             Ok(0) | Err(_) => return,

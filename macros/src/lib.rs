@@ -1,7 +1,57 @@
-//! Procedural macros of farcall.
+//! Procedural macros of farcall: `#[remote]`.
 //!
-//! This crate will hold `#[farcall::remote]`, which turns a trait into a
-//! remote interface (stub, dispatcher, request/response types, interface
-//! descriptor). It is structured as parse → validate → expand, one module
-//! each. Until that lands, the crate is empty; use it through the
-//! `farcall` facade, never directly.
+//! Use them through the facade (`#[farcall::remote]`), never directly:
+//! generated code names items through `::farcall::__private`.
+//!
+//! The work is split as parse ([`ast`]), validate ([`valid`]) and expand
+//! ([`expand`]), with the attribute's own arguments in [`attr`], the
+//! rewriting of `impl` blocks in [`implementation`], and the stable hashes
+//! of names and signatures in [`hash`].
+
+mod ast;
+mod attr;
+mod expand;
+mod hash;
+mod implementation;
+mod valid;
+
+use proc_macro::TokenStream;
+
+/// Turns a trait into a remote interface, or an `impl` of one into an
+/// implementation that can be served.
+///
+/// See the `farcall` crate's documentation for the full contract.
+#[proc_macro_attribute]
+pub fn remote(args: TokenStream, input: TokenStream) -> TokenStream {
+    let input2 = proc_macro2::TokenStream::from(input.clone());
+    let out = match syn::parse::<syn::Item>(input) {
+        Ok(syn::Item::Trait(t)) => expand::remote_trait(args.into(), t),
+        Ok(syn::Item::Impl(i)) => implementation::remote_impl(args.into(), i),
+        Ok(other) => Err(syn::Error::new_spanned(
+            item_keyword(&other),
+            "#[remote] applies to a trait, or to an `impl` of a remote trait",
+        )),
+        Err(e) => Err(e),
+    };
+    match out {
+        Ok(tokens) => tokens.into(),
+        Err(e) => with_error(input2, e).into(),
+    }
+}
+
+/// The user's item, untouched, next to the errors: the IDE keeps working.
+fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::TokenStream {
+    let errors = e.to_compile_error();
+    quote::quote! { #item #errors }
+}
+
+fn item_keyword(item: &syn::Item) -> proc_macro2::TokenStream {
+    use quote::ToTokens;
+    match item {
+        syn::Item::Struct(s) => s.struct_token.to_token_stream(),
+        syn::Item::Enum(e) => e.enum_token.to_token_stream(),
+        syn::Item::Fn(f) => f.sig.fn_token.to_token_stream(),
+        syn::Item::Mod(m) => m.mod_token.to_token_stream(),
+        other => other.to_token_stream(),
+    }
+}

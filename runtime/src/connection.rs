@@ -801,9 +801,9 @@ impl Shared {
         let cx = CallContext {
             caller: self.peer,
             deadline,
-            connection: Connection {
+            connection: Some(Connection {
                 shared: self.clone(),
-            },
+            }),
             one_way: id.is_none(),
         };
         let mut fut = CatchUnwind(service.call(cx, method, payload));

@@ -64,6 +64,14 @@ impl ObjectId {
         }
     }
 
+    /// The id of the service published under `name` (see
+    /// `Node::serve`): the same on every node, derived from the name.
+    pub fn for_service(name: &str) -> Self {
+        let lo = fnv1a64(0xcbf2_9ce4_8422_2325, name.as_bytes());
+        let hi = fnv1a64(0x8422_2325_cbf2_9ce4, name.as_bytes()) | 1 << 63;
+        ObjectId((hi as u128) << 64 | lo as u128)
+    }
+
     /// Whether this id is in the well-known range.
     pub fn is_well_known(self) -> bool {
         self.0 < 1 << 32
@@ -80,4 +88,16 @@ impl fmt::Debug for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ObjectId({:032x})", self.0)
     }
+}
+
+/// FNV-1a, 64 bits: a stable hash for names (not for secrets).
+pub const fn fnv1a64(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = seed;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
 }

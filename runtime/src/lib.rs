@@ -43,6 +43,12 @@ pub mod dme;
 pub mod error;
 pub mod id;
 pub mod node;
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::private::*;
+}
+mod private;
+pub mod remote;
 pub mod service;
 pub mod transport;
 pub mod wire;
@@ -53,5 +59,6 @@ pub use connection::Connection;
 pub use error::{Error, Result};
 pub use id::{NodeId, ObjectId};
 pub use node::{IntoAddress, Node, NodeBuilder};
+pub use remote::{Remote, RemoteError};
 pub use service::{CallContext, Outcome, OutcomeFuture, Service};
 pub use wire::Fault;

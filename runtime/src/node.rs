@@ -13,7 +13,7 @@ use crate::config::Limits;
 use crate::connection::{Connection, Established};
 use crate::error::{Error, Result};
 use crate::id::{NodeId, ObjectId};
-use crate::service::{Objects, Service};
+use crate::service::{Entry, Objects, Service};
 use crate::transport::{Listener, Stream};
 use crate::wire::handshake::{self, HandshakeError, Hello, Welcome};
 
@@ -321,12 +321,31 @@ impl Node {
     /// Serves `service` under `id` on every connection of this node.
     /// Returns the service it replaced, if any.
     pub fn serve_object(&self, id: ObjectId, service: Arc<dyn Service>) -> Option<Arc<dyn Service>> {
-        self.inner.objects.insert(id, service)
+        self.inner
+            .objects
+            .insert(
+                id,
+                Entry {
+                    service,
+                    local: None,
+                },
+            )
+            .map(|e| e.service)
+    }
+
+    /// Serves `service` under `id`, keeping the object itself for callers
+    /// on this node.
+    pub(crate) fn serve_entry(&self, id: ObjectId, entry: Entry) {
+        self.inner.objects.insert(id, entry);
+    }
+
+    pub(crate) fn object_entry(&self, id: ObjectId) -> Option<Entry> {
+        self.inner.objects.entry(id)
     }
 
     /// Stops serving the object `id`.
     pub fn remove_object(&self, id: ObjectId) -> Option<Arc<dyn Service>> {
-        self.inner.objects.remove(id)
+        self.inner.objects.remove(id).map(|e| e.service)
     }
 
     /// Whether this node has been shut down.

@@ -1,5 +1,6 @@
 //! What a node serves: objects that answer calls, addressed by id.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -27,10 +28,30 @@ pub struct CallContext {
     pub caller: NodeId,
     /// When the caller stops waiting, if it said.
     pub deadline: Option<Instant>,
-    /// The connection the call came on (callbacks may use it).
-    pub connection: Connection,
+    /// The connection the call came on (callbacks may use it); `None` for
+    /// a call from this node to one of its own objects.
+    pub connection: Option<Connection>,
     /// Whether this is a one-way message (its result is dropped).
     pub one_way: bool,
+}
+
+tokio::task_local! {
+    static CONTEXT: CallContext;
+}
+
+impl CallContext {
+    /// The context of the call the current task is serving, if any.
+    ///
+    /// Inside a `#[remote]` method implementation this tells who called
+    /// and until when they wait.
+    pub fn current() -> Option<CallContext> {
+        CONTEXT.try_with(|c| c.clone()).ok()
+    }
+
+    /// Runs `fut` with `self` as its [`CallContext::current`].
+    pub fn scope<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
+        CONTEXT.scope(self, fut)
+    }
 }
 
 /// An object a node serves: it decodes the arguments, runs, and encodes
@@ -40,10 +61,18 @@ pub trait Service: Send + Sync + 'static {
     fn call(&self, cx: CallContext, method: u64, payload: Bytes) -> OutcomeFuture;
 }
 
+/// A served object: its dispatcher, and the object itself (type-erased
+/// `Arc<dyn Trait>`) so that callers on the same node can skip encoding.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub(crate) service: Arc<dyn Service>,
+    pub(crate) local: Option<Arc<dyn Any + Send + Sync>>,
+}
+
 /// The objects a node serves, by id. Shared by the node and its connections.
 #[derive(Default)]
 pub(crate) struct Objects {
-    map: RwLock<HashMap<ObjectId, Arc<dyn Service>>>,
+    map: RwLock<HashMap<ObjectId, Entry>>,
 }
 
 impl fmt::Debug for Objects {
@@ -59,17 +88,25 @@ impl Objects {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&id)
+            .map(|e| e.service.clone())
+    }
+
+    pub(crate) fn entry(&self, id: ObjectId) -> Option<Entry> {
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
             .cloned()
     }
 
-    pub(crate) fn insert(&self, id: ObjectId, s: Arc<dyn Service>) -> Option<Arc<dyn Service>> {
+    pub(crate) fn insert(&self, id: ObjectId, e: Entry) -> Option<Entry> {
         self.map
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, s)
+            .insert(id, e)
     }
 
-    pub(crate) fn remove(&self, id: ObjectId) -> Option<Arc<dyn Service>> {
+    pub(crate) fn remove(&self, id: ObjectId) -> Option<Entry> {
         self.map
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -82,6 +82,10 @@ pub enum Fault {
     /// A relay has no route to the destination.
     #[error("no route to the destination")]
     NoRoute,
+    /// The method exists with another signature (client and server were
+    /// built from different versions of the interface).
+    #[error("interface mismatch: {0}")]
+    InterfaceMismatch(String),
 }
 
 /// A decoded frame. Payloads share the receive buffer (no copy).

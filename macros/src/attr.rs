@@ -1,0 +1,79 @@
+//! The arguments of `#[remote(...)]`, on traits and on methods.
+
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, LitStr, Meta, Path, Token};
+
+/// Arguments of `#[remote]` on a trait.
+pub(crate) struct TraitArgs {
+    /// The path of the facade crate (`::farcall` unless `crate = "..."`).
+    pub(crate) krate: Path,
+}
+
+impl Parse for TraitArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut krate: Path = syn::parse_quote!(::farcall);
+        let metas = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
+        for meta in metas {
+            match &meta {
+                Meta::NameValue(nv) if nv.path.is_ident("crate") => {
+                    let lit: LitStr = syn::parse2(quote::ToTokens::to_token_stream(&nv.value))
+                        .map_err(|_| {
+                            syn::Error::new_spanned(&nv.value, "expected a string: crate = \"path\"")
+                        })?;
+                    krate = lit.parse()?;
+                }
+                other => {
+                    return Err(syn::Error::new_spanned(
+                        other,
+                        "unknown argument; #[remote] on a trait takes only `crate = \"path\"`",
+                    ));
+                }
+            }
+        }
+        Ok(TraitArgs { krate })
+    }
+}
+
+/// What `#[remote(...)]` says about one method.
+#[derive(Default)]
+pub(crate) struct MethodArgs {
+    /// Fire-and-forget: no reply.
+    pub(crate) oneway: bool,
+    /// Safe to retry on another object.
+    pub(crate) idempotent: bool,
+}
+
+/// Takes the `#[remote(...)]` attributes off a method, returning what they
+/// say. Unknown arguments are errors.
+pub(crate) fn take_method_args(attrs: &mut Vec<Attribute>) -> syn::Result<MethodArgs> {
+    let mut out = MethodArgs::default();
+    let mut err: Option<syn::Error> = None;
+    attrs.retain(|a| {
+        if !a.path().is_ident("remote") {
+            return true;
+        }
+        let r = a.parse_nested_meta(|m| {
+            if m.path.is_ident("oneway") {
+                out.oneway = true;
+                Ok(())
+            } else if m.path.is_ident("idempotent") {
+                out.idempotent = true;
+                Ok(())
+            } else {
+                Err(m.error("unknown argument; a method takes #[remote(oneway)] or #[remote(idempotent)]"))
+            }
+        });
+        if let Err(e) = r {
+            match &mut err {
+                Some(all) => all.combine(e),
+                None => err = Some(e),
+            }
+        }
+        false
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}

@@ -1,0 +1,379 @@
+//! Expansion: one generator, one method per generated artifact.
+//!
+//! For `trait Shape` it emits:
+//! - the trait, its `async fn`s boxed so that `dyn Shape` works;
+//! - `ShapeClient`, an alias of the generic stub, and the trait's
+//!   implementation for every stub (so subtraits' stubs inherit it);
+//! - `impl Interface for dyn Shape`: the stub factory and the dispatcher;
+//! - `impl<T: Shape> Coerce<T> for dyn Shape`, which lets `node.export(obj)`
+//!   infer the interface;
+//! - the interface descriptor, submitted to the link-time catalogue.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, ItemTrait, Path};
+
+use crate::ast::{self, Method, RemoteTrait};
+use crate::attr::TraitArgs;
+use crate::valid;
+
+/// Expands `#[remote]` on a trait.
+pub(crate) fn remote_trait(args: TokenStream, item: ItemTrait) -> syn::Result<TokenStream> {
+    let args: TraitArgs = syn::parse2(args)?;
+    let mut errors = valid::Errors::default();
+    valid::check_trait(&item, &mut errors);
+    errors.finish()?;
+    let model = ast::build(item)?;
+    Ok(Generator {
+        krate: &args.krate,
+        t: &model,
+    }
+    .generate())
+}
+
+struct Generator<'a> {
+    krate: &'a Path,
+    t: &'a RemoteTrait,
+}
+
+/// `'fc`: the lifetime of every boxed method future.
+fn lt() -> syn::Lifetime {
+    syn::Lifetime::new("'__fc", Span::call_site())
+}
+
+impl Generator<'_> {
+    fn generate(&self) -> TokenStream {
+        let parts = [
+            self.the_trait(),
+            self.client_alias(),
+            self.stub_impl(),
+            self.interface_impl(),
+            self.coerce_impl(),
+            self.descriptor(),
+        ];
+        quote! { #(#parts)* }
+    }
+
+    fn private(&self) -> TokenStream {
+        let k = self.krate;
+        quote!(#k::__private)
+    }
+
+    fn ident(&self) -> &Ident {
+        &self.t.item.ident
+    }
+
+    /// `Trait<A, B>` as a type path, for `dyn Trait<A, B>`.
+    fn trait_path(&self) -> TokenStream {
+        let ident = self.ident();
+        let (_, ty_generics, _) = self.t.item.generics.split_for_impl();
+        quote!(#ident #ty_generics)
+    }
+
+    /// Bounds every trait-level type parameter must meet to cross the wire.
+    fn param_bounds(&self) -> TokenStream {
+        let p = self.private();
+        quote!(#p::serde::Serialize + #p::serde::de::DeserializeOwned + ::core::marker::Send + ::core::marker::Sync + 'static)
+    }
+
+    /// The generics of the trait with the wire bounds added.
+    fn bounded_generics(&self) -> syn::Generics {
+        let mut g = self.t.item.generics.clone();
+        let bounds = self.param_bounds();
+        for p in g.type_params_mut() {
+            p.bounds.push(syn::parse_quote!(#bounds));
+        }
+        g
+    }
+
+    /// The signature of a method as the boxed trait method.
+    fn boxed_sig(&self, m: &Method) -> TokenStream {
+        let p = self.private();
+        let lt = lt();
+        let ident = &m.ident;
+        let output = &m.output;
+        let args = m.args.iter().map(|(n, t)| quote!(#n: #t));
+        quote! {
+            fn #ident<#lt>(&#lt self, #(#args),*) -> #p::BoxFuture<#lt, #output>
+        }
+    }
+
+    fn the_trait(&self) -> TokenStream {
+        let t = &self.t.item;
+        let attrs = &t.attrs;
+        let vis = &t.vis;
+        let ident = &t.ident;
+        let generics = self.bounded_generics();
+        let where_clause = &generics.where_clause;
+        let supers = t.supertraits.iter();
+        let colon = if t.supertraits.is_empty() {
+            quote!(:)
+        } else {
+            quote!(: #(#supers +)*)
+        };
+        let methods = self.t.methods.iter().map(|m| {
+            let attrs = &m.attrs;
+            let sig = self.boxed_sig(m);
+            match &m.default {
+                None => quote! { #(#attrs)* #sig; },
+                Some(body) => {
+                    let output = &m.output;
+                    quote! {
+                        #(#attrs)*
+                        #sig {
+                            ::std::boxed::Box::pin(async move {
+                                let __farcall_ret: #output = #body;
+                                __farcall_ret
+                            })
+                        }
+                    }
+                }
+            }
+        });
+        quote! {
+            #(#attrs)*
+            #vis trait #ident #generics #colon ::core::marker::Send + ::core::marker::Sync + 'static #where_clause {
+                #(#methods)*
+            }
+        }
+    }
+
+    fn client_alias(&self) -> TokenStream {
+        let p = self.private();
+        let t = &self.t.item;
+        let vis = &t.vis;
+        let client = format_ident!("{}Client", t.ident);
+        let generics = &t.generics;
+        let path = self.trait_path();
+        let doc = format!(
+            "The generated stub of [`{}`]: calls it on a remote object.",
+            t.ident
+        );
+        quote! {
+            #[doc = #doc]
+            #vis type #client #generics = #p::Stub<dyn #path>;
+        }
+    }
+
+    fn stub_impl(&self) -> TokenStream {
+        let p = self.private();
+        let generics = self.bounded_generics();
+        let params = generics.params.iter();
+        let path = self.trait_path();
+        let where_clause = &generics.where_clause;
+        let methods = self.t.methods.iter().map(|m| {
+            let attrs = &m.cfgs;
+            let sig = self.boxed_sig(m);
+            let word = self.word(m);
+            let name = m.ident.to_string();
+            let err = &m.err;
+            let output = &m.output;
+            let names = m.args.iter().map(|(n, _)| n);
+            let tuple = quote!((#(&#names,)*));
+            let body = if m.flags.oneway {
+                quote! {
+                    match self.core().send(#word, #name, &#tuple).await {
+                        ::core::result::Result::Ok(()) => ::core::result::Result::Ok(()),
+                        ::core::result::Result::Err(e) => ::core::result::Result::Err(
+                            <#err as ::core::convert::From<#p::RemoteError>>::from(e),
+                        ),
+                    }
+                }
+            } else {
+                quote! {
+                    match self.core().call::<_, #output>(#word, #name, &#tuple).await {
+                        ::core::result::Result::Ok(r) => r,
+                        ::core::result::Result::Err(e) => ::core::result::Result::Err(
+                            <#err as ::core::convert::From<#p::RemoteError>>::from(e),
+                        ),
+                    }
+                }
+            };
+            quote! {
+                #(#attrs)*
+                #sig {
+                    ::std::boxed::Box::pin(async move { #body })
+                }
+            }
+        });
+        quote! {
+            impl<__FarcallI: ?::core::marker::Sized + 'static, #(#params),*> #path for #p::Stub<__FarcallI> #where_clause {
+                #(#methods)*
+            }
+        }
+    }
+
+    /// The method word as a literal expression.
+    fn word(&self, m: &Method) -> TokenStream {
+        let p = self.private();
+        let id = m.id;
+        let sig = m.signature;
+        quote!(#p::method_word(#id, #sig))
+    }
+
+    fn interface_impl(&self) -> TokenStream {
+        let p = self.private();
+        let generics = self.bounded_generics();
+        let (impl_generics, _, where_clause) = generics.split_for_impl();
+        let path = self.trait_path();
+        let describe = self.describe_fn();
+        let iface = self.ident().to_string();
+        let arms = self.t.methods.iter().map(|m| {
+            let cfgs = &m.cfgs;
+            let id = m.id;
+            let word = self.word(m);
+            let ident = &m.ident;
+            let name = ident.to_string();
+            let names: Vec<&Ident> = m.args.iter().map(|(n, _)| n).collect();
+            let types = m.args.iter().map(|(_, t)| {
+                quote_spanned!(t.span()=> #t)
+            });
+            let output = &m.output;
+            quote! {
+                #(#cfgs)*
+                #id => {
+                    if method != #word {
+                        return ::core::option::Option::Some(#p::mismatch(#iface, #name));
+                    }
+                    let (#(#names,)*): (#(#types,)*) = match #p::decode(&payload) {
+                        ::core::result::Result::Ok(v) => v,
+                        ::core::result::Result::Err(e) => {
+                            return ::core::option::Option::Some(#p::ready(
+                                ::core::result::Result::Err(#p::decode_fault(e)),
+                            ));
+                        }
+                    };
+                    let this = ::std::sync::Arc::clone(this);
+                    return ::core::option::Option::Some(::std::boxed::Box::pin(cx.scope(async move {
+                        let r: #output = this.#ident(#(#names),*).await;
+                        #p::reply(&r)
+                    })));
+                }
+            }
+        });
+        let supers = self.t.supertraits.iter().map(|s| {
+            quote! {
+                {
+                    let same: ::std::sync::Arc<Self> = ::std::sync::Arc::clone(this);
+                    let up: ::std::sync::Arc<dyn #s> = same;
+                    if let ::core::option::Option::Some(f) =
+                        <dyn #s as #p::Interface>::dispatch(&up, ::core::clone::Clone::clone(&cx), method, ::core::clone::Clone::clone(&payload))
+                    {
+                        return ::core::option::Option::Some(f);
+                    }
+                }
+            }
+        });
+        quote! {
+            impl #impl_generics #p::Interface for dyn #path #where_clause {
+                fn descriptor() -> &'static #p::InterfaceDescriptor {
+                    #describe()
+                }
+
+                fn stub(core: #p::StubCore) -> ::std::sync::Arc<Self> {
+                    ::std::sync::Arc::new(#p::Stub::<dyn #path>::new(core))
+                }
+
+                #[allow(unused_variables, unreachable_code, clippy::let_unit_value, clippy::unit_arg)]
+                fn dispatch(
+                    this: &::std::sync::Arc<Self>,
+                    cx: #p::CallContext,
+                    method: u64,
+                    payload: #p::Bytes,
+                ) -> ::core::option::Option<#p::OutcomeFuture> {
+                    match (method >> 32) as u32 {
+                        #(#arms)*
+                        _ => {}
+                    }
+                    #(#supers)*
+                    ::core::option::Option::None
+                }
+            }
+        }
+    }
+
+    fn coerce_impl(&self) -> TokenStream {
+        let p = self.private();
+        let mut generics = self.bounded_generics();
+        let path = self.trait_path();
+        generics
+            .params
+            .push(syn::parse_quote!(__FarcallT: #path));
+        let (impl_generics, _, where_clause) = generics.split_for_impl();
+        quote! {
+            impl #impl_generics #p::Coerce<__FarcallT> for dyn #path #where_clause {
+                fn coerce(obj: __FarcallT) -> ::std::sync::Arc<Self> {
+                    ::std::sync::Arc::new(obj)
+                }
+            }
+        }
+    }
+
+    fn describe_fn(&self) -> Ident {
+        format_ident!("__farcall_describe_{}", self.ident())
+    }
+
+    fn descriptor(&self) -> TokenStream {
+        let p = self.private();
+        let describe = self.describe_fn();
+        let name = self.ident().to_string();
+        let id = self.t.id;
+        let supers = self.t.supertraits.iter().map(|s| {
+            s.path
+                .segments
+                .last()
+                .map(|seg| seg.ident.to_string())
+                .unwrap_or_default()
+        });
+        let pushes = self.t.methods.iter().map(|m| {
+            let cfgs = &m.cfgs;
+            let mname = m.ident.to_string();
+            let mid = m.id;
+            let sig = m.signature;
+            let result = ast::type_text(&m.output);
+            let oneway = m.flags.oneway;
+            let idempotent = m.flags.idempotent;
+            let args = m.args.iter().map(|(n, t)| {
+                let n = n.to_string();
+                let t = ast::type_text(t);
+                quote!(#p::ArgDescriptor { name: #n, ty: #t })
+            });
+            quote! {
+                #(#cfgs)*
+                methods.push(#p::MethodDescriptor {
+                    name: #mname,
+                    id: #mid,
+                    signature: #sig,
+                    args: &[#(#args),*],
+                    result: #result,
+                    oneway: #oneway,
+                    idempotent: #idempotent,
+                });
+            }
+        });
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_snake_case)]
+            fn #describe() -> &'static #p::InterfaceDescriptor {
+                static D: ::std::sync::OnceLock<#p::InterfaceDescriptor> = ::std::sync::OnceLock::new();
+                D.get_or_init(|| {
+                    let mut methods: ::std::vec::Vec<#p::MethodDescriptor> = ::std::vec::Vec::new();
+                    #(#pushes)*
+                    let methods: &'static [#p::MethodDescriptor] = ::std::vec::Vec::leak(methods);
+                    #p::InterfaceDescriptor {
+                        name: #name,
+                        id: #id,
+                        methods,
+                        supertraits: &[#(#supers),*],
+                        fingerprint: #p::fingerprint(methods),
+                    }
+                })
+            }
+
+            #p::inventory::submit! {
+                #p::Registration(#describe)
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Interfaces: what `#[remote]` generates for a trait, and the catalogue
+//! of every remote trait linked into the binary.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::remote::stub::StubCore;
+use crate::service::{CallContext, OutcomeFuture};
+
+/// One argument of a remote method, as written in the trait.
+#[derive(Debug)]
+pub struct ArgDescriptor {
+    /// The argument's name.
+    pub name: &'static str,
+    /// Its type, as written.
+    pub ty: &'static str,
+}
+
+/// One method of a remote interface.
+#[derive(Debug)]
+pub struct MethodDescriptor {
+    /// The method's name.
+    pub name: &'static str,
+    /// Stable id: a hash of the name (reordering methods changes nothing).
+    pub id: u32,
+    /// A hash of the argument and result types: a different signature under
+    /// the same name is an `InterfaceMismatch`, never a wrong decode.
+    pub signature: u32,
+    /// The arguments.
+    pub args: &'static [ArgDescriptor],
+    /// The result type, as written.
+    pub result: &'static str,
+    /// Fire-and-forget: no reply is sent.
+    pub oneway: bool,
+    /// Safe to retry on another object.
+    pub idempotent: bool,
+}
+
+impl MethodDescriptor {
+    /// The word that travels in a call frame: name hash, then signature hash.
+    pub const fn word(&self) -> u64 {
+        method_word(self.id, self.signature)
+    }
+}
+
+/// The method word of a call frame: `id << 32 | signature`.
+pub const fn method_word(id: u32, signature: u32) -> u64 {
+    (id as u64) << 32 | signature as u64
+}
+
+/// A remote interface, as the catalogue knows it.
+#[derive(Debug)]
+pub struct InterfaceDescriptor {
+    /// The trait's name.
+    pub name: &'static str,
+    /// Stable id: a hash of the name.
+    pub id: u64,
+    /// The trait's own methods (not its supertraits').
+    pub methods: &'static [MethodDescriptor],
+    /// The names of its remote supertraits.
+    pub supertraits: &'static [&'static str],
+    /// A hash of every method signature.
+    pub fingerprint: u64,
+}
+
+/// The link-time registration of an interface (one per `#[remote]` trait).
+#[derive(Debug)]
+pub struct Registration(pub fn() -> &'static InterfaceDescriptor);
+
+inventory::collect!(Registration);
+
+/// Every remote interface linked into this binary.
+pub fn catalogue() -> impl Iterator<Item = &'static InterfaceDescriptor> {
+    inventory::iter::<Registration>.into_iter().map(|r| (r.0)())
+}
+
+/// The interface with this id, if it is linked into this binary.
+pub fn find_interface(id: u64) -> Option<&'static InterfaceDescriptor> {
+    catalogue().find(|d| d.id == id)
+}
+
+/// Implemented by `#[remote]` for `dyn Trait`: how to make a stub, and how
+/// to serve calls on an object.
+pub trait Interface: Send + Sync + 'static {
+    /// The interface's descriptor.
+    fn descriptor() -> &'static InterfaceDescriptor;
+
+    /// A stub that forwards every method through `core`.
+    fn stub(core: StubCore) -> Arc<Self>;
+
+    /// Serves `method` on `this`, or returns `None` if the interface (with
+    /// its supertraits) has no method of that id.
+    fn dispatch(
+        this: &Arc<Self>,
+        cx: CallContext,
+        method: u64,
+        payload: Bytes,
+    ) -> Option<OutcomeFuture>;
+}
+
+/// Turns an implementation into the interface's trait object.
+/// `#[remote]` implements it for every `T: Trait`.
+pub trait Coerce<T>: Interface {
+    /// Wraps `obj`.
+    fn coerce(obj: T) -> Arc<Self>;
+}

@@ -1,0 +1,174 @@
+//! Remote procedures and remote objects: the runtime side of
+//! `#[farcall::remote]`.
+//!
+//! A `#[remote]` trait gets an [`Interface`] implementation for its trait
+//! object (`dyn Trait`): a stub ([`Stub`]) that implements the trait by
+//! sending calls, and a dispatcher that serves calls on any implementation.
+//! [`Remote<dyn Trait>`](Remote) is a reference to an object that may live
+//! anywhere: it dereferences to `dyn Trait`, so the caller cannot tell a
+//! stub from the object itself.
+
+mod error;
+mod interface;
+mod reference;
+mod stub;
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+pub use error::RemoteError;
+pub use interface::{
+    ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Registration,
+    catalogue, find_interface, method_word,
+};
+pub use reference::Remote;
+pub use stub::{Stub, StubCore, decode_fault};
+
+use crate::id::ObjectId;
+use crate::node::{IntoAddress, Node};
+use crate::service::{CallContext, Entry, OutcomeFuture, Service};
+use crate::wire::Fault;
+
+/// Serves calls on an object through its interface's dispatch table.
+pub struct Dispatcher<I: ?Sized + Interface> {
+    object: Arc<I>,
+}
+
+impl<I: ?Sized + Interface> fmt::Debug for Dispatcher<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("interface", &I::descriptor().name)
+            .finish()
+    }
+}
+
+impl<I: ?Sized + Interface> Dispatcher<I> {
+    /// A dispatcher for `object`.
+    pub fn new(object: Arc<I>) -> Self {
+        Dispatcher { object }
+    }
+}
+
+impl<I: ?Sized + Interface> Service for Dispatcher<I> {
+    fn call(&self, cx: CallContext, method: u64, payload: Bytes) -> OutcomeFuture {
+        match I::dispatch(&self.object, cx, method, payload) {
+            Some(f) => f,
+            None => Box::pin(std::future::ready(Err(Fault::NoSuchMethod))),
+        }
+    }
+}
+
+impl Node {
+    fn publish<I: ?Sized + Interface>(&self, id: ObjectId, object: Arc<I>) -> Remote<I> {
+        let local: Arc<dyn Any + Send + Sync> = Arc::new(object.clone());
+        self.serve_entry(
+            id,
+            Entry {
+                service: Arc::new(Dispatcher::new(object.clone())),
+                local: Some(local),
+            },
+        );
+        Remote::local(object, id, self.id())
+    }
+
+    /// Exports `obj` under a fresh, unguessable 128-bit id and returns a
+    /// reference to it. Whoever holds the reference (or its id) may call it.
+    ///
+    /// ```ignore
+    /// let calc: Remote<dyn Calculator> = node.export(MyCalculator);
+    /// ```
+    pub fn export<I, T>(&self, obj: T) -> Remote<I>
+    where
+        I: ?Sized + Coerce<T>,
+    {
+        self.publish(ObjectId::random(), I::coerce(obj))
+    }
+
+    /// Exports an object already behind an `Arc<dyn Trait>`.
+    pub fn export_arc<I: ?Sized + Interface>(&self, obj: Arc<I>) -> Remote<I> {
+        self.publish(ObjectId::random(), obj)
+    }
+
+    /// Publishes `obj` as the well-known service `name` on this node: any
+    /// client that knows the node's address and the name may call it
+    /// (plain RPC). Replaces a service of the same name.
+    pub fn serve<I, T>(&self, name: &str, obj: T) -> Remote<I>
+    where
+        I: ?Sized + Coerce<T>,
+    {
+        self.publish(ObjectId::for_service(name), I::coerce(obj))
+    }
+
+    /// Stops serving the object `id` (exported or served by name).
+    pub fn unexport(&self, id: ObjectId) -> bool {
+        self.remove_object(id).is_some()
+    }
+
+    /// A stub for the object `object` on the node at `addr` (early binding:
+    /// the caller names the object). Stubs to one node share one
+    /// connection. If `addr` is this node, calls skip the socket and the
+    /// encoding when the object was exported as this interface.
+    pub async fn connect_typed<I: ?Sized + Interface>(
+        &self,
+        addr: impl IntoAddress,
+        object: ObjectId,
+    ) -> Result<Remote<I>, RemoteError> {
+        let addr = addr
+            .into_address()
+            .map_err(|e| RemoteError::Io(e.to_string()))?;
+        if self.local_addrs().contains(&addr) {
+            return Ok(self.local_reference(object));
+        }
+        let conn = self.connect(&addr).await.map_err(RemoteError::from)?;
+        if conn.peer_id() == self.id() {
+            return Ok(self.local_reference(object));
+        }
+        let owner = conn.peer_id();
+        Ok(Remote::stub(StubCore::remote(conn, object), object, owner))
+    }
+
+    /// A stub for the service `name` on the node at `addr` (see
+    /// [`Node::serve`]).
+    pub async fn connect_service<I: ?Sized + Interface>(
+        &self,
+        addr: impl IntoAddress,
+        name: &str,
+    ) -> Result<Remote<I>, RemoteError> {
+        self.connect_typed(addr, ObjectId::for_service(name)).await
+    }
+
+    /// A reference to one of this node's own objects: the object itself if
+    /// it was exported as `I`, else a stub through its dispatcher.
+    fn local_reference<I: ?Sized + Interface>(&self, object: ObjectId) -> Remote<I> {
+        match self.object_entry(object) {
+            Some(entry) => {
+                if let Some(arc) = entry
+                    .local
+                    .as_ref()
+                    .and_then(|l| l.downcast_ref::<Arc<I>>())
+                {
+                    return Remote::local(arc.clone(), object, self.id());
+                }
+                Remote::stub(StubCore::local(entry.service, self.id(), object), object, self.id())
+            }
+            // Calls will report NoSuchObject, as they would remotely.
+            None => Remote::stub(
+                StubCore::local(Arc::new(Missing), self.id(), object),
+                object,
+                self.id(),
+            ),
+        }
+    }
+}
+
+/// Stands in for an object this node does not serve.
+struct Missing;
+
+impl Service for Missing {
+    fn call(&self, _: CallContext, _: u64, _: Bytes) -> OutcomeFuture {
+        Box::pin(std::future::ready(Err(Fault::NoSuchObject)))
+    }
+}
