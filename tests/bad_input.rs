@@ -624,19 +624,15 @@ async fn mixed_attackers_at_once() {
 
 // ------------------------------------------------------------ back-pressure
 
-/// A peer that sends calls but never reads its replies must meet
-/// back-pressure: once the server has `write_buffer` bytes queued for that
-/// peer, it stops reading from it, as it does for one-way messages. A Unix
-/// socket keeps the kernel's buffers small and fixed, so that "stops
-/// reading" is visible from the client: its writes stall.
-///
-/// The runtime today answers every call whose handler completes at once
-/// (here: a request that does not decode, answered with a 50-byte
-/// `Fault::Decode` for a 9-byte call) with `Shared::reply`, which queues
-/// without looking at `write_buffer`, and the reader never waits either:
-/// the server reads everything and its outgoing buffer grows without bound.
+/// A peer that sends calls but never reads its replies must not make the
+/// server queue replies without bound. Every reply the server has not yet
+/// written answers a call the peer still waits for, so a well-behaved peer
+/// never has more of them than its in-flight limit; past that, the server
+/// cuts the peer off (or, short of it, the peer's writes stall). A Unix
+/// socket keeps the kernel's buffers small and fixed, so that this is
+/// visible from the client: its writes stop making progress, and the
+/// one-way marker sent after the flood is never handled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "runtime bug: replies to calls that complete at once ignore write_buffer (connection.rs `serve`/`reply`)"]
 async fn a_peer_that_never_reads_its_replies_meets_back_pressure() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

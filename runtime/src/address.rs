@@ -132,7 +132,7 @@ fn parse_host_port(input: &str, rest: &str) -> Result<(String, u16), AddressErro
     if host.is_empty() {
         return Err(bad("the host is empty"));
     }
-    if host.contains(['/', '?', '#', '@', ' ']) {
+    if host.contains(['/', '?', '#', '@', ' ', '[', ']']) {
         return Err(bad("the host contains a character that is not allowed"));
     }
     if port.is_empty() {

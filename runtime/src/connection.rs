@@ -19,7 +19,7 @@
 //!   smaller of the two ends' in-flight limits, and wait while the outgoing
 //!   buffer is over its limit. Nothing is queued without bound.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -90,11 +90,25 @@ struct Outbox {
     writing: bool,
     /// The connection is dead: nothing more is written.
     dead: bool,
+    /// Bytes ever appended, and ever written to the socket.
+    enqueued: u64,
+    written: u64,
+    /// Where each reply not yet written ends (in `enqueued` terms). A
+    /// well-behaved peer never has more of these than its in-flight limit:
+    /// they answer calls it is still waiting for.
+    reply_ends: VecDeque<u64>,
 }
 
 impl Outbox {
     fn queued(&self) -> usize {
         self.buf.len() + self.stalled.as_ref().map_or(0, |s| s.len())
+    }
+
+    fn wrote(&mut self, n: usize) {
+        self.written += n as u64;
+        while self.reply_ends.front().is_some_and(|&end| end <= self.written) {
+            self.reply_ends.pop_front();
+        }
     }
 }
 
@@ -323,7 +337,7 @@ impl Connection {
         let timeout_us = remaining.as_micros().min(u64::MAX as u128) as u64;
         let max = s.peer_max_frame;
         let how = if in_flight > 1 { Flush::Handoff } else { Flush::Now };
-        s.enqueue_as(how, |b| {
+        s.enqueue_as(how, false, |b| {
             frame::encode_call(b, id, timeout_us.max(1), object, method, encode, max)
         })
             .inspect_err(|_| {
@@ -332,6 +346,10 @@ impl Connection {
             })?;
         s.touch_app();
         let answer = match tokio::time::timeout(remaining, rx).await {
+            // The server gave up at the same deadline: the same error.
+            Ok(Ok(Err(Error::Remote(Fault::DeadlineExceeded)))) => {
+                Err(Error::DeadlineExceeded(deadline))
+            }
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(self.death_error()),
             Err(_) => return Err(Error::DeadlineExceeded(deadline)),
@@ -542,13 +560,14 @@ impl Shared {
     where
         Error: From<EncodeFail<E>>,
     {
-        self.enqueue_as(Flush::Now, encode)
+        self.enqueue_as(Flush::Now, false, encode)
     }
 
     /// Appends a frame, then flushes as `how` says.
     fn enqueue_as<E>(
         &self,
         how: Flush,
+        is_reply: bool,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError<E>>,
     ) -> Result<()>
     where
@@ -562,7 +581,13 @@ impl Shared {
                     lock(&self.death).clone().unwrap_or_else(|| "connection lost".into()),
                 ));
             }
+            let before = out.buf.len();
             encode(&mut out.buf).map_err(|e| Error::from(EncodeFail(e)))?;
+            out.enqueued += (out.buf.len() - before) as u64;
+            if is_reply {
+                let end = out.enqueued;
+                out.reply_ends.push_back(end);
+            }
             if out.writing {
                 return Ok(());
             }
@@ -612,11 +637,18 @@ impl Shared {
     /// buffer is empty or the socket would block.
     fn drain(&self, mut chunk: BytesMut) -> Drain {
         loop {
+            let mut wrote = 0;
             while !chunk.is_empty() {
                 match self.io.try_write(&chunk) {
-                    Ok(n) => chunk.advance(n),
+                    Ok(n) => {
+                        chunk.advance(n);
+                        wrote += n;
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        lock(&self.out).stalled = Some(chunk);
+                        let mut out = lock(&self.out);
+                        out.wrote(wrote);
+                        out.stalled = Some(chunk);
+                        drop(out);
                         self.stalled.notify_one();
                         return Drain::Blocked;
                     }
@@ -628,6 +660,7 @@ impl Shared {
                 }
             }
             let mut out = lock(&self.out);
+            out.wrote(wrote);
             chunk.clear();
             if out.buf.is_empty() {
                 out.writing = false;
@@ -770,6 +803,14 @@ impl Shared {
             return refuse(Fault::Closing);
         }
         let message_permit = match id {
+            Some(_) if lock(&self.out).reply_ends.len() >= self.limits.max_in_flight as usize => {
+                // Every unwritten reply answers a call the peer still waits
+                // for; more than its limit means it sends without reading.
+                return self.protocol_error(format!(
+                    "the peer sent calls beyond its limit of {} in flight without reading the replies",
+                    self.limits.max_in_flight
+                ));
+            }
             Some(_) => {
                 if self.serving_count.load(Ordering::Acquire) >= self.limits.max_in_flight as usize
                 {
@@ -837,6 +878,10 @@ impl Shared {
         match id {
             Some(id) => {
                 let mut serving = lock(&self.serving);
+                if serving.contains_key(&id) {
+                    drop(serving);
+                    return self.protocol_error(format!("call id {id} is already in use"));
+                }
                 let h = tokio::spawn(task);
                 serving.insert(id, h.abort_handle());
             }
@@ -865,7 +910,7 @@ impl Shared {
     }
 
     fn reply(&self, id: u64, outcome: Outcome, how: Flush) {
-        let _ = self.enqueue_as(how, |b| self.encode_reply(b, id, &outcome));
+        let _ = self.enqueue_as(how, true, |b| self.encode_reply(b, id, &outcome));
     }
 
     async fn reply_async(&self, id: u64, outcome: Outcome) {

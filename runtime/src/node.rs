@@ -149,7 +149,7 @@ impl Drop for NodeInner {
 /// let server = Node::listen("tcp://127.0.0.1:0").await?;
 /// let addr = server.local_addr().expect("listening");
 /// let client = Node::new();
-/// let conn = client.connect(&addr).await?;
+/// let conn = client.connection(&addr).await?;
 /// assert_eq!(conn.peer_id(), server.id());
 /// client.shutdown().await;
 /// server.shutdown().await;
@@ -231,9 +231,10 @@ impl Node {
         Ok(bound)
     }
 
-    /// Connects to the node at `addr`, or returns the open connection this
-    /// node already has to it.
-    pub async fn connect(&self, addr: impl IntoAddress) -> Result<Connection> {
+    /// The connection to the node at `addr`: the open one this node
+    /// already has, or a new one. (For a typed stub to an object there, see
+    /// `Node::connect`.)
+    pub async fn connection(&self, addr: impl IntoAddress) -> Result<Connection> {
         let addr = addr.into_address()?;
         addr.check_supported()?;
         if self.inner.shut.load(Ordering::Acquire) {

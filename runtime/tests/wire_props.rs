@@ -402,13 +402,10 @@ proptest! {
     }
 }
 
-/// A host with a square bracket in it parses, but prints as a string that
-/// does not parse back: `tcp://a]:b:1` is host `a]:b`, printed in IPv6
-/// brackets as `tcp://[a]:b]:1`, which fails on its port. `parse_host_port`
-/// in `runtime/src/address.rs` should refuse `[` and `]` inside a host.
-/// Remove the `#[ignore]`s once it does.
+/// A host with a square bracket in it would print as a string that does not
+/// parse back (`tcp://a]:b:1` as `tcp://[a]:b]:1`), so such hosts are
+/// refused, and whatever parses prints back to itself.
 #[test]
-#[ignore = "runtime bug: address.rs accepts `[`/`]` inside a host; Display then does not re-parse"]
 fn hosts_with_brackets_reparse() {
     for s in [
         "tcp://a]:b:1",
@@ -424,8 +421,7 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    #[ignore = "runtime bug: address.rs accepts `[`/`]` inside a host; Display then does not re-parse"]
-    fn hosts_with_brackets_reparse_prop(s in "(tcp|nats)://[a-c:\\[\\]]{1,8}:[0-9]{1,3}") {
+        fn hosts_with_brackets_reparse_prop(s in "(tcp|nats)://[a-c:\\[\\]]{1,8}:[0-9]{1,3}") {
         assert_display_reparses(&s)?;
     }
 }

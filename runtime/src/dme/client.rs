@@ -69,7 +69,7 @@ where
 
     /// Connects from an existing node (sharing its connection to `addr`).
     pub async fn connect_from(node: &Node, addr: impl IntoAddress) -> Result<Self> {
-        let conn = node.connect(addr).await?;
+        let conn = node.connection(addr).await?;
         Ok(Client {
             node: node.clone(),
             conn,

@@ -122,10 +122,8 @@ where
         let state = self.state.clone();
         match method {
             HELLO => {
-                if let Ok(h) = codec::decode::<HelloMsg>(&payload) {
-                    if h.super_peer {
-                        lock(&state.supers).insert(cx.caller);
-                    }
+                if codec::decode::<HelloMsg>(&payload).is_ok_and(|h| h.super_peer) {
+                    lock(&state.supers).insert(cx.caller);
                 }
                 let me = HelloMsg {
                     super_peer: state.super_peer,
@@ -329,7 +327,7 @@ where
 
     /// Connects to the peer at `addr`, introduces itself, and returns its id.
     pub async fn connect(&self, addr: impl IntoAddress) -> Result<PeerId> {
-        let conn = self.state.node.connect(addr).await?;
+        let conn = self.state.node.connection(addr).await?;
         let me = HelloMsg {
             super_peer: self.state.super_peer,
         };

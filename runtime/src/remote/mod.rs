@@ -111,7 +111,7 @@ impl Node {
     /// the caller names the object). Stubs to one node share one
     /// connection. If `addr` is this node, calls skip the socket and the
     /// encoding when the object was exported as this interface.
-    pub async fn connect_typed<I: ?Sized + Interface>(
+    pub async fn connect<I: ?Sized + Interface>(
         &self,
         addr: impl IntoAddress,
         object: ObjectId,
@@ -122,7 +122,7 @@ impl Node {
         if self.local_addrs().contains(&addr) {
             return Ok(self.local_reference(object));
         }
-        let conn = self.connect(&addr).await.map_err(RemoteError::from)?;
+        let conn = self.connection(&addr).await.map_err(RemoteError::from)?;
         if conn.peer_id() == self.id() {
             return Ok(self.local_reference(object));
         }
@@ -137,7 +137,7 @@ impl Node {
         addr: impl IntoAddress,
         name: &str,
     ) -> Result<Remote<I>, RemoteError> {
-        self.connect_typed(addr, ObjectId::for_service(name)).await
+        self.connect(addr, ObjectId::for_service(name)).await
     }
 
     /// A reference to one of this node's own objects: the object itself if

@@ -192,13 +192,11 @@ pub struct MemListener {
 /// Binds `mem://name`.
 pub fn bind(name: &str) -> io::Result<MemListener> {
     let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, tx)) = reg.get(name) {
-        if !tx.is_closed() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("mem://{name} is already bound"),
-            ));
-        }
+    if reg.get(name).is_some_and(|(_, tx)| !tx.is_closed()) {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("mem://{name} is already bound"),
+        ));
     }
     let (tx, rx) = mpsc::channel(BACKLOG);
     let token = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

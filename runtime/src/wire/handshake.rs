@@ -75,8 +75,12 @@ pub enum HandshakeError {
 }
 
 /// Encodes a hello.
+///
+/// # Panics
+/// If the body is over [`MAX_BODY`] (credentials of more than 4 KiB).
 pub fn encode_hello(h: &Hello) -> Bytes {
     let body = postcard::to_stdvec(h).expect("a hello always encodes");
+    assert!(body.len() <= MAX_BODY, "handshake credentials over {MAX_BODY} bytes");
     let mut b = BytesMut::with_capacity(HELLO_PREFIX + body.len());
     b.put_slice(&MAGIC);
     b.put_u16(PROTOCOL_VERSION);
