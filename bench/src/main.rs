@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p farcall-bench -- dme [--quick]
+//! cargo run --release -p farcall-bench -- rpc [--quick]
 //! ```
 //!
 //! Each scenario prints a readable table, then, as its last line, one JSON
@@ -12,6 +13,7 @@ mod dme;
 mod measure;
 mod raw;
 mod report;
+mod rpc;
 
 use std::time::Duration;
 
@@ -51,8 +53,9 @@ fn main() {
         .expect("tokio runtime");
     match scenario {
         "dme" => rt.block_on(dme::run(budget)),
+        "rpc" => rt.block_on(rpc::run(budget)),
         other => {
-            eprintln!("unknown scenario `{other}`; available: dme");
+            eprintln!("unknown scenario `{other}`; available: dme, rpc");
             std::process::exit(2);
         }
     }

@@ -1,0 +1,277 @@
+//! `rpc`: farcall's `#[remote]` calls against tarpc 0.38 and the raw limit.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use farcall::{Node, Remote, RemoteError};
+use futures::{StreamExt, future};
+use tarpc::server::{BaseChannel, Channel};
+use tarpc::tokio_serde::formats::Bincode;
+use tarpc::{client, context};
+
+use crate::measure::{concurrent, sequential};
+use crate::raw::{self, RawConn};
+use crate::report::Report;
+use crate::Budget;
+
+/// The benchmark's interface, for farcall.
+#[farcall::remote]
+pub trait Bench {
+    /// Adds two numbers.
+    async fn add(&self, a: i64, b: i64) -> Result<i64, RemoteError>;
+    /// Returns its argument.
+    async fn echo(&self, data: Bytes) -> Result<Bytes, RemoteError>;
+}
+
+struct Server;
+
+#[farcall::remote]
+impl Bench for Server {
+    async fn add(&self, a: i64, b: i64) -> Result<i64, RemoteError> {
+        Ok(a + b)
+    }
+    async fn echo(&self, data: Bytes) -> Result<Bytes, RemoteError> {
+        Ok(data)
+    }
+}
+
+/// The same interface, for tarpc.
+#[tarpc::service]
+pub trait TarpcBench {
+    /// Adds two numbers.
+    async fn add(a: i64, b: i64) -> i64;
+    /// Returns its argument.
+    async fn echo(data: Bytes) -> Bytes;
+}
+
+#[derive(Clone)]
+struct TarpcServer;
+
+impl TarpcBench for TarpcServer {
+    async fn add(self, _: context::Context, a: i64, b: i64) -> i64 {
+        a + b
+    }
+    async fn echo(self, _: context::Context, data: Bytes) -> Bytes {
+        data
+    }
+}
+
+const INFLIGHT: [usize; 4] = [1, 16, 128, 256];
+const SIZES: [(&str, usize); 2] = [("echo64k", 64 * 1024), ("echo4m", 4 * 1024 * 1024)];
+
+fn ctx() -> context::Context {
+    let mut c = context::current();
+    c.deadline = Instant::now() + Duration::from_secs(60);
+    c
+}
+
+/// Payload bytes echoed per second, in MB/s, with `inflight` echoes at once.
+async fn echo_rate<F, Fut>(b: Budget, size: usize, op: F) -> f64
+where
+    F: Fn(Bytes) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let data = Bytes::from(vec![0x5a; size]);
+    let rate = concurrent(2, b.window, move || op(data.clone())).await;
+    rate * size as f64 / 1e6
+}
+
+pub(crate) async fn run(b: Budget) {
+    let mut r = Report::default();
+
+    // farcall over TCP
+    let server = Node::listen("tcp://127.0.0.1:0").await.expect("listen");
+    let _svc: Remote<dyn Bench> = server.serve("bench", Server);
+    let client_node = Node::new();
+    let stub: Remote<dyn Bench> = client_node
+        .connect_service(server.local_addr().expect("addr"), "bench")
+        .await
+        .expect("connect");
+    measure_calls(&mut r, b, "farcall", "tcp", stub.clone()).await;
+    for (name, size) in SIZES {
+        let s = stub.clone();
+        let mbps = echo_rate(b, size, move |d| {
+            let s = s.clone();
+            async move {
+                s.echo(d).await.unwrap();
+            }
+        })
+        .await;
+        r.add("farcall", "tcp", name, "mb_per_s", mbps);
+    }
+    client_node.shutdown().await;
+    server.shutdown().await;
+
+    // tarpc over TCP
+    let mut listener = tarpc::serde_transport::tcp::listen(("127.0.0.1", 0), Bincode::default)
+        .await
+        .expect("tarpc listen");
+    listener.config_mut().max_frame_length(64 << 20);
+    let addr = listener.local_addr();
+    tokio::spawn(
+        listener
+            .filter_map(|t| future::ready(t.ok()))
+            .map(BaseChannel::with_defaults)
+            .map(|ch| {
+                ch.execute(TarpcServer.serve()).for_each(|f| async move {
+                    tokio::spawn(f);
+                })
+            })
+            .buffer_unordered(64)
+            .for_each(|_| async {}),
+    );
+    let mut connect = tarpc::serde_transport::tcp::connect(addr, Bincode::default);
+    connect.config_mut().max_frame_length(64 << 20);
+    let transport = connect.await.expect("tarpc connect");
+    let tclient = TarpcBenchClient::new(client::Config::default(), transport).spawn();
+    measure_tarpc(&mut r, b, "tcp", tclient.clone()).await;
+    for (name, size) in SIZES {
+        let c = tclient.clone();
+        let mbps = echo_rate(b, size, move |d| {
+            let c = c.clone();
+            async move {
+                c.echo(ctx(), d).await.unwrap();
+            }
+        })
+        .await;
+        r.add("tarpc", "tcp", name, "mb_per_s", mbps);
+    }
+
+    // raw over TCP: the same 16 argument bytes, and the same echo sizes
+    let raw_server = raw::server(None).await;
+    let small = {
+        let mut m = 16u32.to_le_bytes().to_vec();
+        m.extend_from_slice(&[1; 16]);
+        m
+    };
+    let conn = Arc::new(tokio::sync::Mutex::new(RawConn::connect(&raw_server).await));
+    let (c, m) = (conn.clone(), small.clone());
+    let lat = sequential(b.seq_samples, move || {
+        let (c, m) = (c.clone(), m.clone());
+        async move {
+            let mut buf = Vec::new();
+            c.lock().await.ping(&m, &mut buf).await;
+        }
+    })
+    .await;
+    r.add("raw", "tcp", "seq", "p50_us", lat.p50_us);
+    r.add("raw", "tcp", "seq", "p99_us", lat.p99_us);
+    for n in INFLIGHT {
+        let rate = raw::pipelined(&raw_server, small.clone(), n, b.window).await;
+        r.add("raw", "tcp", &format!("inflight{n}"), "calls_per_s", rate);
+    }
+    for (name, size) in SIZES {
+        let mut m = (size as u32).to_le_bytes().to_vec();
+        m.resize(4 + size, 0x5a);
+        let conn = Arc::new(tokio::sync::Mutex::new(RawConn::connect(&raw_server).await));
+        let m = Arc::new(m);
+        let rate = concurrent(1, b.window, move || {
+            let (c, m) = (conn.clone(), m.clone());
+            async move {
+                let mut buf = Vec::new();
+                c.lock().await.ping(&m, &mut buf).await;
+            }
+        })
+        .await;
+        r.add("raw", "tcp", name, "mb_per_s", rate * size as f64 / 1e6);
+    }
+
+    // In process: farcall mem://, farcall collocated, tarpc's channel.
+    let server = Node::listen("mem://bench-rpc").await.expect("listen mem");
+    let local: Remote<dyn Bench> = server.serve("bench", Server);
+    let client_node = Node::new();
+    let stub: Remote<dyn Bench> = client_node
+        .connect_service("mem://bench-rpc", "bench")
+        .await
+        .expect("connect mem");
+    measure_seq(&mut r, b, "farcall", "mem", stub).await;
+    measure_seq(&mut r, b, "farcall", "local", local).await;
+    let (ct, st) = tarpc::transport::channel::unbounded();
+    tokio::spawn(
+        BaseChannel::with_defaults(st)
+            .execute(TarpcServer.serve())
+            .for_each(|f| async move {
+                tokio::spawn(f);
+            }),
+    );
+    let tc = TarpcBenchClient::new(client::Config::default(), ct).spawn();
+    let c = tc.clone();
+    let lat = sequential(b.seq_samples, move || {
+        let c = c.clone();
+        async move {
+            c.add(ctx(), 1, 2).await.unwrap();
+        }
+    })
+    .await;
+    r.add("tarpc", "mem", "seq", "p50_us", lat.p50_us);
+    r.add("tarpc", "mem", "seq", "calls_per_s", 1e6 / lat.p50_us);
+    client_node.shutdown().await;
+    server.shutdown().await;
+
+    r.print(
+        "rpc: add(i64, i64) and echo(bytes), one connection",
+        &[
+            ("tcp seq p50, farcall / tarpc (goal <= 0.5)", "farcall.tcp.seq.p50_us", "tarpc.tcp.seq.p50_us"),
+            ("tcp seq p50, farcall / raw (goal <= 1.3)", "farcall.tcp.seq.p50_us", "raw.tcp.seq.p50_us"),
+            ("tcp 256 in flight, farcall / tarpc (goal >= 4)", "farcall.tcp.inflight256.calls_per_s", "tarpc.tcp.inflight256.calls_per_s"),
+            ("tcp 256 in flight, farcall / raw", "farcall.tcp.inflight256.calls_per_s", "raw.tcp.inflight256.calls_per_s"),
+            ("echo 4 MiB, farcall / tarpc", "farcall.tcp.echo4m.mb_per_s", "tarpc.tcp.echo4m.mb_per_s"),
+            ("echo 4 MiB, farcall / raw", "farcall.tcp.echo4m.mb_per_s", "raw.tcp.echo4m.mb_per_s"),
+            ("in-process seq p50, farcall mem / tarpc channel", "farcall.mem.seq.p50_us", "tarpc.mem.seq.p50_us"),
+        ],
+    );
+}
+
+async fn measure_calls(r: &mut Report, b: Budget, system: &str, transport: &str, stub: Remote<dyn Bench>) {
+    measure_seq(r, b, system, transport, stub.clone()).await;
+    for n in INFLIGHT {
+        let s = stub.clone();
+        let rate = concurrent(n, b.window, move || {
+            let s = s.clone();
+            async move {
+                s.add(1, 2).await.unwrap();
+            }
+        })
+        .await;
+        r.add(system, transport, &format!("inflight{n}"), "calls_per_s", rate);
+    }
+}
+
+async fn measure_seq(r: &mut Report, b: Budget, system: &str, transport: &str, stub: Remote<dyn Bench>) {
+    let s = stub.clone();
+    let lat = sequential(b.seq_samples, move || {
+        let s = s.clone();
+        async move {
+            s.add(1, 2).await.unwrap();
+        }
+    })
+    .await;
+    r.add(system, transport, "seq", "p50_us", lat.p50_us);
+    r.add(system, transport, "seq", "p99_us", lat.p99_us);
+    r.add(system, transport, "seq", "calls_per_s", 1e6 / lat.p50_us);
+}
+
+async fn measure_tarpc(r: &mut Report, b: Budget, transport: &str, c: TarpcBenchClient) {
+    let cc = c.clone();
+    let lat = sequential(b.seq_samples, move || {
+        let c = cc.clone();
+        async move {
+            c.add(ctx(), 1, 2).await.unwrap();
+        }
+    })
+    .await;
+    r.add("tarpc", transport, "seq", "p50_us", lat.p50_us);
+    r.add("tarpc", transport, "seq", "p99_us", lat.p99_us);
+    for n in INFLIGHT {
+        let cc = c.clone();
+        let rate = concurrent(n, b.window, move || {
+            let c = cc.clone();
+            async move {
+                c.add(ctx(), 1, 2).await.unwrap();
+            }
+        })
+        .await;
+        r.add("tarpc", transport, &format!("inflight{n}"), "calls_per_s", rate);
+    }
+}
