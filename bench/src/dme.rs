@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use farcall::dme::{Client, Server};
 
+use crate::Budget;
 use crate::measure::{concurrent, live_heap_bytes, sequential};
 use crate::raw::{self, RawConn};
 use crate::report::Report;
-use crate::Budget;
 
 /// The request: eight bytes of payload, as postcard encodes a `[u8; 8]`.
 type Msg = [u8; 8];
@@ -53,7 +53,13 @@ pub(crate) async fn run(b: Budget) {
                 }
             })
             .await;
-            r.add("farcall", transport, &format!("inflight{n}"), "calls_per_s", rate);
+            r.add(
+                "farcall",
+                transport,
+                &format!("inflight{n}"),
+                "calls_per_s",
+                rate,
+            );
         }
         server.shutdown().await;
 
@@ -64,7 +70,8 @@ pub(crate) async fn run(b: Budget) {
             m.extend_from_slice(&[7; 8]);
             m
         };
-        let conn = std::sync::Arc::new(tokio::sync::Mutex::new(RawConn::connect(&raw_server).await));
+        let conn =
+            std::sync::Arc::new(tokio::sync::Mutex::new(RawConn::connect(&raw_server).await));
         let m = msg.clone();
         let lat = sequential(b.seq_samples, move || {
             let conn = conn.clone();
@@ -79,17 +86,39 @@ pub(crate) async fn run(b: Budget) {
         r.add("raw", transport, "seq", "p99_us", lat.p99_us);
         for n in INFLIGHT {
             let rate = raw::pipelined(&raw_server, msg.clone(), n, b.window).await;
-            r.add("raw", transport, &format!("inflight{n}"), "calls_per_s", rate);
+            r.add(
+                "raw",
+                transport,
+                &format!("inflight{n}"),
+                "calls_per_s",
+                rate,
+            );
         }
     }
 
     r.print(
         "dme: request/response, 8-byte payload, one connection",
         &[
-            ("tcp seq p50, farcall / raw (goal <= 1.2)", "farcall.tcp.seq.p50_us", "raw.tcp.seq.p50_us"),
-            ("unix seq p50, farcall / raw (goal <= 1.2)", "farcall.unix.seq.p50_us", "raw.unix.seq.p50_us"),
-            ("tcp 256 in flight, farcall / raw (goal >= 0.3)", "farcall.tcp.inflight256.calls_per_s", "raw.tcp.inflight256.calls_per_s"),
-            ("unix 256 in flight, farcall / raw (goal >= 0.3)", "farcall.unix.inflight256.calls_per_s", "raw.unix.inflight256.calls_per_s"),
+            (
+                "tcp seq p50, farcall / raw (goal <= 1.2)",
+                "farcall.tcp.seq.p50_us",
+                "raw.tcp.seq.p50_us",
+            ),
+            (
+                "unix seq p50, farcall / raw (goal <= 1.2)",
+                "farcall.unix.seq.p50_us",
+                "raw.unix.seq.p50_us",
+            ),
+            (
+                "tcp 256 in flight, farcall / raw (goal >= 0.3)",
+                "farcall.tcp.inflight256.calls_per_s",
+                "raw.tcp.inflight256.calls_per_s",
+            ),
+            (
+                "unix 256 in flight, farcall / raw (goal >= 0.3)",
+                "farcall.unix.inflight256.calls_per_s",
+                "raw.unix.inflight256.calls_per_s",
+            ),
         ],
     );
 }
@@ -139,5 +168,4 @@ async fn idle_memory(r: &mut Report, b: Budget) {
         after.saturating_sub(before) as f64 / b.idle_conns as f64,
     );
     drop(raws);
-
 }

@@ -54,6 +54,8 @@ fn main() {
     match scenario {
         "dme" => rt.block_on(dme::run(budget)),
         "rpc" => rt.block_on(rpc::run(budget)),
+        // Only farcall's hot path, for a profiler.
+        "hot" => rt.block_on(rpc::hot(budget)),
         other => {
             eprintln!("unknown scenario `{other}`; available: dme, rpc");
             std::process::exit(2);

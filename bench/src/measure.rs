@@ -20,7 +20,9 @@ where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    tokio::spawn(sequential_here(n, op)).await.expect("benchmark task")
+    tokio::spawn(sequential_here(n, op))
+        .await
+        .expect("benchmark task")
 }
 
 async fn sequential_here<F, Fut>(n: usize, mut op: F) -> Latency
@@ -58,7 +60,8 @@ where
     let counting = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::with_capacity(inflight);
     for _ in 0..inflight {
-        let (op, stop, count, counting) = (op.clone(), stop.clone(), count.clone(), counting.clone());
+        let (op, stop, count, counting) =
+            (op.clone(), stop.clone(), count.clone(), counting.clone());
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 op().await;

@@ -91,7 +91,12 @@ async fn ping<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, msg: &[u8], buf: &mu
 
 /// A pipelined raw client: a writer keeps up to `inflight` messages
 /// outstanding; a reader counts echoes and frees slots. Returns echoes/s.
-pub(crate) async fn pipelined(a: &RawAddr, msg: Vec<u8>, inflight: usize, window: std::time::Duration) -> f64 {
+pub(crate) async fn pipelined(
+    a: &RawAddr,
+    msg: Vec<u8>,
+    inflight: usize,
+    window: std::time::Duration,
+) -> f64 {
     match RawConn::connect(a).await {
         RawConn::Tcp(s) => {
             let (r, w) = s.into_split();
@@ -104,7 +109,13 @@ pub(crate) async fn pipelined(a: &RawAddr, msg: Vec<u8>, inflight: usize, window
     }
 }
 
-async fn pipeline<R, W>(mut r: R, mut w: W, msg: Vec<u8>, inflight: usize, window: std::time::Duration) -> f64
+async fn pipeline<R, W>(
+    mut r: R,
+    mut w: W,
+    msg: Vec<u8>,
+    inflight: usize,
+    window: std::time::Duration,
+) -> f64
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,

@@ -10,7 +10,14 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    pub(crate) fn add(&mut self, system: &str, transport: &str, scenario: &str, metric: &str, v: f64) {
+    pub(crate) fn add(
+        &mut self,
+        system: &str,
+        transport: &str,
+        scenario: &str,
+        metric: &str,
+        v: f64,
+    ) {
         self.figures
             .insert(format!("{system}.{transport}.{scenario}.{metric}"), v);
         self.rows.push((
@@ -28,8 +35,14 @@ impl Report {
 
     /// Prints the table, the ratios given, then the JSON line (last).
     pub(crate) fn print(&self, title: &str, ratios: &[(&str, &str, &str)]) {
-        println!("\n== {title} (cores: {}) ==", std::thread::available_parallelism().map_or(0, |n| n.get()));
-        println!("{:<12} {:<6} {:<14} {:<14} {:>14}", "system", "trans", "scenario", "metric", "value");
+        println!(
+            "\n== {title} (cores: {}) ==",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        println!(
+            "{:<12} {:<6} {:<14} {:<14} {:>14}",
+            "system", "trans", "scenario", "metric", "value"
+        );
         for (s, t, sc, m, v) in &self.rows {
             println!("{s:<12} {t:<6} {sc:<14} {m:<14} {:>14}", fmt(*v));
         }

@@ -10,10 +10,10 @@ use tarpc::server::{BaseChannel, Channel};
 use tarpc::tokio_serde::formats::Bincode;
 use tarpc::{client, context};
 
+use crate::Budget;
 use crate::measure::{concurrent, sequential};
 use crate::raw::{self, RawConn};
 use crate::report::Report;
-use crate::Budget;
 
 /// The benchmark's interface, for farcall.
 #[farcall::remote]
@@ -212,18 +212,52 @@ pub(crate) async fn run(b: Budget) {
     r.print(
         "rpc: add(i64, i64) and echo(bytes), one connection",
         &[
-            ("tcp seq p50, farcall / tarpc (goal <= 0.5)", "farcall.tcp.seq.p50_us", "tarpc.tcp.seq.p50_us"),
-            ("tcp seq p50, farcall / raw (goal <= 1.3)", "farcall.tcp.seq.p50_us", "raw.tcp.seq.p50_us"),
-            ("tcp 256 in flight, farcall / tarpc (goal >= 4)", "farcall.tcp.inflight256.calls_per_s", "tarpc.tcp.inflight256.calls_per_s"),
-            ("tcp 256 in flight, farcall / raw", "farcall.tcp.inflight256.calls_per_s", "raw.tcp.inflight256.calls_per_s"),
-            ("echo 4 MiB, farcall / tarpc", "farcall.tcp.echo4m.mb_per_s", "tarpc.tcp.echo4m.mb_per_s"),
-            ("echo 4 MiB, farcall / raw", "farcall.tcp.echo4m.mb_per_s", "raw.tcp.echo4m.mb_per_s"),
-            ("in-process seq p50, farcall mem / tarpc channel", "farcall.mem.seq.p50_us", "tarpc.mem.seq.p50_us"),
+            (
+                "tcp seq p50, farcall / tarpc (goal <= 0.5)",
+                "farcall.tcp.seq.p50_us",
+                "tarpc.tcp.seq.p50_us",
+            ),
+            (
+                "tcp seq p50, farcall / raw (goal <= 1.3)",
+                "farcall.tcp.seq.p50_us",
+                "raw.tcp.seq.p50_us",
+            ),
+            (
+                "tcp 256 in flight, farcall / tarpc (goal >= 4)",
+                "farcall.tcp.inflight256.calls_per_s",
+                "tarpc.tcp.inflight256.calls_per_s",
+            ),
+            (
+                "tcp 256 in flight, farcall / raw",
+                "farcall.tcp.inflight256.calls_per_s",
+                "raw.tcp.inflight256.calls_per_s",
+            ),
+            (
+                "echo 4 MiB, farcall / tarpc",
+                "farcall.tcp.echo4m.mb_per_s",
+                "tarpc.tcp.echo4m.mb_per_s",
+            ),
+            (
+                "echo 4 MiB, farcall / raw",
+                "farcall.tcp.echo4m.mb_per_s",
+                "raw.tcp.echo4m.mb_per_s",
+            ),
+            (
+                "in-process seq p50, farcall mem / tarpc channel",
+                "farcall.mem.seq.p50_us",
+                "tarpc.mem.seq.p50_us",
+            ),
         ],
     );
 }
 
-async fn measure_calls(r: &mut Report, b: Budget, system: &str, transport: &str, stub: Remote<dyn Bench>) {
+async fn measure_calls(
+    r: &mut Report,
+    b: Budget,
+    system: &str,
+    transport: &str,
+    stub: Remote<dyn Bench>,
+) {
     measure_seq(r, b, system, transport, stub.clone()).await;
     for n in INFLIGHT {
         let s = stub.clone();
@@ -234,11 +268,23 @@ async fn measure_calls(r: &mut Report, b: Budget, system: &str, transport: &str,
             }
         })
         .await;
-        r.add(system, transport, &format!("inflight{n}"), "calls_per_s", rate);
+        r.add(
+            system,
+            transport,
+            &format!("inflight{n}"),
+            "calls_per_s",
+            rate,
+        );
     }
 }
 
-async fn measure_seq(r: &mut Report, b: Budget, system: &str, transport: &str, stub: Remote<dyn Bench>) {
+async fn measure_seq(
+    r: &mut Report,
+    b: Budget,
+    system: &str,
+    transport: &str,
+    stub: Remote<dyn Bench>,
+) {
     let s = stub.clone();
     let lat = sequential(b.seq_samples, move || {
         let s = s.clone();
@@ -272,6 +318,31 @@ async fn measure_tarpc(r: &mut Report, b: Budget, transport: &str, c: TarpcBench
             }
         })
         .await;
-        r.add("tarpc", transport, &format!("inflight{n}"), "calls_per_s", rate);
+        r.add(
+            "tarpc",
+            transport,
+            &format!("inflight{n}"),
+            "calls_per_s",
+            rate,
+        );
     }
+}
+
+/// `hot`: farcall alone, 256 calls in flight over TCP, for a profiler.
+pub(crate) async fn hot(b: Budget) {
+    let server = Node::listen("tcp://127.0.0.1:0").await.expect("listen");
+    let _svc: Remote<dyn Bench> = server.serve("bench", Server);
+    let client_node = Node::new();
+    let stub: Remote<dyn Bench> = client_node
+        .connect_service(server.local_addr().expect("addr"), "bench")
+        .await
+        .expect("connect");
+    let rate = concurrent(256, b.window * 3, move || {
+        let s = stub.clone();
+        async move {
+            s.add(1, 2).await.unwrap();
+        }
+    })
+    .await;
+    println!("farcall tcp inflight256: {rate:.0} calls/s");
 }

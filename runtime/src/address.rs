@@ -120,7 +120,9 @@ fn parse_host_port(input: &str, rest: &str) -> Result<(String, u16), AddressErro
         reason,
     };
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or_else(|| bad("missing `]` after an IPv6 host"))?;
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("missing `]` after an IPv6 host"))?;
         let port = after
             .strip_prefix(':')
             .ok_or_else(|| bad("missing `:port` after the host"))?;
@@ -148,9 +150,12 @@ impl FromStr for Address {
     type Err = AddressError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let (scheme, rest) = input.split_once("://").ok_or_else(|| AddressError::MissingScheme {
-            input: input.to_owned(),
-        })?;
+        let (scheme, rest) =
+            input
+                .split_once("://")
+                .ok_or_else(|| AddressError::MissingScheme {
+                    input: input.to_owned(),
+                })?;
         match scheme {
             "tcp" => {
                 let (host, port) = parse_host_port(input, rest)?;
@@ -281,7 +286,10 @@ mod tests {
     fn nats_parses_but_is_not_built() {
         let a: Address = "nats://127.0.0.1:4222".parse().unwrap();
         let e = a.check_supported().unwrap_err();
-        assert!(matches!(e, AddressError::BackendNotBuilt { scheme: "nats", .. }));
+        assert!(matches!(
+            e,
+            AddressError::BackendNotBuilt { scheme: "nats", .. }
+        ));
         assert!(e.to_string().contains("not built"));
     }
 }

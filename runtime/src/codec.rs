@@ -27,7 +27,10 @@ impl postcard::ser_flavors::Flavor for BytesMutFlavor<'_> {
 }
 
 /// Appends the postcard encoding of `v` to `buf`.
-pub fn encode_into<T: Serialize + ?Sized>(v: &T, buf: &mut BytesMut) -> Result<(), postcard::Error> {
+pub fn encode_into<T: Serialize + ?Sized>(
+    v: &T,
+    buf: &mut BytesMut,
+) -> Result<(), postcard::Error> {
     postcard::serialize_with_flavor(v, BytesMutFlavor(buf))
 }
 

@@ -106,7 +106,11 @@ impl Outbox {
 
     fn wrote(&mut self, n: usize) {
         self.written += n as u64;
-        while self.reply_ends.front().is_some_and(|&end| end <= self.written) {
+        while self
+            .reply_ends
+            .front()
+            .is_some_and(|&end| end <= self.written)
+        {
             self.reply_ends.pop_front();
         }
     }
@@ -336,14 +340,18 @@ impl Connection {
         };
         let timeout_us = remaining.as_micros().min(u64::MAX as u128) as u64;
         let max = s.peer_max_frame;
-        let how = if in_flight > 1 { Flush::Handoff } else { Flush::Now };
+        let how = if in_flight > 1 {
+            Flush::Handoff
+        } else {
+            Flush::Now
+        };
         s.enqueue_as(how, false, |b| {
             frame::encode_call(b, id, timeout_us.max(1), object, method, encode, max)
         })
-            .inspect_err(|_| {
-                lock(&s.pending).calls.remove(&id);
-                guard.armed = false;
-            })?;
+        .inspect_err(|_| {
+            lock(&s.pending).calls.remove(&id);
+            guard.armed = false;
+        })?;
         s.touch_app();
         let answer = match tokio::time::timeout(remaining, rx).await {
             // The server gave up at the same deadline: the same error.
@@ -407,8 +415,14 @@ impl Connection {
             }
         }
         let _ = s.enqueue(|b| {
-            frame::encode(b, &Frame::Close { reason: "closing".into() }, u32::MAX)
-                .map_err(EncodeError::<()>::Frame)
+            frame::encode(
+                b,
+                &Frame::Close {
+                    reason: "closing".into(),
+                },
+                u32::MAX,
+            )
+            .map_err(EncodeError::<()>::Frame)
         });
         let drained = async {
             loop {
@@ -578,7 +592,9 @@ impl Shared {
             if out.dead {
                 drop(out);
                 return Err(Error::Disconnected(
-                    lock(&self.death).clone().unwrap_or_else(|| "connection lost".into()),
+                    lock(&self.death)
+                        .clone()
+                        .unwrap_or_else(|| "connection lost".into()),
                 ));
             }
             let before = out.buf.len();
@@ -705,7 +721,7 @@ impl Shared {
         self.space.notify_waiters();
         self.stalled.notify_one();
         self.drained.notify_one();
-        self.io.shutdown_write();
+        self.io.shutdown_both();
         if let Some(f) = lock(&self.on_dead).take() {
             f();
         }
@@ -719,7 +735,8 @@ impl Shared {
         tracing::debug!(peer = %self.peer, %reason, "protocol error");
         let r = reason.clone();
         let _ = self.enqueue(|b| {
-            frame::encode(b, &Frame::Close { reason: r }, u32::MAX).map_err(EncodeError::<()>::Frame)
+            frame::encode(b, &Frame::Close { reason: r }, u32::MAX)
+                .map_err(EncodeError::<()>::Frame)
         });
         self.fail(format!("protocol error: {reason}"));
     }
@@ -732,7 +749,10 @@ impl Shared {
                 object,
                 method,
                 payload,
-            } => self.serve(Some(id), timeout_us, object, method, payload).await,
+            } => {
+                self.serve(Some(id), timeout_us, object, method, payload)
+                    .await
+            }
             Frame::Message {
                 object,
                 method,
@@ -891,7 +911,12 @@ impl Shared {
         }
     }
 
-    fn encode_reply(&self, b: &mut BytesMut, id: u64, outcome: &Outcome) -> Result<(), EncodeError<()>> {
+    fn encode_reply(
+        &self,
+        b: &mut BytesMut,
+        id: u64,
+        outcome: &Outcome,
+    ) -> Result<(), EncodeError<()>> {
         let f = Frame::Reply {
             id,
             result: outcome.clone(),
@@ -990,7 +1015,14 @@ async fn read_loop(s: Arc<Shared>) {
         loop {
             match frame::split(&mut buf, max) {
                 Ok(Some(body)) => match Frame::decode(body) {
-                    Ok(f) => s.on_frame(f).await,
+                    Ok(f) => {
+                        s.on_frame(f).await;
+                        if s.state.load(Ordering::Acquire) == DEAD {
+                            // Handling the frame killed the connection: read
+                            // nothing more from this peer.
+                            return;
+                        }
+                    }
                     Err(e) => {
                         s.protocol_error(e.to_string());
                         return;
@@ -1043,6 +1075,8 @@ async fn housekeep(s: Arc<Shared>) {
     let tick = interval
         .min(idle.unwrap_or(interval))
         .max(Duration::from_millis(10));
+    let tick_sleep = tokio::time::sleep(tick);
+    tokio::pin!(tick_sleep);
     loop {
         if s.state.load(Ordering::Acquire) == DEAD {
             return;
@@ -1068,8 +1102,18 @@ async fn housekeep(s: Arc<Shared>) {
             }
             continue;
         }
-        if tokio::time::timeout(tick, s.stalled.notified()).await.is_ok() {
-            continue;
+        tokio::select! {
+            biased;
+            () = s.stalled.notified() => {
+                // A sender handed off. Let the other tasks that are ready
+                // now (callers woken by one batch of replies) append their
+                // frames first: then one write carries them all.
+                tokio::task::yield_now().await;
+                continue;
+            }
+            () = &mut tick_sleep => {
+                tick_sleep.as_mut().reset(tokio::time::Instant::now() + tick);
+            }
         }
         let now = s.now_ms();
         let silent =

@@ -288,7 +288,13 @@ impl Node {
                 peer: peer.clone(),
                 after: limits.handshake_timeout,
             })??;
-        Ok(self.register(io, welcome.node, peer, welcome.max_frame_len, welcome.max_in_flight))
+        Ok(self.register(
+            io,
+            welcome.node,
+            peer,
+            welcome.max_frame_len,
+            welcome.max_in_flight,
+        ))
     }
 
     fn register(
@@ -299,7 +305,14 @@ impl Node {
         peer_max_frame: u32,
         peer_max_in_flight: u32,
     ) -> Connection {
-        register(&self.inner, io, peer, peer_desc, peer_max_frame, peer_max_in_flight)
+        register(
+            &self.inner,
+            io,
+            peer,
+            peer_desc,
+            peer_max_frame,
+            peer_max_in_flight,
+        )
     }
 
     /// Every open connection, whichever side dialed.
@@ -321,7 +334,11 @@ impl Node {
 
     /// Serves `service` under `id` on every connection of this node.
     /// Returns the service it replaced, if any.
-    pub fn serve_object(&self, id: ObjectId, service: Arc<dyn Service>) -> Option<Arc<dyn Service>> {
+    pub fn serve_object(
+        &self,
+        id: ObjectId,
+        service: Arc<dyn Service>,
+    ) -> Option<Arc<dyn Service>> {
         self.inner
             .objects
             .insert(
@@ -446,7 +463,9 @@ async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
 /// Reads a hello and answers it. Refusals carry a reason the dialer shows.
 async fn answer_handshake(inner: &NodeInner, io: &Stream) -> std::result::Result<Hello, String> {
     let mut prefix = [0u8; handshake::HELLO_PREFIX];
-    io.read_exact(&mut prefix).await.map_err(|e| e.to_string())?;
+    io.read_exact(&mut prefix)
+        .await
+        .map_err(|e| e.to_string())?;
     let refuse = |e: HandshakeError| async move {
         let why = match &e {
             HandshakeError::VersionMismatch { ours, theirs } => format!(

@@ -147,7 +147,9 @@ where
             DELIVER | REQUEST => {
                 let env: Envelope = match codec::decode(&payload) {
                     Ok(e) => e,
-                    Err(e) => return Box::pin(std::future::ready(Err(Fault::Decode(e.to_string())))),
+                    Err(e) => {
+                        return Box::pin(std::future::ready(Err(Fault::Decode(e.to_string()))));
+                    }
                 };
                 if env.dest != state.me {
                     return relay(state, method, env, payload);
@@ -419,7 +421,9 @@ where
         let env = self.envelope(to, &msg)?;
         let conn = self.route(to)?;
         let bytes = conn
-            .call_with(ObjectId::PEER, REQUEST, deadline, |b| codec::encode_into(&env, b))
+            .call_with(ObjectId::PEER, REQUEST, deadline, |b| {
+                codec::encode_into(&env, b)
+            })
             .await?;
         codec::decode(&bytes).map_err(Error::Decode)
     }

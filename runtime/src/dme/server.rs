@@ -73,7 +73,8 @@ where
         let fut = (self.f)(req);
         Box::pin(async move {
             let resp = fut.await;
-            codec::encode(&resp).map_err(|e| Fault::Rejected(format!("the response does not encode: {e}")))
+            codec::encode(&resp)
+                .map_err(|e| Fault::Rejected(format!("the response does not encode: {e}")))
         })
     }
 }

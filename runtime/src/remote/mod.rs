@@ -152,7 +152,11 @@ impl Node {
                 {
                     return Remote::local(arc.clone(), object, self.id());
                 }
-                Remote::stub(StubCore::local(entry.service, self.id(), object), object, self.id())
+                Remote::stub(
+                    StubCore::local(entry.service, self.id(), object),
+                    object,
+                    self.id(),
+                )
             }
             // Calls will report NoSuchObject, as they would remotely.
             None => Remote::stub(

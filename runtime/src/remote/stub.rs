@@ -24,7 +24,10 @@ enum Target {
     /// Over a connection.
     Conn(Connection),
     /// An object of this node reached without a socket.
-    Local { service: Arc<dyn Service>, node: NodeId },
+    Local {
+        service: Arc<dyn Service>,
+        node: NodeId,
+    },
 }
 
 /// Where a stub's calls go and how long they may take. Generated stubs
@@ -122,7 +125,12 @@ impl StubCore {
     }
 
     /// Calls `method` with `args` and decodes the reply as `R`.
-    pub async fn call<A, R>(&self, method: u64, name: &'static str, args: &A) -> Result<R, RemoteError>
+    pub async fn call<A, R>(
+        &self,
+        method: u64,
+        name: &'static str,
+        args: &A,
+    ) -> Result<R, RemoteError>
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned,
@@ -130,13 +138,16 @@ impl StubCore {
         match &self.target {
             Target::Conn(c) => {
                 let bytes = c
-                    .call_with(self.object, method, self.deadline, |b| codec::encode_into(args, b))
+                    .call_with(self.object, method, self.deadline, |b| {
+                        codec::encode_into(args, b)
+                    })
                     .await
                     .map_err(|e| fault(e.into(), name))?;
                 codec::decode(&bytes).map_err(|e| RemoteError::Decode(e.to_string()))
             }
             Target::Local { service, node } => {
-                let payload = codec::encode(args).map_err(|e| RemoteError::Encode(e.to_string()))?;
+                let payload =
+                    codec::encode(args).map_err(|e| RemoteError::Encode(e.to_string()))?;
                 let bytes = Self::local_call(service, *node, self.deadline, method, payload)
                     .await
                     .map_err(|e| fault(e, name))?;
@@ -146,7 +157,12 @@ impl StubCore {
     }
 
     /// Sends `method` one-way: returns once the message is queued.
-    pub async fn send<A>(&self, method: u64, name: &'static str, args: &A) -> Result<(), RemoteError>
+    pub async fn send<A>(
+        &self,
+        method: u64,
+        name: &'static str,
+        args: &A,
+    ) -> Result<(), RemoteError>
     where
         A: Serialize + ?Sized,
     {
@@ -156,7 +172,8 @@ impl StubCore {
                 .await
                 .map_err(|e| fault(e.into(), name)),
             Target::Local { service, node } => {
-                let payload = codec::encode(args).map_err(|e| RemoteError::Encode(e.to_string()))?;
+                let payload =
+                    codec::encode(args).map_err(|e| RemoteError::Encode(e.to_string()))?;
                 let cx = CallContext {
                     caller: *node,
                     deadline: None,

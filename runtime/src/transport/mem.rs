@@ -52,11 +52,7 @@ impl MemStream {
                 tx: b.clone(),
                 name: name.clone(),
             },
-            MemStream {
-                rx: b,
-                tx: a,
-                name,
-            },
+            MemStream { rx: b, tx: a, name },
         )
     }
 
@@ -160,8 +156,9 @@ impl MemStream {
     }
 }
 
-impl Drop for MemStream {
-    fn drop(&mut self) {
+impl MemStream {
+    /// Closes both directions: the peer reads end of stream, its writes fail.
+    pub fn close(&self) {
         self.shutdown_write();
         let mut p = self.rx.lock();
         p.reader_closed = true;
@@ -169,6 +166,12 @@ impl Drop for MemStream {
         if let Some(w) = p.write_waker.take() {
             w.wake();
         }
+    }
+}
+
+impl Drop for MemStream {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -119,12 +119,26 @@ impl Stream {
     pub fn shutdown_write(&self) {
         match self {
             Stream::Tcp(s) => {
-                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s));
+                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s), std::net::Shutdown::Write);
             }
             Stream::Unix(s) => {
-                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s));
+                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s), std::net::Shutdown::Write);
             }
             Stream::Mem(s) => s.shutdown_write(),
+        }
+    }
+
+    /// Shuts down both directions: the peer reads end of stream and its
+    /// writes fail. The descriptor stays open until the stream drops.
+    pub fn shutdown_both(&self) {
+        match self {
+            Stream::Tcp(s) => {
+                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s), std::net::Shutdown::Both);
+            }
+            Stream::Unix(s) => {
+                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s), std::net::Shutdown::Both);
+            }
+            Stream::Mem(s) => s.close(),
         }
     }
 
@@ -143,9 +157,10 @@ impl Stream {
 
 // tokio shuts down only owned write halves; a shared stream shuts down
 // through a duplicate of its descriptor (shutdown acts on the socket).
-fn shutdown_fd(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+// (`shutdown(2)` is the same call for every socket family.)
+fn shutdown_fd(fd: std::os::fd::BorrowedFd<'_>, how: std::net::Shutdown) -> io::Result<()> {
     let owned = fd.try_clone_to_owned()?;
-    std::os::unix::net::UnixStream::from(owned).shutdown(std::net::Shutdown::Write)
+    std::os::unix::net::UnixStream::from(owned).shutdown(how)
 }
 
 /// A bound listener of any transport.
@@ -199,10 +214,7 @@ impl Listener {
                     }
                 }
                 let l = UnixListener::bind(path)?;
-                Ok((
-                    Listener::Unix(l, UnixPathGuard(path.clone())),
-                    addr.clone(),
-                ))
+                Ok((Listener::Unix(l, UnixPathGuard(path.clone())), addr.clone()))
             }
             Address::Mem(name) => Ok((Listener::Mem(mem::bind(name)?), addr.clone())),
             Address::Nats { .. } => Err(io::Error::new(

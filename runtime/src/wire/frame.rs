@@ -462,9 +462,13 @@ pub fn encode(buf: &mut BytesMut, f: &Frame, max: u32) -> Result<(), FrameError>
             method,
             payload,
         } => encode_message(buf, *object, *method, bytes(payload), max),
-        Frame::StreamItem { stream, payload } => {
-            encode_with(buf, Kind::StreamItem, |b| put(b, stream), bytes(payload), max)
-        }
+        Frame::StreamItem { stream, payload } => encode_with(
+            buf,
+            Kind::StreamItem,
+            |b| put(b, stream),
+            bytes(payload),
+            max,
+        ),
         Frame::StreamEnd { stream, fault } => {
             let h = StreamEndHeader {
                 stream: *stream,
@@ -505,7 +509,10 @@ mod tests {
         let cap = buf.capacity();
         assert!(matches!(
             split(&mut buf, 1024),
-            Err(FrameError::TooLarge { len: 0xffff_ffff, .. })
+            Err(FrameError::TooLarge {
+                len: 0xffff_ffff,
+                ..
+            })
         ));
         assert_eq!(buf.capacity(), cap);
     }

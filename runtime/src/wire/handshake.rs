@@ -80,7 +80,10 @@ pub enum HandshakeError {
 /// If the body is over [`MAX_BODY`] (credentials of more than 4 KiB).
 pub fn encode_hello(h: &Hello) -> Bytes {
     let body = postcard::to_stdvec(h).expect("a hello always encodes");
-    assert!(body.len() <= MAX_BODY, "handshake credentials over {MAX_BODY} bytes");
+    assert!(
+        body.len() <= MAX_BODY,
+        "handshake credentials over {MAX_BODY} bytes"
+    );
     let mut b = BytesMut::with_capacity(HELLO_PREFIX + body.len());
     b.put_slice(&MAGIC);
     b.put_u16(PROTOCOL_VERSION);
@@ -189,7 +192,9 @@ pub fn decode_answer_prefix(p: &[u8; ANSWER_PREFIX]) -> Result<(u8, usize), Hand
 pub fn decode_answer_body(status: u8, body: &[u8]) -> Result<Welcome, HandshakeError> {
     match status {
         0 => postcard::from_bytes(body).map_err(|e| HandshakeError::Malformed(e.to_string())),
-        _ => Err(HandshakeError::Refused(String::from_utf8_lossy(body).into_owned())),
+        _ => Err(HandshakeError::Refused(
+            String::from_utf8_lossy(body).into_owned(),
+        )),
     }
 }
 

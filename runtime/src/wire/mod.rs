@@ -9,4 +9,4 @@ pub mod frame;
 pub mod handshake;
 
 pub use frame::{Fault, Frame, FrameError, Kind};
-pub use handshake::{Hello, HandshakeError, Welcome, MAGIC, PROTOCOL_VERSION};
+pub use handshake::{HandshakeError, Hello, MAGIC, PROTOCOL_VERSION, Welcome};
