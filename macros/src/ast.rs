@@ -91,7 +91,12 @@ pub(crate) fn build(mut item: ItemTrait) -> syn::Result<RemoteTrait> {
         }
         let name = f.sig.ident.to_string();
         methods.push(Method {
-            cfgs: f.attrs.iter().filter(|a| a.path().is_ident("cfg")).cloned().collect(),
+            cfgs: f
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("cfg"))
+                .cloned()
+                .collect(),
             attrs: f.attrs.clone(),
             ident: f.sig.ident.clone(),
             args,
@@ -107,7 +112,10 @@ pub(crate) fn build(mut item: ItemTrait) -> syn::Result<RemoteTrait> {
         if let Some(b) = methods[..i].iter().find(|b| b.id == a.id) {
             errors.spanned(
                 &a.ident,
-                &format!("the names `{}` and `{}` hash to the same method id; rename one", a.ident, b.ident),
+                &format!(
+                    "the names `{}` and `{}` hash to the same method id; rename one",
+                    a.ident, b.ident
+                ),
             );
         }
     }

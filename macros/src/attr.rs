@@ -19,7 +19,10 @@ impl Parse for TraitArgs {
                 Meta::NameValue(nv) if nv.path.is_ident("crate") => {
                     let lit: LitStr = syn::parse2(quote::ToTokens::to_token_stream(&nv.value))
                         .map_err(|_| {
-                            syn::Error::new_spanned(&nv.value, "expected a string: crate = \"path\"")
+                            syn::Error::new_spanned(
+                                &nv.value,
+                                "expected a string: crate = \"path\"",
+                            )
                         })?;
                     krate = lit.parse()?;
                 }
@@ -61,7 +64,9 @@ pub(crate) fn take_method_args(attrs: &mut Vec<Attribute>) -> syn::Result<Method
                 out.idempotent = true;
                 Ok(())
             } else {
-                Err(m.error("unknown argument; a method takes #[remote(oneway)] or #[remote(idempotent)]"))
+                Err(m.error(
+                    "unknown argument; a method takes #[remote(oneway)] or #[remote(idempotent)]",
+                ))
             }
         });
         if let Err(e) = r {

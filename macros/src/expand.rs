@@ -19,11 +19,35 @@ use crate::attr::TraitArgs;
 use crate::valid;
 
 /// Expands `#[remote]` on a trait.
+///
+/// On error the user's trait is still emitted next to the errors (so the
+/// IDE keeps working), its methods' `#[remote(...)]` attributes removed:
+/// left in, each would add a spurious "cannot find attribute `remote`".
 pub(crate) fn remote_trait(args: TokenStream, item: ItemTrait) -> syn::Result<TokenStream> {
-    let args: TraitArgs = syn::parse2(args)?;
+    match expand(args, item.clone()) {
+        Ok(tokens) => Ok(tokens),
+        Err(e) => {
+            let mut item = item;
+            for ti in &mut item.items {
+                if let syn::TraitItem::Fn(f) = ti {
+                    f.attrs.retain(|a| !a.path().is_ident("remote"));
+                }
+            }
+            let errors = e.to_compile_error();
+            Ok(quote! { #item #errors })
+        }
+    }
+}
+
+fn expand(args: TokenStream, item: ItemTrait) -> syn::Result<TokenStream> {
+    let args = syn::parse2::<TraitArgs>(args);
     let mut errors = valid::Errors::default();
+    if let Err(e) = &args {
+        errors.push(e.clone());
+    }
     valid::check_trait(&item, &mut errors);
     errors.finish()?;
+    let args = args?;
     let model = ast::build(item)?;
     Ok(Generator {
         krate: &args.krate,
@@ -35,6 +59,23 @@ pub(crate) fn remote_trait(args: TokenStream, item: ItemTrait) -> syn::Result<To
 struct Generator<'a> {
     krate: &'a Path,
     t: &'a RemoteTrait,
+}
+
+/// `tokens`, every one of them at `span` (rustc reports a predicate at the
+/// attribute if its tokens come from both the user and the macro).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let proc_macro2::TokenTree::Group(g) = &t {
+                let mut inner = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                inner.set_span(span);
+                t = inner.into();
+            }
+            t.set_span(span);
+            t
+        })
+        .collect()
 }
 
 /// `'fc`: the lifetime of every boxed method future.
@@ -82,7 +123,43 @@ impl Generator<'_> {
         let mut g = self.t.item.generics.clone();
         let bounds = self.param_bounds();
         for p in g.type_params_mut() {
-            p.bounds.push(syn::parse_quote!(#bounds));
+            let more: syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]> =
+                syn::parse_quote!(#bounds);
+            p.bounds.extend(more);
+        }
+        g
+    }
+
+    /// The generics of the generated impls: `bounded_generics`, plus
+    /// `Type: Serialize + DeserializeOwned` in the where clause for every
+    /// argument and result type, spanned at the user's type. A type that
+    /// cannot cross the wire is then reported there, once, instead of at
+    /// the attribute from inside the generated bodies (which assume the
+    /// clause). Methods under `#[cfg]` are left out: a where clause cannot
+    /// carry attributes.
+    fn wire_generics(&self) -> syn::Generics {
+        let p = self.private();
+        let mut g = self.bounded_generics();
+        let where_clause = g.make_where_clause();
+        let mut seen = ::std::collections::HashSet::new();
+        for m in self.t.methods.iter().filter(|m| m.cfgs.is_empty()) {
+            let Some((ok, err)) = valid::result_types(&m.output) else {
+                continue;
+            };
+            for ty in m.args.iter().map(|(_, t)| t).chain([ok, err]) {
+                if !seen.insert(ast::normalize(ty)) {
+                    continue;
+                }
+                let last = quote::ToTokens::to_token_stream(ty)
+                    .into_iter()
+                    .last()
+                    .map_or_else(Span::call_site, |t| t.span());
+                let bounds = respan(
+                    quote!(: #p::serde::Serialize + #p::serde::de::DeserializeOwned),
+                    last,
+                );
+                where_clause.predicates.push(syn::parse_quote!(#ty #bounds));
+            }
         }
         g
     }
@@ -158,7 +235,7 @@ impl Generator<'_> {
 
     fn stub_impl(&self) -> TokenStream {
         let p = self.private();
-        let generics = self.bounded_generics();
+        let generics = self.wire_generics();
         let params = generics.params.iter();
         let path = self.trait_path();
         let where_clause = &generics.where_clause;
@@ -214,11 +291,15 @@ impl Generator<'_> {
 
     fn interface_impl(&self) -> TokenStream {
         let p = self.private();
-        let generics = self.bounded_generics();
+        let generics = self.wire_generics();
         let (impl_generics, _, where_clause) = generics.split_for_impl();
         let path = self.trait_path();
         let describe = self.describe_fn();
         let iface = self.ident().to_string();
+        // The dispatcher's own locals resolve at the macro's definition
+        // site, so a user's argument named `this` or `cx` cannot shadow them.
+        let [this, cx, method, payload] =
+            ["this", "cx", "method", "payload"].map(|n| Ident::new(n, Span::mixed_site()));
         let arms = self.t.methods.iter().map(|m| {
             let cfgs = &m.cfgs;
             let id = m.id;
@@ -233,10 +314,10 @@ impl Generator<'_> {
             quote! {
                 #(#cfgs)*
                 #id => {
-                    if method != #word {
+                    if #method != #word {
                         return ::core::option::Option::Some(#p::mismatch(#iface, #name));
                     }
-                    let (#(#names,)*): (#(#types,)*) = match #p::decode(&payload) {
+                    let (#(#names,)*): (#(#types,)*) = match #p::decode(&#payload) {
                         ::core::result::Result::Ok(v) => v,
                         ::core::result::Result::Err(e) => {
                             return ::core::option::Option::Some(#p::ready(
@@ -244,9 +325,9 @@ impl Generator<'_> {
                             ));
                         }
                     };
-                    let this = ::std::sync::Arc::clone(this);
-                    return ::core::option::Option::Some(::std::boxed::Box::pin(cx.scope(async move {
-                        let r: #output = this.#ident(#(#names),*).await;
+                    let #this = <::std::sync::Arc<Self> as ::core::clone::Clone>::clone(#this);
+                    return ::core::option::Option::Some(::std::boxed::Box::pin(#cx.scope(async move {
+                        let r: #output = #this.#ident(#(#names),*).await;
                         #p::reply(&r)
                     })));
                 }
@@ -255,10 +336,10 @@ impl Generator<'_> {
         let supers = self.t.supertraits.iter().map(|s| {
             quote! {
                 {
-                    let same: ::std::sync::Arc<Self> = ::std::sync::Arc::clone(this);
+                    let same: ::std::sync::Arc<Self> = <::std::sync::Arc<Self> as ::core::clone::Clone>::clone(#this);
                     let up: ::std::sync::Arc<dyn #s> = same;
                     if let ::core::option::Option::Some(f) =
-                        <dyn #s as #p::Interface>::dispatch(&up, ::core::clone::Clone::clone(&cx), method, ::core::clone::Clone::clone(&payload))
+                        <dyn #s as #p::Interface>::dispatch(&up, ::core::clone::Clone::clone(&#cx), #method, ::core::clone::Clone::clone(&#payload))
                     {
                         return ::core::option::Option::Some(f);
                     }
@@ -277,12 +358,12 @@ impl Generator<'_> {
 
                 #[allow(unused_variables, unreachable_code, clippy::let_unit_value, clippy::unit_arg)]
                 fn dispatch(
-                    this: &::std::sync::Arc<Self>,
-                    cx: #p::CallContext,
-                    method: u64,
-                    payload: #p::Bytes,
+                    #this: &::std::sync::Arc<Self>,
+                    #cx: #p::CallContext,
+                    #method: u64,
+                    #payload: #p::Bytes,
                 ) -> ::core::option::Option<#p::OutcomeFuture> {
-                    match (method >> 32) as u32 {
+                    match (#method >> 32) as u32 {
                         #(#arms)*
                         _ => {}
                     }
@@ -295,11 +376,9 @@ impl Generator<'_> {
 
     fn coerce_impl(&self) -> TokenStream {
         let p = self.private();
-        let mut generics = self.bounded_generics();
+        let mut generics = self.wire_generics();
         let path = self.trait_path();
-        generics
-            .params
-            .push(syn::parse_quote!(__FarcallT: #path));
+        generics.params.push(syn::parse_quote!(__FarcallT: #path));
         let (impl_generics, _, where_clause) = generics.split_for_impl();
         quote! {
             impl #impl_generics #p::Coerce<__FarcallT> for dyn #path #where_clause {

@@ -6,6 +6,7 @@ use quote::quote;
 use syn::{ImplItem, ItemImpl, ReturnType};
 
 use crate::attr::TraitArgs;
+use crate::valid;
 
 /// Rewrites the `async fn`s of an implementation of a remote trait.
 pub(crate) fn remote_impl(args: TokenStream, mut item: ItemImpl) -> syn::Result<TokenStream> {
@@ -21,10 +22,24 @@ pub(crate) fn remote_impl(args: TokenStream, mut item: ItemImpl) -> syn::Result<
         quote!(#k::__private)
     };
     let lt = syn::Lifetime::new("'__fc", Span::call_site());
+    let mut errors = valid::Errors::default();
     for ii in &mut item.items {
         let ImplItem::Fn(f) = ii else { continue };
         if f.sig.asyncness.is_none() {
-            continue;
+            // A method boxed by hand is left alone; one written like the
+            // trait's but without `async` is reported here, then rewritten
+            // as if it were async so rustc adds no signature mismatch.
+            let plain = match &f.sig.output {
+                ReturnType::Default => true,
+                ReturnType::Type(_, t) => valid::result_types(t).is_some(),
+            };
+            if !plain {
+                continue;
+            }
+            errors.spanned(
+                f.sig.fn_token,
+                "the methods of a remote trait are `async fn`: write `async fn` in the `impl` too",
+            );
         }
         f.sig.asyncness = None;
         let output = match &f.sig.output {
@@ -32,11 +47,11 @@ pub(crate) fn remote_impl(args: TokenStream, mut item: ItemImpl) -> syn::Result<
             ReturnType::Default => quote!(()),
         };
         f.sig.generics.params.insert(0, syn::parse_quote!(#lt));
-        if let Some(syn::FnArg::Receiver(r)) = f.sig.inputs.first_mut() {
-            if let Some((_, l)) = &mut r.reference {
-                *l = Some(lt.clone());
-                r.ty = Box::new(syn::parse_quote!(&#lt Self));
-            }
+        if let Some(syn::FnArg::Receiver(r)) = f.sig.inputs.first_mut()
+            && let Some((_, l)) = &mut r.reference
+        {
+            *l = Some(lt.clone());
+            *r.ty = syn::parse_quote!(&#lt Self);
         }
         f.sig.output = syn::parse_quote!(-> #p::BoxFuture<#lt, #output>);
         let body = &f.block;
@@ -47,5 +62,11 @@ pub(crate) fn remote_impl(args: TokenStream, mut item: ItemImpl) -> syn::Result<
             })
         });
     }
-    Ok(quote!(#item))
+    match errors.finish() {
+        Ok(()) => Ok(quote!(#item)),
+        Err(e) => {
+            let e = e.to_compile_error();
+            Ok(quote!(#item #e))
+        }
+    }
 }

@@ -1,7 +1,10 @@
 //! Validation: every way a trait can be unfit for `#[remote]`, reported
 //! together, each error pointing at the user's tokens.
 
-use syn::{FnArg, GenericArgument, GenericParam, ItemTrait, Pat, PathArguments, ReturnType, TraitItem, Type};
+use syn::{
+    FnArg, GenericArgument, GenericParam, ItemTrait, Pat, PathArguments, ReturnType, TraitItem,
+    Type,
+};
 
 /// Inherent methods of the generated stub: a trait method may not share
 /// their names (the stub's inherent method would silently win).
@@ -99,7 +102,10 @@ fn check_method(f: &syn::TraitItemFn, errors: &mut Errors) {
         );
     }
     if name.starts_with("__farcall") {
-        errors.spanned(&sig.ident, "names starting with `__farcall` are reserved for generated items");
+        errors.spanned(
+            &sig.ident,
+            "names starting with `__farcall` are reserved for generated items",
+        );
     }
     match sig.inputs.first() {
         Some(FnArg::Receiver(r)) => {
@@ -130,9 +136,16 @@ fn check_method(f: &syn::TraitItemFn, errors: &mut Errors) {
         };
         match &*pt.pat {
             Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {}
-            other => errors.spanned(other, "remote method arguments need plain names (`name: Type`)"),
+            other => errors.spanned(
+                other,
+                "remote method arguments need plain names (`name: Type`)",
+            ),
         }
         check_arg_type(&pt.ty, errors);
+        check_no_self(&pt.ty, errors);
+    }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        check_no_self(ty, errors);
     }
     match &sig.output {
         ReturnType::Default => errors.spanned(
@@ -202,5 +215,24 @@ fn check_arg_type(ty: &Type, errors: &mut Errors) {
             }
         }
         _ => {}
+    }
+}
+
+/// `Self` in an argument or result type: each side would mean another
+/// type by it, and the trait would not be usable as `dyn Trait`.
+fn check_no_self(ty: &Type, errors: &mut Errors) {
+    fn find(tokens: proc_macro2::TokenStream) -> Option<proc_macro2::Ident> {
+        tokens.into_iter().find_map(|t| match t {
+            proc_macro2::TokenTree::Ident(i) if i == "Self" => Some(i),
+            proc_macro2::TokenTree::Group(g) => find(g.stream()),
+            _ => None,
+        })
+    }
+    if let Some(s) = find(quote::ToTokens::to_token_stream(ty)) {
+        errors.spanned(
+            s,
+            "remote method signatures cannot name `Self`: the trait is used as `dyn Trait`, \
+             and the caller does not know the object's type (name a concrete type)",
+        );
     }
 }

@@ -1,0 +1,11 @@
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MyError;
+
+#[farcall::remote]
+pub trait Shape {
+    async fn area(&self) -> Result<f64, MyError>;
+}
+
+fn main() {}

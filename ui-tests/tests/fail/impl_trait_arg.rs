@@ -1,0 +1,8 @@
+use farcall::RemoteError;
+
+#[farcall::remote]
+pub trait Printer {
+    async fn print(&self, text: impl Into<String>) -> Result<(), RemoteError>;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[farcall::remote]
+pub trait Log {
+    async fn write(&self, line: String);
+}
+
+fn main() {}

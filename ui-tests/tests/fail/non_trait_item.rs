@@ -1,0 +1,6 @@
+#[farcall::remote]
+pub struct Shape {
+    pub area: f64,
+}
+
+fn main() {}
