@@ -36,8 +36,8 @@ pub use farcall_runtime::__private;
 /// Interfaces, stubs and the catalogue of remote traits.
 pub mod remote {
     pub use farcall_runtime::remote::{
-        ArgDescriptor, Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore,
-        catalogue, find_interface,
+        ArgDescriptor, Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore, catalogue,
+        find_interface,
     };
 }
 

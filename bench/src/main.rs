@@ -56,6 +56,7 @@ fn main() {
         "rpc" => rt.block_on(rpc::run(budget)),
         // Only farcall's hot path, for a profiler.
         "hot" => rt.block_on(rpc::hot(budget)),
+        "hot-echo" => rt.block_on(rpc::hot_echo(budget)),
         other => {
             eprintln!("unknown scenario `{other}`; available: dme, rpc");
             std::process::exit(2);

@@ -346,3 +346,22 @@ pub(crate) async fn hot(b: Budget) {
     .await;
     println!("farcall tcp inflight256: {rate:.0} calls/s");
 }
+
+/// `hot-echo`: farcall alone, 4 MiB echoes over TCP, for a profiler.
+pub(crate) async fn hot_echo(b: Budget) {
+    let server = Node::listen("tcp://127.0.0.1:0").await.expect("listen");
+    let _svc: Remote<dyn Bench> = server.serve("bench", Server);
+    let client_node = Node::new();
+    let stub: Remote<dyn Bench> = client_node
+        .connect_service(server.local_addr().expect("addr"), "bench")
+        .await
+        .expect("connect");
+    let mbps = echo_rate(Budget { window: b.window * 3, ..b }, 4 << 20, move |d| {
+        let s = stub.clone();
+        async move {
+            s.echo(d).await.unwrap();
+        }
+    })
+    .await;
+    println!("farcall tcp echo4m: {mbps:.0} MB/s");
+}

@@ -867,6 +867,12 @@ impl Shared {
             }),
             one_way: id.is_none(),
         };
+        // Counted before the handler runs: a close that starts once the
+        // handler has started waits for it.
+        self.serving_count.fetch_add(1, Ordering::AcqRel);
+        // Created outside the task so that an abort before its first poll
+        // still gives the slot back.
+        let count = ServingGuard(self.clone());
         let mut fut = CatchUnwind(service.call(cx, method, payload));
         // Poll once in place: most handlers finish without waiting.
         let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut fut).poll(cx))).await;
@@ -874,12 +880,9 @@ impl Shared {
             if let Some(id) = id {
                 self.reply(id, outcome, Flush::Defer);
             }
+            drop(count);
             return;
         }
-        self.serving_count.fetch_add(1, Ordering::AcqRel);
-        // Created outside the task so that an abort before its first poll
-        // still gives the slot back.
-        let count = ServingGuard(self.clone());
         let me = self.clone();
         let task = async move {
             let _permit = message_permit;
@@ -903,7 +906,13 @@ impl Shared {
                     return self.protocol_error(format!("call id {id} is already in use"));
                 }
                 let h = tokio::spawn(task);
-                serving.insert(id, h.abort_handle());
+                // `fail` marks the connection dead before it empties this
+                // table: a handler registered after that is aborted here.
+                if self.state.load(Ordering::Acquire) == DEAD {
+                    h.abort();
+                } else {
+                    serving.insert(id, h.abort_handle());
+                }
             }
             None => {
                 tokio::spawn(task);

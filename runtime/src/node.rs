@@ -98,6 +98,7 @@ impl NodeBuilder {
                 listeners: Mutex::new(Vec::new()),
                 next_serial: AtomicU64::new(1),
                 shut: AtomicBool::new(false),
+                conns_closed: AtomicBool::new(false),
             }),
         }
     }
@@ -121,6 +122,8 @@ struct NodeInner {
     listeners: Mutex<Vec<(Address, JoinHandle<()>)>>,
     next_serial: AtomicU64,
     shut: AtomicBool,
+    /// Connections registered from now on are aborted (see `register`).
+    conns_closed: AtomicBool,
 }
 
 impl Drop for NodeInner {
@@ -380,7 +383,11 @@ impl Node {
             h.abort();
             let _ = h.await;
         }
-        let conns: Vec<Connection> = lock(&self.inner.conns).values().cloned().collect();
+        let conns: Vec<Connection> = {
+            let table = lock(&self.inner.conns);
+            self.inner.conns_closed.store(true, Ordering::Relaxed);
+            table.values().cloned().collect()
+        };
         let mut closing = tokio::task::JoinSet::new();
         for c in conns {
             closing.spawn(async move { c.close().await });
@@ -404,6 +411,9 @@ fn register(
             lock(&n.conns).remove(&serial);
         }
     });
+    // Hold the table while the connection starts: a concurrent shutdown
+    // either finds it there or is seen here.
+    let mut conns = lock(&inner.conns);
     let conn = Connection::start(
         Established {
             io,
@@ -418,8 +428,14 @@ fn register(
         inner.objects.clone(),
         on_dead,
     );
-    if !conn.is_dead() {
-        lock(&inner.conns).insert(conn.serial(), conn.clone());
+    // Set under this lock by `shutdown` once it has taken its list.
+    let late = inner.conns_closed.load(Ordering::Relaxed);
+    if !conn.is_dead() && !late {
+        conns.insert(conn.serial(), conn.clone());
+    }
+    drop(conns);
+    if late {
+        conn.abort("the node has shut down");
     }
     conn
 }
