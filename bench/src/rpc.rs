@@ -356,12 +356,19 @@ pub(crate) async fn hot_echo(b: Budget) {
         .connect_service(server.local_addr().expect("addr"), "bench")
         .await
         .expect("connect");
-    let mbps = echo_rate(Budget { window: b.window * 3, ..b }, 4 << 20, move |d| {
-        let s = stub.clone();
-        async move {
-            s.echo(d).await.unwrap();
-        }
-    })
+    let mbps = echo_rate(
+        Budget {
+            window: b.window * 3,
+            ..b
+        },
+        4 << 20,
+        move |d| {
+            let s = stub.clone();
+            async move {
+                s.echo(d).await.unwrap();
+            }
+        },
+    )
     .await;
     println!("farcall tcp echo4m: {mbps:.0} MB/s");
 }

@@ -201,6 +201,7 @@ impl Generator<'_> {
                         #sig {
                             ::std::boxed::Box::pin(async move {
                                 let __farcall_ret: #output = #body;
+                                #[allow(unreachable_code)]
                                 __farcall_ret
                             })
                         }
@@ -286,7 +287,20 @@ impl Generator<'_> {
         let p = self.private();
         let id = m.id;
         let sig = m.signature;
-        quote!(#p::method_word(#id, #sig))
+        let params: Vec<&Ident> = self
+            .t
+            .item
+            .generics
+            .type_params()
+            .map(|t| &t.ident)
+            .collect();
+        if params.is_empty() {
+            quote!(#p::method_word(#id, #sig))
+        } else {
+            // `Store<i64>` and `Store<u64>` must not decode each other's
+            // arguments: the instantiation's types join the signature.
+            quote!(#p::method_word(#id, #sig ^ #p::type_hash(&[#(::core::any::type_name::<#params>()),*])))
+        }
     }
 
     fn interface_impl(&self) -> TokenStream {

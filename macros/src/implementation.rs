@@ -58,6 +58,7 @@ pub(crate) fn remote_impl(args: TokenStream, mut item: ItemImpl) -> syn::Result<
         f.block = syn::parse_quote!({
             ::std::boxed::Box::pin(async move {
                 let __farcall_ret: #output = #body;
+                #[allow(unreachable_code)]
                 __farcall_ret
             })
         });

@@ -3,10 +3,10 @@
 //! Use them through the facade (`#[farcall::remote]`), never directly:
 //! generated code names items through `::farcall::__private`.
 //!
-//! The work is split as parse ([`ast`]), validate ([`valid`]) and expand
-//! ([`expand`]), with the attribute's own arguments in [`attr`], the
-//! rewriting of `impl` blocks in [`implementation`], and the stable hashes
-//! of names and signatures in [`hash`].
+//! The work is split as parse (`ast`), validate (`valid`) and expand
+//! (`expand`), with the attribute's own arguments in `attr`, the
+//! rewriting of `impl` blocks in `implementation`, and the stable hashes
+//! of names and signatures in `hash`.
 
 mod ast;
 mod attr;

@@ -35,6 +35,17 @@ pub fn reply<T: ::serde::Serialize>(value: &T) -> Result<Bytes, Fault> {
     encode(value).map_err(|e| Fault::Rejected(format!("the result does not encode: {e}")))
 }
 
+/// A 32-bit hash of type names, mixed into the method words of generic
+/// interfaces so that two instantiations never decode each other's calls.
+pub fn type_hash(names: &[&str]) -> u32 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for n in names {
+        h = crate::id::fnv1a64(h, n.as_bytes());
+        h = crate::id::fnv1a64(h, b",");
+    }
+    (h >> 32) as u32 ^ h as u32
+}
+
 /// Hashes signatures into an interface fingerprint, in a stable order.
 pub fn fingerprint(methods: &[MethodDescriptor]) -> u64 {
     let mut sigs: Vec<(u32, u32)> = methods.iter().map(|m| (m.id, m.signature)).collect();
