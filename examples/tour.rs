@@ -13,6 +13,8 @@
 mod dme_asymmetric;
 #[path = "chapters/dme_symmetric.rs"]
 mod dme_symmetric;
+#[path = "chapters/rpc_calculator.rs"]
+mod rpc_calculator;
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -20,12 +22,8 @@ use std::process::ExitCode;
 /// Chapters still to come: title, and where they will live.
 const PLANNED: &[(&str, &str)] = &[
     (
-        "Remote procedure call",
-        "#[farcall::remote] traits used as services",
-    ),
-    (
-        "RMI, early binding",
-        "farcall::Remote<dyn Trait>, TraitClient stubs",
+        "RMI, early binding: references passed as arguments, callbacks, leases, streams",
+        "farcall::Remote<dyn Trait>",
     ),
     (
         "RMI, late binding",
@@ -79,10 +77,18 @@ async fn run() -> Result<(), Box<dyn Error>> {
     )
     .await?;
 
+    chapter(
+        3,
+        "Remote procedure call, and early-bound objects",
+        "#[farcall::remote], farcall::Remote<dyn Trait>",
+        "A trait is the interface; the caller names a service or an object and calls its methods.",
+    );
+    rpc_calculator::one_process("mem://tour-rpc".parse()?).await?;
+
     println!();
     println!("Still to come:");
     for (i, (title, module)) in PLANNED.iter().enumerate() {
-        println!("Chapter {}. {title} ({module}): not built yet", i + 3);
+        println!("Chapter {}. {title} ({module}): not built yet", i + 4);
     }
     println!();
     println!("End of the tour.");

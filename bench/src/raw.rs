@@ -16,6 +16,8 @@ pub(crate) enum RawAddr {
 /// Echoes every byte back as it arrives: one read, one write. Frames are
 /// length-prefixed, so echoing the bytes echoes the frames, and a batch of
 /// pipelined frames costs one system call each way: the loopback limit.
+/// The buffer starts small (idle connections stay cheap) and doubles, up
+/// to 1 MiB, whenever a read fills it.
 async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
     let mut buf = vec![0u8; 8 * 1024];
     loop {
@@ -25,6 +27,9 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
         };
         if s.write_all(&buf[..n]).await.is_err() {
             return;
+        }
+        if n == buf.len() && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
         }
     }
 }

@@ -58,6 +58,8 @@ impl TarpcBench for TarpcServer {
 }
 
 const INFLIGHT: [usize; 4] = [1, 16, 128, 256];
+/// Echoes in flight at once in the byte-throughput scenarios.
+const ECHO_INFLIGHT: usize = 4;
 const SIZES: [(&str, usize); 2] = [("echo64k", 64 * 1024), ("echo4m", 4 * 1024 * 1024)];
 
 fn ctx() -> context::Context {
@@ -73,7 +75,7 @@ where
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let data = Bytes::from(vec![0x5a; size]);
-    let rate = concurrent(2, b.window, move || op(data.clone())).await;
+    let rate = concurrent(ECHO_INFLIGHT, b.window, move || op(data.clone())).await;
     rate * size as f64 / 1e6
 }
 
@@ -164,16 +166,7 @@ pub(crate) async fn run(b: Budget) {
     for (name, size) in SIZES {
         let mut m = (size as u32).to_le_bytes().to_vec();
         m.resize(4 + size, 0x5a);
-        let conn = Arc::new(tokio::sync::Mutex::new(RawConn::connect(&raw_server).await));
-        let m = Arc::new(m);
-        let rate = concurrent(1, b.window, move || {
-            let (c, m) = (conn.clone(), m.clone());
-            async move {
-                let mut buf = Vec::new();
-                c.lock().await.ping(&m, &mut buf).await;
-            }
-        })
-        .await;
+        let rate = raw::pipelined(&raw_server, m, ECHO_INFLIGHT, b.window).await;
         r.add("raw", "tcp", name, "mb_per_s", rate * size as f64 / 1e6);
     }
 
@@ -210,7 +203,7 @@ pub(crate) async fn run(b: Budget) {
     server.shutdown().await;
 
     r.print(
-        "rpc: add(i64, i64) and echo(bytes), one connection",
+        "rpc: add(i64, i64) and echo(bytes) (4 echoes in flight), one connection",
         &[
             (
                 "tcp seq p50, farcall / tarpc (goal <= 0.5)",
