@@ -1,11 +1,12 @@
 //! `dme`: request/response over one connection, farcall against raw.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use farcall::dme::{Client, Server};
 
 use crate::Budget;
-use crate::measure::{concurrent, live_heap_bytes, sequential};
+use crate::measure::{concurrent, interleaved, live_heap_bytes, seq_op};
 use crate::raw::{self, RawConn};
 use crate::report::Report;
 
@@ -27,23 +28,47 @@ pub(crate) async fn run(b: Budget) {
                 Some(sock.with_extension("raw.sock")),
             ),
         };
-        // farcall
         let server = Server::bind(faddr.as_str(), |m: Msg| async move { m })
             .await
             .expect("farcall server");
         let client: Client<Msg, Msg> = Client::connect(server.local_addr())
             .await
             .expect("farcall client");
+        let raw_server = raw::server(raddr).await;
+        // raw: the same 8 bytes, length-prefixed
+        let msg: Vec<u8> = {
+            let mut m = 8u32.to_le_bytes().to_vec();
+            m.extend_from_slice(&[7; 8]);
+            m
+        };
+        let conn = Arc::new(tokio::sync::Mutex::new(RawConn::connect(&raw_server).await));
+
         let c = client.clone();
-        let lat = sequential(b.seq_samples, move || {
-            let c = c.clone();
-            async move {
-                c.request([7; 8]).await.unwrap();
-            }
-        })
+        let m = msg.clone();
+        let lat = interleaved(
+            b.seq_samples,
+            vec![
+                seq_op(move || {
+                    let c = c.clone();
+                    async move {
+                        c.request([7; 8]).await.unwrap();
+                    }
+                }),
+                seq_op(move || {
+                    let (conn, msg) = (conn.clone(), m.clone());
+                    async move {
+                        let mut buf = Vec::new();
+                        conn.lock().await.ping(&msg, &mut buf).await;
+                    }
+                }),
+            ],
+        )
         .await;
-        r.add("farcall", transport, "seq", "p50_us", lat.p50_us);
-        r.add("farcall", transport, "seq", "p99_us", lat.p99_us);
+        for (system, l) in ["farcall", "raw"].into_iter().zip(lat) {
+            r.add(system, transport, "seq", "p50_us", l.p50_us);
+            r.add(system, transport, "seq", "p99_us", l.p99_us);
+        }
+
         for n in INFLIGHT {
             let c = client.clone();
             let rate = concurrent(n, b.window, move || {
@@ -61,29 +86,6 @@ pub(crate) async fn run(b: Budget) {
                 rate,
             );
         }
-        server.shutdown().await;
-
-        // raw: the same 8 bytes, length-prefixed
-        let raw_server = raw::server(raddr).await;
-        let msg: Vec<u8> = {
-            let mut m = 8u32.to_le_bytes().to_vec();
-            m.extend_from_slice(&[7; 8]);
-            m
-        };
-        let conn =
-            std::sync::Arc::new(tokio::sync::Mutex::new(RawConn::connect(&raw_server).await));
-        let m = msg.clone();
-        let lat = sequential(b.seq_samples, move || {
-            let conn = conn.clone();
-            let msg = m.clone();
-            async move {
-                let mut buf = Vec::new();
-                conn.lock().await.ping(&msg, &mut buf).await;
-            }
-        })
-        .await;
-        r.add("raw", transport, "seq", "p50_us", lat.p50_us);
-        r.add("raw", transport, "seq", "p99_us", lat.p99_us);
         for n in INFLIGHT {
             let rate = raw::pipelined(&raw_server, msg.clone(), n, b.window).await;
             r.add(
@@ -94,6 +96,7 @@ pub(crate) async fn run(b: Budget) {
                 rate,
             );
         }
+        server.shutdown().await;
     }
 
     r.print(

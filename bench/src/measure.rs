@@ -1,6 +1,7 @@
 //! Timing helpers: latency percentiles, windowed throughput, RSS.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,38 +13,58 @@ pub(crate) struct Latency {
     pub(crate) p99_us: f64,
 }
 
-/// Runs `op` `n` times one after another (after a warm-up) on a runtime
-/// worker, as an application's task would, and returns the percentiles of
-/// its latency.
-pub(crate) async fn sequential<F, Fut>(n: usize, op: F) -> Latency
+/// One operation of a sequential measurement, boxed so that several
+/// systems can be measured together.
+pub(crate) type SeqOp = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// Boxes an operation for [`interleaved`].
+pub(crate) fn seq_op<F, Fut>(mut op: F) -> SeqOp
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    tokio::spawn(sequential_here(n, op))
-        .await
-        .expect("benchmark task")
+    Box::new(move || Box::pin(op()))
 }
 
-async fn sequential_here<F, Fut>(n: usize, mut op: F) -> Latency
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    for _ in 0..n / 10 + 100 {
-        op().await;
-    }
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        op().await;
-        samples.push(t.elapsed());
-    }
-    samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    Latency {
-        p50_us: at(0.50).as_secs_f64() * 1e6,
-        p99_us: at(0.99).as_secs_f64() * 1e6,
+/// Rounds that [`interleaved`] alternates the systems in.
+const ROUNDS: usize = 20;
+
+/// Measures the latency of each operation, `n` samples each, one call
+/// after another on a runtime worker (as an application's task would).
+/// The systems take turns in rounds, so that a machine whose speed drifts
+/// (a shared virtual machine does) affects them alike.
+pub(crate) async fn interleaved(n: usize, ops: Vec<SeqOp>) -> Vec<Latency> {
+    tokio::spawn(async move {
+        let mut ops = ops;
+        for op in ops.iter_mut() {
+            for _ in 0..n / 10 + 100 {
+                op().await;
+            }
+        }
+        let mut samples: Vec<Vec<Duration>> = ops.iter().map(|_| Vec::with_capacity(n)).collect();
+        for _ in 0..ROUNDS {
+            for (op, out) in ops.iter_mut().zip(samples.iter_mut()) {
+                for _ in 0..n.div_ceil(ROUNDS) {
+                    let t = Instant::now();
+                    op().await;
+                    out.push(t.elapsed());
+                }
+            }
+        }
+        samples.into_iter().map(Latency::of).collect()
+    })
+    .await
+    .expect("benchmark task")
+}
+
+impl Latency {
+    fn of(mut samples: Vec<Duration>) -> Latency {
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+        Latency {
+            p50_us: at(0.50).as_secs_f64() * 1e6,
+            p99_us: at(0.99).as_secs_f64() * 1e6,
+        }
     }
 }
 

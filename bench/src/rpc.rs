@@ -11,7 +11,7 @@ use tarpc::tokio_serde::formats::Bincode;
 use tarpc::{client, context};
 
 use crate::Budget;
-use crate::measure::{concurrent, sequential};
+use crate::measure::{concurrent, interleaved, seq_op};
 use crate::raw::{self, RawConn};
 use crate::report::Report;
 
@@ -82,7 +82,7 @@ where
 pub(crate) async fn run(b: Budget) {
     let mut r = Report::default();
 
-    // farcall over TCP
+    // Over TCP: farcall, tarpc and raw, side by side.
     let server = Node::listen("tcp://127.0.0.1:0").await.expect("listen");
     let _svc: Remote<dyn Bench> = server.serve("bench", Server);
     let client_node = Node::new();
@@ -90,7 +90,75 @@ pub(crate) async fn run(b: Budget) {
         .connect_service(server.local_addr().expect("addr"), "bench")
         .await
         .expect("connect");
-    measure_calls(&mut r, b, "farcall", "tcp", stub.clone()).await;
+    let tclient = tarpc_tcp().await;
+    let raw_server = raw::server(None).await;
+    let small = {
+        let mut m = 16u32.to_le_bytes().to_vec();
+        m.extend_from_slice(&[1; 16]);
+        m
+    };
+    let conn = Arc::new(tokio::sync::Mutex::new(RawConn::connect(&raw_server).await));
+
+    let (s, t, c, m) = (stub.clone(), tclient.clone(), conn.clone(), small.clone());
+    let lat = interleaved(
+        b.seq_samples,
+        vec![
+            seq_op(move || {
+                let s = s.clone();
+                async move {
+                    s.add(1, 2).await.unwrap();
+                }
+            }),
+            seq_op(move || {
+                let t = t.clone();
+                async move {
+                    t.add(ctx(), 1, 2).await.unwrap();
+                }
+            }),
+            seq_op(move || {
+                let (c, m) = (c.clone(), m.clone());
+                async move {
+                    let mut buf = Vec::new();
+                    c.lock().await.ping(&m, &mut buf).await;
+                }
+            }),
+        ],
+    )
+    .await;
+    for (system, l) in ["farcall", "tarpc", "raw"].into_iter().zip(lat) {
+        r.add(system, "tcp", "seq", "p50_us", l.p50_us);
+        r.add(system, "tcp", "seq", "p99_us", l.p99_us);
+    }
+
+    for n in INFLIGHT {
+        let s = stub.clone();
+        let rate = concurrent(n, b.window, move || {
+            let s = s.clone();
+            async move {
+                s.add(1, 2).await.unwrap();
+            }
+        })
+        .await;
+        r.add(
+            "farcall",
+            "tcp",
+            &format!("inflight{n}"),
+            "calls_per_s",
+            rate,
+        );
+        let t = tclient.clone();
+        let rate = concurrent(n, b.window, move || {
+            let t = t.clone();
+            async move {
+                t.add(ctx(), 1, 2).await.unwrap();
+            }
+        })
+        .await;
+        r.add("tarpc", "tcp", &format!("inflight{n}"), "calls_per_s", rate);
+        let rate = raw::pipelined(&raw_server, small.clone(), n, b.window).await;
+        r.add("raw", "tcp", &format!("inflight{n}"), "calls_per_s", rate);
+    }
+
     for (name, size) in SIZES {
         let s = stub.clone();
         let mbps = echo_rate(b, size, move |d| {
@@ -101,85 +169,31 @@ pub(crate) async fn run(b: Budget) {
         })
         .await;
         r.add("farcall", "tcp", name, "mb_per_s", mbps);
-    }
-    client_node.shutdown().await;
-    server.shutdown().await;
-
-    // tarpc over TCP
-    let mut listener = tarpc::serde_transport::tcp::listen(("127.0.0.1", 0), Bincode::default)
-        .await
-        .expect("tarpc listen");
-    listener.config_mut().max_frame_length(64 << 20);
-    let addr = listener.local_addr();
-    tokio::spawn(
-        listener
-            .filter_map(|t| future::ready(t.ok()))
-            .map(BaseChannel::with_defaults)
-            .map(|ch| {
-                ch.execute(TarpcServer.serve()).for_each(|f| async move {
-                    tokio::spawn(f);
-                })
-            })
-            .buffer_unordered(64)
-            .for_each(|_| async {}),
-    );
-    let mut connect = tarpc::serde_transport::tcp::connect(addr, Bincode::default);
-    connect.config_mut().max_frame_length(64 << 20);
-    let transport = connect.await.expect("tarpc connect");
-    let tclient = TarpcBenchClient::new(client::Config::default(), transport).spawn();
-    measure_tarpc(&mut r, b, "tcp", tclient.clone()).await;
-    for (name, size) in SIZES {
-        let c = tclient.clone();
+        let t = tclient.clone();
         let mbps = echo_rate(b, size, move |d| {
-            let c = c.clone();
+            let t = t.clone();
             async move {
-                c.echo(ctx(), d).await.unwrap();
+                t.echo(ctx(), d).await.unwrap();
             }
         })
         .await;
         r.add("tarpc", "tcp", name, "mb_per_s", mbps);
-    }
-
-    // raw over TCP: the same 16 argument bytes, and the same echo sizes
-    let raw_server = raw::server(None).await;
-    let small = {
-        let mut m = 16u32.to_le_bytes().to_vec();
-        m.extend_from_slice(&[1; 16]);
-        m
-    };
-    let conn = Arc::new(tokio::sync::Mutex::new(RawConn::connect(&raw_server).await));
-    let (c, m) = (conn.clone(), small.clone());
-    let lat = sequential(b.seq_samples, move || {
-        let (c, m) = (c.clone(), m.clone());
-        async move {
-            let mut buf = Vec::new();
-            c.lock().await.ping(&m, &mut buf).await;
-        }
-    })
-    .await;
-    r.add("raw", "tcp", "seq", "p50_us", lat.p50_us);
-    r.add("raw", "tcp", "seq", "p99_us", lat.p99_us);
-    for n in INFLIGHT {
-        let rate = raw::pipelined(&raw_server, small.clone(), n, b.window).await;
-        r.add("raw", "tcp", &format!("inflight{n}"), "calls_per_s", rate);
-    }
-    for (name, size) in SIZES {
         let mut m = (size as u32).to_le_bytes().to_vec();
         m.resize(4 + size, 0x5a);
         let rate = raw::pipelined(&raw_server, m, ECHO_INFLIGHT, b.window).await;
         r.add("raw", "tcp", name, "mb_per_s", rate * size as f64 / 1e6);
     }
+    client_node.shutdown().await;
+    server.shutdown().await;
 
     // In process: farcall mem://, farcall collocated, tarpc's channel.
     let server = Node::listen("mem://bench-rpc").await.expect("listen mem");
     let local: Remote<dyn Bench> = server.serve("bench", Server);
     let client_node = Node::new();
-    let stub: Remote<dyn Bench> = client_node
+    let mem: Remote<dyn Bench> = client_node
         .connect_service("mem://bench-rpc", "bench")
         .await
         .expect("connect mem");
-    measure_seq(&mut r, b, "farcall", "mem", stub).await;
-    measure_seq(&mut r, b, "farcall", "local", local).await;
     let (ct, st) = tarpc::transport::channel::unbounded();
     tokio::spawn(
         BaseChannel::with_defaults(st)
@@ -189,16 +203,35 @@ pub(crate) async fn run(b: Budget) {
             }),
     );
     let tc = TarpcBenchClient::new(client::Config::default(), ct).spawn();
-    let c = tc.clone();
-    let lat = sequential(b.seq_samples, move || {
-        let c = c.clone();
-        async move {
-            c.add(ctx(), 1, 2).await.unwrap();
-        }
-    })
+    let add = |s: Remote<dyn Bench>| {
+        seq_op(move || {
+            let s = s.clone();
+            async move {
+                s.add(1, 2).await.unwrap();
+            }
+        })
+    };
+    let lat = interleaved(
+        b.seq_samples,
+        vec![
+            add(mem),
+            add(local),
+            seq_op(move || {
+                let c = tc.clone();
+                async move {
+                    c.add(ctx(), 1, 2).await.unwrap();
+                }
+            }),
+        ],
+    )
     .await;
-    r.add("tarpc", "mem", "seq", "p50_us", lat.p50_us);
-    r.add("tarpc", "mem", "seq", "calls_per_s", 1e6 / lat.p50_us);
+    for ((system, transport), l) in [("farcall", "mem"), ("farcall", "local"), ("tarpc", "mem")]
+        .into_iter()
+        .zip(lat)
+    {
+        r.add(system, transport, "seq", "p50_us", l.p50_us);
+        r.add(system, transport, "seq", "p99_us", l.p99_us);
+    }
     client_node.shutdown().await;
     server.shutdown().await;
 
@@ -244,81 +277,29 @@ pub(crate) async fn run(b: Budget) {
     );
 }
 
-async fn measure_calls(
-    r: &mut Report,
-    b: Budget,
-    system: &str,
-    transport: &str,
-    stub: Remote<dyn Bench>,
-) {
-    measure_seq(r, b, system, transport, stub.clone()).await;
-    for n in INFLIGHT {
-        let s = stub.clone();
-        let rate = concurrent(n, b.window, move || {
-            let s = s.clone();
-            async move {
-                s.add(1, 2).await.unwrap();
-            }
-        })
-        .await;
-        r.add(
-            system,
-            transport,
-            &format!("inflight{n}"),
-            "calls_per_s",
-            rate,
-        );
-    }
-}
-
-async fn measure_seq(
-    r: &mut Report,
-    b: Budget,
-    system: &str,
-    transport: &str,
-    stub: Remote<dyn Bench>,
-) {
-    let s = stub.clone();
-    let lat = sequential(b.seq_samples, move || {
-        let s = s.clone();
-        async move {
-            s.add(1, 2).await.unwrap();
-        }
-    })
-    .await;
-    r.add(system, transport, "seq", "p50_us", lat.p50_us);
-    r.add(system, transport, "seq", "p99_us", lat.p99_us);
-    r.add(system, transport, "seq", "calls_per_s", 1e6 / lat.p50_us);
-}
-
-async fn measure_tarpc(r: &mut Report, b: Budget, transport: &str, c: TarpcBenchClient) {
-    let cc = c.clone();
-    let lat = sequential(b.seq_samples, move || {
-        let c = cc.clone();
-        async move {
-            c.add(ctx(), 1, 2).await.unwrap();
-        }
-    })
-    .await;
-    r.add("tarpc", transport, "seq", "p50_us", lat.p50_us);
-    r.add("tarpc", transport, "seq", "p99_us", lat.p99_us);
-    for n in INFLIGHT {
-        let cc = c.clone();
-        let rate = concurrent(n, b.window, move || {
-            let c = cc.clone();
-            async move {
-                c.add(ctx(), 1, 2).await.unwrap();
-            }
-        })
-        .await;
-        r.add(
-            "tarpc",
-            transport,
-            &format!("inflight{n}"),
-            "calls_per_s",
-            rate,
-        );
-    }
+/// A tarpc server on a free TCP port, and a client connected to it.
+async fn tarpc_tcp() -> TarpcBenchClient {
+    let mut listener = tarpc::serde_transport::tcp::listen(("127.0.0.1", 0), Bincode::default)
+        .await
+        .expect("tarpc listen");
+    listener.config_mut().max_frame_length(64 << 20);
+    let addr = listener.local_addr();
+    tokio::spawn(
+        listener
+            .filter_map(|t| future::ready(t.ok()))
+            .map(BaseChannel::with_defaults)
+            .map(|ch| {
+                ch.execute(TarpcServer.serve()).for_each(|f| async move {
+                    tokio::spawn(f);
+                })
+            })
+            .buffer_unordered(64)
+            .for_each(|_| async {}),
+    );
+    let mut connect = tarpc::serde_transport::tcp::connect(addr, Bincode::default);
+    connect.config_mut().max_frame_length(64 << 20);
+    let transport = connect.await.expect("tarpc connect");
+    TarpcBenchClient::new(client::Config::default(), transport).spawn()
 }
 
 /// `hot`: farcall alone, 256 calls in flight over TCP, for a profiler.
