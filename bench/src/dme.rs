@@ -172,3 +172,28 @@ async fn idle_memory(r: &mut Report, b: Budget) {
     );
     drop(raws);
 }
+
+/// `hot-seq`: farcall alone, one request at a time over a Unix socket, for
+/// a profiler.
+pub(crate) async fn hot_seq(b: Budget) {
+    let sock = std::env::temp_dir().join(format!("farcall-hot-{}.sock", std::process::id()));
+    let server = Server::bind(
+        format!("unix://{}", sock.display()),
+        |m: Msg| async move { m },
+    )
+    .await
+    .expect("farcall server");
+    let client: Client<Msg, Msg> = Client::connect(server.local_addr()).await.expect("client");
+    let lat = interleaved(
+        b.seq_samples * 10,
+        vec![seq_op(move || {
+            let c = client.clone();
+            async move {
+                c.request([7; 8]).await.unwrap();
+            }
+        })],
+    )
+    .await;
+    println!("farcall unix seq p50 {:.2} us", lat[0].p50_us);
+    server.shutdown().await;
+}

@@ -57,6 +57,7 @@ fn main() {
         // Only farcall's hot path, for a profiler.
         "hot" => rt.block_on(rpc::hot(budget)),
         "hot-echo" => rt.block_on(rpc::hot_echo(budget)),
+        "hot-seq" => rt.block_on(dme::hot_seq(budget)),
         other => {
             eprintln!("unknown scenario `{other}`; available: dme, rpc");
             std::process::exit(2);

@@ -42,7 +42,7 @@ use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::id::{NodeId, ObjectId};
 use crate::service::{CallContext, Objects, Outcome, OutcomeFuture};
-use crate::transport::Stream;
+use crate::transport::{ReadHalf, Stream, WriteHalf};
 use crate::wire::frame::{self, EncodeError};
 use crate::wire::{Fault, Frame};
 
@@ -126,7 +126,7 @@ struct Pending {
 pub(crate) type OnDead = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct Shared {
-    io: Stream,
+    io: WriteHalf,
     serial: u64,
     peer: NodeId,
     peer_desc: String,
@@ -156,7 +156,9 @@ pub(crate) struct Shared {
     on_dead: Mutex<Option<OnDead>>,
     tasks: Mutex<Vec<AbortHandle>>,
     epoch: Instant,
-    last_recv_ms: AtomicU64,
+    /// Reads so far; the housekeeper notices silence when it stops moving
+    /// (no clock is read on the hot path).
+    reads: AtomicU64,
     last_app_ms: AtomicU64,
 }
 
@@ -200,8 +202,9 @@ impl Connection {
     ) -> Connection {
         let slots = limits.max_in_flight.min(e.peer_max_in_flight).max(1) as usize;
         let now = Instant::now();
+        let (reader, writer) = e.io.split();
         let shared = Arc::new(Shared {
-            io: e.io,
+            io: writer,
             serial: e.serial,
             peer: e.peer,
             peer_desc: e.peer_desc,
@@ -224,11 +227,11 @@ impl Connection {
             on_dead: Mutex::new(Some(on_dead)),
             tasks: Mutex::new(Vec::new()),
             epoch: now,
-            last_recv_ms: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
             last_app_ms: AtomicU64::new(0),
             limits,
         });
-        let reader = tokio::spawn(read_loop(shared.clone()));
+        let reader = tokio::spawn(read_loop(shared.clone(), reader));
         let keeper = tokio::spawn(housekeep(shared.clone()));
         lock(&shared.tasks).extend([reader.abort_handle(), keeper.abort_handle()]);
         if shared.state.load(Ordering::Acquire) == DEAD {
@@ -308,11 +311,13 @@ impl Connection {
     ) -> Result<Bytes> {
         let s = &*self.shared;
         let deadline = deadline.unwrap_or(s.limits.default_deadline);
-        let started = Instant::now();
+        // The clock is read only if the call has to wait before it is sent.
+        let mut waited_since: Option<Instant> = None;
         self.check_open()?;
         let _permit = match s.permits.try_acquire() {
             Ok(p) => p,
             Err(_) => {
+                waited_since = Some(Instant::now());
                 let fut = s.permits.acquire();
                 match tokio::time::timeout(deadline, fut).await {
                     Ok(Ok(p)) => p,
@@ -321,8 +326,14 @@ impl Connection {
                 }
             }
         };
-        self.wait_space().await?;
-        let remaining = deadline.saturating_sub(started.elapsed());
+        if lock(&s.out).queued() >= s.limits.write_buffer {
+            waited_since.get_or_insert_with(Instant::now);
+            self.wait_space().await?;
+        }
+        let remaining = match waited_since {
+            Some(t) => deadline.saturating_sub(t.elapsed()),
+            None => deadline,
+        };
         let id = s.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let in_flight = {
@@ -1017,7 +1028,7 @@ impl Future for CatchUnwind {
     }
 }
 
-async fn read_loop(s: Arc<Shared>) {
+async fn read_loop(s: Arc<Shared>, mut io: ReadHalf) {
     let max = s.limits.max_frame_len;
     let mut buf = BytesMut::new();
     let reason = 'read: loop {
@@ -1048,14 +1059,14 @@ async fn read_loop(s: Arc<Shared>) {
         if buf.is_empty() {
             // Idle connections hold no read buffer: wait for data first.
             buf = BytesMut::new();
-            if let Err(e) = s.io.readable().await {
+            if let Err(e) = io.readable().await {
                 break 'read format!("read failed: {e}");
             }
         }
         if buf.capacity() - buf.len() < 512 {
             buf.reserve(READ_CHUNK);
         }
-        match s.io.try_read_buf(&mut buf) {
+        match io.read_buf(&mut buf).await {
             Ok(0) => {
                 break 'read if buf.is_empty() {
                     "the peer closed the connection".to_string()
@@ -1063,11 +1074,10 @@ async fn read_loop(s: Arc<Shared>) {
                     "the peer closed the connection in the middle of a frame".to_string()
                 };
             }
-            Ok(_) => s.last_recv_ms.store(s.now_ms(), Ordering::Relaxed),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if let Err(e) = s.io.readable().await {
-                    break 'read format!("read failed: {e}");
-                }
+            Ok(_) => {
+                // Only this task writes the counter: no read-modify-write.
+                let n = s.reads.load(Ordering::Relaxed);
+                s.reads.store(n + 1, Ordering::Relaxed);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => break 'read format!("read failed: {e}"),
@@ -1086,6 +1096,9 @@ async fn housekeep(s: Arc<Shared>) {
         .max(Duration::from_millis(10));
     let tick_sleep = tokio::time::sleep(tick);
     tokio::pin!(tick_sleep);
+    // When the read counter last moved (in `now_ms` terms).
+    let mut reads_seen = 0;
+    let mut heard_at = 0;
     loop {
         if s.state.load(Ordering::Acquire) == DEAD {
             return;
@@ -1125,8 +1138,12 @@ async fn housekeep(s: Arc<Shared>) {
             }
         }
         let now = s.now_ms();
-        let silent =
-            Duration::from_millis(now.saturating_sub(s.last_recv_ms.load(Ordering::Relaxed)));
+        let reads = s.reads.load(Ordering::Relaxed);
+        if reads != reads_seen {
+            reads_seen = reads;
+            heard_at = now;
+        }
+        let silent = Duration::from_millis(now.saturating_sub(heard_at));
         if silent >= s.limits.keepalive_timeout {
             s.fail(format!(
                 "the peer was silent for {silent:?} (keepalive time-out)"

@@ -163,6 +163,120 @@ fn shutdown_fd(fd: std::os::fd::BorrowedFd<'_>, how: std::net::Shutdown) -> io::
     std::os::unix::net::UnixStream::from(owned).shutdown(how)
 }
 
+impl Stream {
+    /// Splits the stream for a connection: one reader task owns the read
+    /// half; any number of senders share the write half.
+    pub fn split(self) -> (ReadHalf, WriteHalf) {
+        match self {
+            Stream::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
+            }
+            Stream::Unix(s) => {
+                let (r, w) = s.into_split();
+                (ReadHalf::Unix(r), WriteHalf::Unix(w))
+            }
+            Stream::Mem(s) => {
+                let s = std::sync::Arc::new(s);
+                (ReadHalf::Mem(s.clone()), WriteHalf::Mem(s))
+            }
+        }
+    }
+}
+
+/// The read half of a connection's stream.
+///
+/// Reads go through tokio's `AsyncRead`, which marks the socket not ready
+/// after a short read: the next read waits for the reactor instead of
+/// spending a system call to learn that nothing is there.
+#[derive(Debug)]
+pub enum ReadHalf {
+    /// TCP.
+    Tcp(tokio::net::tcp::OwnedReadHalf),
+    /// Unix socket.
+    Unix(tokio::net::unix::OwnedReadHalf),
+    /// In-process.
+    Mem(std::sync::Arc<mem::MemStream>),
+}
+
+impl ReadHalf {
+    /// Waits until the stream may be readable.
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            ReadHalf::Tcp(s) => s.readable().await,
+            ReadHalf::Unix(s) => s.readable().await,
+            ReadHalf::Mem(s) => s.readable().await,
+        }
+    }
+
+    /// Reads into the spare capacity of `buf`, waiting for data; `Ok(0)`
+    /// is end of stream.
+    pub async fn read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        use tokio::io::AsyncReadExt;
+        match self {
+            ReadHalf::Tcp(s) => s.read_buf(buf).await,
+            ReadHalf::Unix(s) => s.read_buf(buf).await,
+            ReadHalf::Mem(s) => loop {
+                match s.try_read_buf(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => s.readable().await?,
+                    other => return other,
+                }
+            },
+        }
+    }
+}
+
+/// The write half of a connection's stream, shared by its senders.
+#[derive(Debug)]
+pub enum WriteHalf {
+    /// TCP.
+    Tcp(tokio::net::tcp::OwnedWriteHalf),
+    /// Unix socket.
+    Unix(tokio::net::unix::OwnedWriteHalf),
+    /// In-process.
+    Mem(std::sync::Arc<mem::MemStream>),
+}
+
+impl WriteHalf {
+    /// Waits until the stream may be writable.
+    pub async fn writable(&self) -> io::Result<()> {
+        match self {
+            WriteHalf::Tcp(s) => s.writable().await,
+            WriteHalf::Unix(s) => s.writable().await,
+            WriteHalf::Mem(s) => s.writable().await,
+        }
+    }
+
+    /// Writes what the stream takes now, without waiting.
+    pub fn try_write(&self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            WriteHalf::Tcp(s) => s.try_write(b),
+            WriteHalf::Unix(s) => s.try_write(b),
+            WriteHalf::Mem(s) => s.try_write(b),
+        }
+    }
+
+    /// Shuts down both directions: the peer reads end of stream and its
+    /// writes fail; our reader sees end of stream too.
+    pub fn shutdown_both(&self) {
+        match self {
+            WriteHalf::Tcp(s) => {
+                let _ = shutdown_fd(
+                    std::os::fd::AsFd::as_fd(s.as_ref()),
+                    std::net::Shutdown::Both,
+                );
+            }
+            WriteHalf::Unix(s) => {
+                let _ = shutdown_fd(
+                    std::os::fd::AsFd::as_fd(s.as_ref()),
+                    std::net::Shutdown::Both,
+                );
+            }
+            WriteHalf::Mem(s) => s.close(),
+        }
+    }
+}
+
 /// A bound listener of any transport.
 #[derive(Debug)]
 pub enum Listener {
