@@ -91,6 +91,7 @@ impl Generator<'_> {
             self.stub_impl(),
             self.interface_impl(),
             self.coerce_impl(),
+            self.upcast_impls(),
             self.descriptor(),
         ];
         quote! { #(#parts)* }
@@ -331,11 +332,11 @@ impl Generator<'_> {
                     if #method != #word {
                         return ::core::option::Option::Some(#p::mismatch(#iface, #name));
                     }
-                    let (#(#names,)*): (#(#types,)*) = match #p::decode(&#payload) {
+                    let (#(#names,)*): (#(#types,)*) = match #p::decode_args(&#cx, &#payload) {
                         ::core::result::Result::Ok(v) => v,
                         ::core::result::Result::Err(e) => {
                             return ::core::option::Option::Some(#p::ready(
-                                ::core::result::Result::Err(#p::decode_fault(e)),
+                                ::core::result::Result::Err(e),
                             ));
                         }
                     };
@@ -403,6 +404,25 @@ impl Generator<'_> {
         }
     }
 
+    /// `Upcast<dyn Super> for dyn Trait`, one per direct remote supertrait:
+    /// `Remote<dyn Circle>::upcast::<dyn Shape>()`.
+    fn upcast_impls(&self) -> TokenStream {
+        let p = self.private();
+        let generics = self.wire_generics();
+        let (impl_generics, _, where_clause) = generics.split_for_impl();
+        let path = self.trait_path();
+        let impls = self.t.supertraits.iter().map(|s| {
+            quote! {
+                impl #impl_generics #p::Upcast<dyn #s> for dyn #path #where_clause {
+                    fn upcast(this: ::std::sync::Arc<Self>) -> ::std::sync::Arc<dyn #s> {
+                        this
+                    }
+                }
+            }
+        });
+        quote! { #(#impls)* }
+    }
+
     fn describe_fn(&self) -> Ident {
         format_ident!("__farcall_describe_{}", self.ident())
     }
@@ -412,6 +432,20 @@ impl Generator<'_> {
         let describe = self.describe_fn();
         let name = self.ident().to_string();
         let id = self.t.id;
+        let super_ids: Vec<u64> = self
+            .t
+            .supertraits
+            .iter()
+            .map(|s| {
+                let name = s
+                    .path
+                    .segments
+                    .last()
+                    .map(|seg| seg.ident.to_string())
+                    .unwrap_or_default();
+                crate::hash::fnv1a64(name.as_bytes())
+            })
+            .collect();
         let supers = self.t.supertraits.iter().map(|s| {
             s.path
                 .segments
@@ -459,6 +493,7 @@ impl Generator<'_> {
                         id: #id,
                         methods,
                         supertraits: &[#(#supers),*],
+                        supertrait_ids: &[#(#super_ids),*],
                         fingerprint: #p::fingerprint(methods),
                     }
                 })

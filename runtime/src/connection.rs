@@ -41,6 +41,7 @@ use crate::codec;
 use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::id::{NodeId, ObjectId};
+use crate::node::{Node, WeakNode};
 use crate::service::{CallContext, Objects, Outcome, OutcomeFuture};
 use crate::transport::{ReadHalf, Stream, WriteHalf};
 use crate::wire::frame::{self, EncodeError};
@@ -127,6 +128,7 @@ pub(crate) type OnDead = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct Shared {
     io: WriteHalf,
+    node: WeakNode,
     serial: u64,
     peer: NodeId,
     peer_desc: String,
@@ -184,6 +186,7 @@ impl fmt::Debug for Connection {
 /// What the handshake established.
 pub(crate) struct Established {
     pub(crate) io: Stream,
+    pub(crate) node: WeakNode,
     pub(crate) serial: u64,
     pub(crate) local: NodeId,
     pub(crate) peer: NodeId,
@@ -205,6 +208,7 @@ impl Connection {
         let (reader, writer) = e.io.split();
         let shared = Arc::new(Shared {
             io: writer,
+            node: e.node,
             serial: e.serial,
             peer: e.peer,
             peer_desc: e.peer_desc,
@@ -244,6 +248,11 @@ impl Connection {
     /// The id of the node at the other end.
     pub fn peer_id(&self) -> NodeId {
         self.shared.peer
+    }
+
+    /// The node at this end, if it still exists.
+    pub fn node(&self) -> Option<Node> {
+        self.shared.node.upgrade()
     }
 
     /// The id of the node at this end.
@@ -876,6 +885,7 @@ impl Shared {
             connection: Some(Connection {
                 shared: self.clone(),
             }),
+            node: None,
             one_way: id.is_none(),
         };
         // Counted before the handler runs: a close that starts once the

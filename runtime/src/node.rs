@@ -113,6 +113,20 @@ impl NodeBuilder {
 
 type DialSlot = Arc<tokio::sync::Mutex<Option<Connection>>>;
 
+/// A handle on a node that does not keep it alive (held by its
+/// connections and by stubs, so that they can reach their node without a
+/// reference cycle).
+#[derive(Clone, Debug, Default)]
+pub struct WeakNode(Weak<NodeInner>);
+
+impl WeakNode {
+    /// The node, if it still exists.
+    pub fn upgrade(&self) -> Option<Node> {
+        self.0.upgrade().map(|inner| Node { inner })
+    }
+}
+
+#[derive(Debug)]
 struct NodeInner {
     id: NodeId,
     limits: Arc<Limits>,
@@ -180,6 +194,11 @@ impl Default for Node {
 }
 
 impl Node {
+    /// A handle on this node that does not keep it alive.
+    pub fn downgrade(&self) -> WeakNode {
+        WeakNode(Arc::downgrade(&self.inner))
+    }
+
     /// A node with default limits that does not listen.
     pub fn new() -> Node {
         NodeBuilder::default().build()
@@ -349,6 +368,7 @@ impl Node {
                 Entry {
                     service,
                     local: None,
+                    interface: None,
                 },
             )
             .map(|e| e.service)
@@ -417,6 +437,7 @@ fn register(
     let conn = Connection::start(
         Established {
             io,
+            node: WeakNode(Arc::downgrade(inner)),
             serial,
             local: inner.id,
             peer,

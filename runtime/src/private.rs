@@ -8,7 +8,7 @@ pub use ::serde;
 pub use crate::codec::{decode, encode};
 pub use crate::remote::{
     ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Registration,
-    RemoteError, Stub, StubCore, catalogue, decode_fault, method_word,
+    RemoteError, Stub, StubCore, Upcast, catalogue, decode_args, decode_fault, method_word,
 };
 pub use crate::service::{CallContext, OutcomeFuture};
 pub use crate::wire::Fault;

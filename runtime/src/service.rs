@@ -31,6 +31,9 @@ pub struct CallContext {
     /// The connection the call came on (callbacks may use it); `None` for
     /// a call from this node to one of its own objects.
     pub connection: Option<Connection>,
+    /// The serving node, for a call from this node to one of its own
+    /// objects (otherwise the connection knows it).
+    pub node: Option<crate::node::Node>,
     /// Whether this is a one-way message (its result is dropped).
     pub one_way: bool,
 }
@@ -67,6 +70,8 @@ pub trait Service: Send + Sync + 'static {
 pub(crate) struct Entry {
     pub(crate) service: Arc<dyn Service>,
     pub(crate) local: Option<Arc<dyn Any + Send + Sync>>,
+    /// The id of the remote interface it was exported as.
+    pub(crate) interface: Option<u64>,
 }
 
 /// The objects a node serves, by id. Shared by the node and its connections.

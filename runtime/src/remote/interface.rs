@@ -60,6 +60,8 @@ pub struct InterfaceDescriptor {
     pub methods: &'static [MethodDescriptor],
     /// The names of its remote supertraits.
     pub supertraits: &'static [&'static str],
+    /// The ids of its remote supertraits.
+    pub supertrait_ids: &'static [u64],
     /// A hash of every method signature.
     pub fingerprint: u64,
 }
@@ -78,6 +80,25 @@ pub fn catalogue() -> impl Iterator<Item = &'static InterfaceDescriptor> {
 /// The interface with this id, if it is linked into this binary.
 pub fn find_interface(id: u64) -> Option<&'static InterfaceDescriptor> {
     catalogue().find(|d| d.id == id)
+}
+
+/// Whether interface `sub` is `sup` or inherits from it (directly or not),
+/// as far as the interfaces linked into this binary tell.
+pub fn is_subinterface(sub: u64, sup: u64) -> bool {
+    if sub == sup {
+        return true;
+    }
+    // Trait hierarchies are acyclic, so this terminates; the depth bound
+    // guards against a catalogue that is not.
+    fn walk(sub: u64, sup: u64, depth: usize) -> bool {
+        if sub == sup {
+            return true;
+        }
+        depth < 64
+            && find_interface(sub)
+                .is_some_and(|d| d.supertrait_ids.iter().any(|&s| walk(s, sup, depth + 1)))
+    }
+    walk(sub, sup, 0)
 }
 
 /// Implemented by `#[remote]` for `dyn Trait`: how to make a stub, and how
@@ -104,4 +125,11 @@ pub trait Interface: Send + Sync + 'static {
 pub trait Coerce<T>: Interface {
     /// Wraps `obj`.
     fn coerce(obj: T) -> Arc<Self>;
+}
+
+/// Seeing an object through a supertrait: `#[remote]` implements
+/// `Upcast<dyn Shape> for dyn Circle` when `trait Circle: Shape`.
+pub trait Upcast<J: ?Sized>: Interface {
+    /// The same object as `J`.
+    fn upcast(this: Arc<Self>) -> Arc<J>;
 }

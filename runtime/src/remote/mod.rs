@@ -12,6 +12,7 @@ mod error;
 mod interface;
 mod reference;
 mod stub;
+mod wire;
 
 use std::any::Any;
 use std::fmt;
@@ -21,12 +22,17 @@ use bytes::Bytes;
 
 pub use error::RemoteError;
 pub use interface::{
-    ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Registration,
-    catalogue, find_interface, method_word,
+    ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Registration, Upcast,
+    catalogue, find_interface, is_subinterface, method_word,
 };
 pub use reference::Remote;
-pub use stub::{Stub, StubCore, decode_fault};
+pub use stub::{Stub, StubCore, decode_args, decode_fault};
+pub use wire::{WireRef, decode_in};
 
+use reference::LocalObject;
+use stub::Link;
+
+use crate::address::Address;
 use crate::id::ObjectId;
 use crate::node::{IntoAddress, Node};
 use crate::service::{CallContext, Entry, OutcomeFuture, Service};
@@ -63,15 +69,23 @@ impl<I: ?Sized + Interface> Service for Dispatcher<I> {
 
 impl Node {
     fn publish<I: ?Sized + Interface>(&self, id: ObjectId, object: Arc<I>) -> Remote<I> {
-        let local: Arc<dyn Any + Send + Sync> = Arc::new(object.clone());
+        let any: Arc<dyn Any + Send + Sync> = Arc::new(object.clone());
+        let service: Arc<dyn Service> = Arc::new(Dispatcher::new(object.clone()));
+        let interface = I::descriptor().id;
         self.serve_entry(
             id,
             Entry {
-                service: Arc::new(Dispatcher::new(object.clone())),
-                local: Some(local),
+                service: service.clone(),
+                local: Some(any.clone()),
+                interface: Some(interface),
             },
         );
-        Remote::local(object, id, self.id())
+        let local = LocalObject {
+            any,
+            service,
+            node: self.downgrade(),
+        };
+        Remote::local(object, local, id, self, interface)
     }
 
     /// Exports `obj` under a fresh, unguessable 128-bit id and returns a
@@ -109,8 +123,10 @@ impl Node {
 
     /// A stub for the object `object` on the node at `addr` (early binding:
     /// the caller names the object). Stubs to one node share one
-    /// connection. If `addr` is this node, calls skip the socket and the
-    /// encoding when the object was exported as this interface.
+    /// connection; when it breaks, the next call dials `addr` again (with
+    /// exponential backoff, within the call's deadline). If `addr` is this
+    /// node, calls skip the socket, and the encoding when the object was
+    /// exported as this interface.
     pub async fn connect<I: ?Sized + Interface>(
         &self,
         addr: impl IntoAddress,
@@ -127,11 +143,20 @@ impl Node {
             return Ok(self.local_reference(object));
         }
         let owner = conn.peer_id();
-        Ok(Remote::stub(StubCore::remote(conn, object), object, owner))
+        let addrs: Arc<[Address]> = vec![addr.clone()].into();
+        let link = Link::new(self.downgrade(), owner, vec![addr], Some(conn));
+        Ok(Remote::stub(
+            StubCore::linked(Arc::new(link), object),
+            object,
+            owner,
+            I::descriptor().id,
+            addrs,
+        ))
     }
 
     /// A stub for the service `name` on the node at `addr` (see
-    /// [`Node::serve`]).
+    /// [`Node::serve`]). After a restart of that node the same name reaches
+    /// the new instance.
     pub async fn connect_service<I: ?Sized + Interface>(
         &self,
         addr: impl IntoAddress,
@@ -141,30 +166,37 @@ impl Node {
     }
 
     /// A reference to one of this node's own objects: the object itself if
-    /// it was exported as `I`, else a stub through its dispatcher.
-    fn local_reference<I: ?Sized + Interface>(&self, object: ObjectId) -> Remote<I> {
-        match self.object_entry(object) {
+    /// it was exported as `I`, else a stub through its dispatcher (which
+    /// answers `NoSuchObject` if there is no such object).
+    pub(crate) fn local_reference<I: ?Sized + Interface>(&self, object: ObjectId) -> Remote<I> {
+        let entry = self.object_entry(object);
+        let interface = entry
+            .as_ref()
+            .and_then(|e| e.interface)
+            .unwrap_or(I::descriptor().id);
+        let service = match entry {
             Some(entry) => {
-                if let Some(arc) = entry
-                    .local
-                    .as_ref()
-                    .and_then(|l| l.downcast_ref::<Arc<I>>())
-                {
-                    return Remote::local(arc.clone(), object, self.id());
+                if let Some(local) = entry.local.as_ref() {
+                    if let Some(arc) = local.downcast_ref::<Arc<I>>() {
+                        let handle = LocalObject {
+                            any: local.clone(),
+                            service: entry.service.clone(),
+                            node: self.downgrade(),
+                        };
+                        return Remote::local(arc.clone(), handle, object, self, interface);
+                    }
                 }
-                Remote::stub(
-                    StubCore::local(entry.service, self.id(), object),
-                    object,
-                    self.id(),
-                )
+                entry.service
             }
-            // Calls will report NoSuchObject, as they would remotely.
-            None => Remote::stub(
-                StubCore::local(Arc::new(Missing), self.id(), object),
-                object,
-                self.id(),
-            ),
-        }
+            None => Arc::new(Missing) as Arc<dyn Service>,
+        };
+        Remote::stub(
+            StubCore::local(service, self.clone(), object),
+            object,
+            self.id(),
+            interface,
+            self.local_addrs().into(),
+        )
     }
 }
 

@@ -1,14 +1,31 @@
 //! `Remote<dyn Trait>`: a reference to an object that may live anywhere.
 
+use std::any::Any;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::address::Address;
 use crate::id::{NodeId, ObjectId};
-use crate::remote::interface::Interface;
-use crate::remote::stub::StubCore;
+use crate::node::{Node, WeakNode};
+use crate::remote::error::RemoteError;
+use crate::remote::interface::{Interface, Upcast, find_interface, is_subinterface};
+use crate::remote::stub::{Link, StubCore};
+use crate::remote::wire::{WireRef, with_scope};
+use crate::service::Service;
+
+/// What a reference to an object of this very node keeps: the object as
+/// exported (type-erased `Arc<dyn Exported>`), and its dispatcher.
+#[derive(Clone)]
+pub(crate) struct LocalObject {
+    pub(crate) any: Arc<dyn Any + Send + Sync>,
+    pub(crate) service: Arc<dyn Service>,
+    pub(crate) node: WeakNode,
+}
 
 /// A reference to a remote object implementing `I` (a `dyn Trait`).
 ///
@@ -16,31 +33,59 @@ use crate::remote::stub::StubCore;
 /// the object is on this node or another is invisible to the caller.
 /// Clones are cheap and refer to the same object; equality and hashing go
 /// by object identity (owner node and object id).
+///
+/// A `Remote` is serde-serialisable: it may be an argument or a result of
+/// any remote method, nested anywhere in a serde type. Passing a reference
+/// to a local object lets the receiver call it; a reference received from
+/// the node at the other end of a connection calls back over that same
+/// connection; a reference to a third node's object dials that node.
 pub struct Remote<I: ?Sized + Interface> {
     target: Arc<I>,
     core: Option<StubCore>,
+    local: Option<LocalObject>,
     object: ObjectId,
     owner: NodeId,
+    /// The object's most derived interface (it may be a subtrait of `I`).
+    interface: u64,
+    addrs: Arc<[Address]>,
 }
 
 impl<I: ?Sized + Interface> Remote<I> {
-    /// A reference to an object of this node, called directly.
-    pub fn local(object: Arc<I>, id: ObjectId, owner: NodeId) -> Self {
+    /// A reference to an object of `node`, called directly.
+    pub(crate) fn local(
+        object: Arc<I>,
+        local: LocalObject,
+        id: ObjectId,
+        node: &Node,
+        interface: u64,
+    ) -> Self {
         Remote {
             target: object,
             core: None,
+            local: Some(local),
             object: id,
-            owner,
+            owner: node.id(),
+            interface,
+            addrs: node.local_addrs().into(),
         }
     }
 
     /// A reference through a stub.
-    pub fn stub(core: StubCore, id: ObjectId, owner: NodeId) -> Self {
+    pub(crate) fn stub(
+        core: StubCore,
+        id: ObjectId,
+        owner: NodeId,
+        interface: u64,
+        addrs: Arc<[Address]>,
+    ) -> Self {
         Remote {
             target: I::stub(core.clone()),
             core: Some(core),
+            local: None,
             object: id,
             owner,
+            interface,
+            addrs,
         }
     }
 
@@ -52,6 +97,22 @@ impl<I: ?Sized + Interface> Remote<I> {
     /// The node that owns the object.
     pub fn owner(&self) -> NodeId {
         self.owner
+    }
+
+    /// The addresses the owner listens on, as this reference knows them.
+    pub fn owner_addrs(&self) -> &[Address] {
+        &self.addrs
+    }
+
+    /// The id of the object's most derived remote interface.
+    pub fn interface_id(&self) -> u64 {
+        self.interface
+    }
+
+    /// The name of the object's most derived remote interface, if that
+    /// interface is linked into this binary.
+    pub fn interface_name(&self) -> Option<&'static str> {
+        find_interface(self.interface).map(|d| d.name)
     }
 
     /// Whether calls reach the object without a socket.
@@ -68,8 +129,81 @@ impl<I: ?Sized + Interface> Remote<I> {
     /// object is returned unchanged.
     pub fn with_deadline(&self, deadline: Duration) -> Self {
         match &self.core {
-            Some(core) => Remote::stub(core.with_deadline(deadline), self.object, self.owner),
+            Some(core) => Remote {
+                target: I::stub(core.with_deadline(deadline)),
+                core: Some(core.with_deadline(deadline)),
+                ..self.clone()
+            },
             None => self.clone(),
+        }
+    }
+
+    /// The same object seen through a supertrait (`Remote<dyn Circle>` to
+    /// `Remote<dyn Shape>`). Always succeeds; `#[remote]` implements
+    /// `Upcast` for each direct supertrait.
+    pub fn upcast<J: ?Sized + Interface>(self) -> Remote<J>
+    where
+        I: Upcast<J>,
+    {
+        Remote {
+            target: I::upcast(self.target),
+            core: self.core,
+            local: self.local,
+            object: self.object,
+            owner: self.owner,
+            interface: self.interface,
+            addrs: self.addrs,
+        }
+    }
+
+    /// The same object seen through another interface `J`, if it
+    /// implements it: exactly when its most derived interface is `J` or a
+    /// subtrait of `J`, as the catalogue of linked interfaces says. This is
+    /// how a late-bound caller gets from a general reference
+    /// (`Remote<dyn Shape>`) to a specific one (`Remote<dyn Circle>`).
+    pub fn narrow<J: ?Sized + Interface>(&self) -> Option<Remote<J>> {
+        if !is_subinterface(self.interface, J::descriptor().id) {
+            return None;
+        }
+        if let Some(core) = &self.core {
+            return Some(Remote::stub(
+                core.clone(),
+                self.object,
+                self.owner,
+                self.interface,
+                self.addrs.clone(),
+            ));
+        }
+        let local = self.local.as_ref()?;
+        if let Some(arc) = local.any.downcast_ref::<Arc<J>>() {
+            return Some(Remote {
+                target: arc.clone(),
+                core: None,
+                local: Some(local.clone()),
+                object: self.object,
+                owner: self.owner,
+                interface: self.interface,
+                addrs: self.addrs.clone(),
+            });
+        }
+        // Exported as another interface than `J`: go through its
+        // dispatcher, still without a socket.
+        let node = local.node.upgrade()?;
+        Some(Remote::stub(
+            StubCore::local(local.service.clone(), node, self.object),
+            self.object,
+            self.owner,
+            self.interface,
+            self.addrs.clone(),
+        ))
+    }
+
+    fn wire(&self) -> WireRef {
+        WireRef {
+            owner: self.owner,
+            addrs: self.addrs.to_vec(),
+            object: self.object,
+            interface: self.interface,
         }
     }
 }
@@ -86,8 +220,11 @@ impl<I: ?Sized + Interface> Clone for Remote<I> {
         Remote {
             target: self.target.clone(),
             core: self.core.clone(),
+            local: self.local.clone(),
             object: self.object,
             owner: self.owner,
+            interface: self.interface,
+            addrs: self.addrs.clone(),
         }
     }
 }
@@ -116,4 +253,69 @@ impl<I: ?Sized + Interface> fmt::Debug for Remote<I> {
             .field("local", &self.is_local())
             .finish()
     }
+}
+
+impl<I: ?Sized + Interface> Serialize for Remote<I> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.wire().serialize(s)
+    }
+}
+
+impl<'de, I: ?Sized + Interface> Deserialize<'de> for Remote<I> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = WireRef::deserialize(d)?;
+        with_scope(|scope| {
+            let Some(scope) = scope else {
+                return Err(serde::de::Error::custom(
+                    "a remote reference can only be decoded by farcall's runtime",
+                ));
+            };
+            match from_wire::<I>(wire, scope.node.as_ref(), scope.connection.as_ref()) {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    let msg = e.to_string();
+                    scope.failure = Some(e);
+                    Err(serde::de::Error::custom(msg))
+                }
+            }
+        })
+    }
+}
+
+/// Turns a decoded reference into a working one, checking its interface.
+fn from_wire<I: ?Sized + Interface>(
+    w: WireRef,
+    node: Option<&Node>,
+    conn: Option<&crate::connection::Connection>,
+) -> Result<Remote<I>, RemoteError> {
+    let want = I::descriptor();
+    if !is_subinterface(w.interface, want.id) {
+        let theirs = find_interface(w.interface).map_or_else(
+            || format!("interface {:#x}, unknown to this binary", w.interface),
+            |d| d.name.to_owned(),
+        );
+        return Err(RemoteError::InterfaceMismatch(format!(
+            "the reference is to a {theirs} object, which does not implement {}",
+            want.name
+        )));
+    }
+    let node =
+        node.ok_or_else(|| RemoteError::Decode("no node to bind the reference to".into()))?;
+    if w.owner == node.id() {
+        let mut r = node.local_reference::<I>(w.object);
+        r.interface = w.interface;
+        return Ok(r);
+    }
+    let conn = conn
+        .filter(|c| c.peer_id() == w.owner && c.is_open())
+        .cloned()
+        .or_else(|| node.connection_to(w.owner));
+    let link = Link::new(node.downgrade(), w.owner, w.addrs.clone(), conn);
+    Ok(Remote::stub(
+        StubCore::linked(Arc::new(link), w.object),
+        w.object,
+        w.owner,
+        w.interface,
+        w.addrs.into(),
+    ))
 }

@@ -2,31 +2,134 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::address::Address;
 use crate::codec;
 use crate::connection::Connection;
 use crate::id::{NodeId, ObjectId};
+use crate::node::{Node, WeakNode};
 use crate::remote::error::RemoteError;
+use crate::remote::wire::decode_in;
 use crate::service::{CallContext, Service};
 use crate::wire::Fault;
 
-/// The deadline of calls to a local object through a stub that names none.
-const LOCAL_DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+/// The deadline of calls through a stub that names none, when no node's
+/// limits say otherwise.
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+/// The first pause between attempts to reach an owner; it doubles up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+/// The longest pause between attempts to reach an owner.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// How long a call keeps trying to reach an owner that does not answer
+/// (within its deadline): long enough for a restart, short enough that a
+/// caller of a dead node learns it promptly.
+pub const RECONNECT_WINDOW: Duration = Duration::from_secs(2);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How a stub reaches the node that owns its object: the connection it
+/// has (or had), and the owner's addresses to dial again when it breaks.
+pub(crate) struct Link {
+    node: WeakNode,
+    owner: NodeId,
+    addrs: Vec<Address>,
+    conn: Mutex<Option<Connection>>,
+    dialing: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("owner", &self.owner)
+            .field("addrs", &self.addrs)
+            .finish()
+    }
+}
+
+impl Link {
+    pub(crate) fn new(
+        node: WeakNode,
+        owner: NodeId,
+        addrs: Vec<Address>,
+        conn: Option<Connection>,
+    ) -> Self {
+        Link {
+            node,
+            owner,
+            addrs,
+            conn: Mutex::new(conn),
+            dialing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn open(&self) -> Option<Connection> {
+        lock(&self.conn).as_ref().filter(|c| c.is_open()).cloned()
+    }
+
+    /// An open connection to the owner: the one in hand, another the node
+    /// has to the owner, or a new one dialed with exponential backoff until
+    /// `until` or for [`RECONNECT_WINDOW`], whichever comes first.
+    async fn connection(&self, until: Instant) -> Result<Connection, RemoteError> {
+        let until = until.min(Instant::now() + RECONNECT_WINDOW);
+        if let Some(c) = self.open() {
+            return Ok(c);
+        }
+        let _one_dialer = self.dialing.lock().await;
+        if let Some(c) = self.open() {
+            return Ok(c);
+        }
+        let node = self.node.upgrade().ok_or(RemoteError::Closed)?;
+        if let Some(c) = node.connection_to(self.owner) {
+            *lock(&self.conn) = Some(c.clone());
+            return Ok(c);
+        }
+        if self.addrs.is_empty() {
+            return Err(RemoteError::Disconnected(format!(
+                "node {} can only be reached by the connection the reference came on, and it is closed",
+                self.owner
+            )));
+        }
+        let mut pause = FIRST_BACKOFF;
+        loop {
+            let mut last = String::new();
+            for addr in &self.addrs {
+                match node.connection(addr).await {
+                    Ok(c) => {
+                        *lock(&self.conn) = Some(c.clone());
+                        return Ok(c);
+                    }
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            let now = Instant::now();
+            if now + pause >= until {
+                return Err(RemoteError::Disconnected(format!(
+                    "could not reach node {} at {:?}: {last}",
+                    self.owner, self.addrs
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_BACKOFF);
+        }
+    }
+}
 
 #[derive(Clone)]
 enum Target {
-    /// Over a connection.
-    Conn(Connection),
+    /// Over a connection to the owner, re-dialed when it breaks.
+    Remote(Arc<Link>),
     /// An object of this node reached without a socket.
     Local {
         service: Arc<dyn Service>,
-        node: NodeId,
+        node: Node,
     },
 }
 
@@ -44,14 +147,14 @@ impl fmt::Debug for StubCore {
         let mut d = f.debug_struct("StubCore");
         d.field("object", &self.object);
         match &self.target {
-            Target::Conn(c) => d.field("connection", c),
-            Target::Local { node, .. } => d.field("local_node", node),
+            Target::Remote(l) => d.field("link", l),
+            Target::Local { node, .. } => d.field("local_node", &node.id()),
         };
         d.field("deadline", &self.deadline).finish()
     }
 }
 
-fn fault(e: RemoteError, method: &str) -> RemoteError {
+fn named(e: RemoteError, method: &str) -> RemoteError {
     match e {
         RemoteError::NoSuchMethod(_) => RemoteError::NoSuchMethod(method.to_owned()),
         other => other,
@@ -59,10 +162,23 @@ fn fault(e: RemoteError, method: &str) -> RemoteError {
 }
 
 impl StubCore {
-    /// Calls over a connection.
+    /// Calls `object` over `conn`. Such a stub does not know the owner's
+    /// addresses: when the connection breaks, it fails with `Disconnected`
+    /// (stubs from `Node::connect` dial again instead).
     pub fn remote(conn: Connection, object: ObjectId) -> Self {
+        let node = conn.node().map(|n| n.downgrade()).unwrap_or_default();
+        let owner = conn.peer_id();
+        Self::linked(
+            Arc::new(Link::new(node, owner, Vec::new(), Some(conn))),
+            object,
+        )
+    }
+
+    /// Calls through `link`: its connection while it is open, then the
+    /// owner dialed again at its addresses.
+    pub(crate) fn linked(link: Arc<Link>, object: ObjectId) -> Self {
         StubCore {
-            target: Target::Conn(conn),
+            target: Target::Remote(link),
             object,
             deadline: None,
         }
@@ -70,7 +186,7 @@ impl StubCore {
 
     /// Calls an object served by this node, through its dispatcher but
     /// without a socket.
-    pub fn local(service: Arc<dyn Service>, node: NodeId, object: ObjectId) -> Self {
+    pub(crate) fn local(service: Arc<dyn Service>, node: Node, object: ObjectId) -> Self {
         StubCore {
             target: Target::Local { service, node },
             object,
@@ -86,7 +202,7 @@ impl StubCore {
         }
     }
 
-    /// The deadline given to calls (the connection's default if `None`).
+    /// The deadline given to calls (the node's default if `None`).
     pub fn deadline(&self) -> Option<Duration> {
         self.deadline
     }
@@ -96,32 +212,17 @@ impl StubCore {
         self.object
     }
 
-    /// The connection, for a remote target.
-    pub fn connection(&self) -> Option<&Connection> {
+    /// The connection in use, for a remote target that has one open.
+    pub fn connection(&self) -> Option<Connection> {
         match &self.target {
-            Target::Conn(c) => Some(c),
+            Target::Remote(l) => l.open(),
             Target::Local { .. } => None,
         }
     }
 
-    async fn local_call(
-        service: &Arc<dyn Service>,
-        node: NodeId,
-        deadline: Option<Duration>,
-        method: u64,
-        payload: Bytes,
-    ) -> Result<Bytes, RemoteError> {
-        let deadline = deadline.unwrap_or(LOCAL_DEFAULT_DEADLINE);
-        let cx = CallContext {
-            caller: node,
-            deadline: std::time::Instant::now().checked_add(deadline),
-            connection: None,
-            one_way: false,
-        };
-        match tokio::time::timeout(deadline, service.call(cx, method, payload)).await {
-            Ok(r) => r.map_err(RemoteError::from),
-            Err(_) => Err(RemoteError::DeadlineExceeded),
-        }
+    fn effective_deadline(&self, node: Option<&Node>) -> Duration {
+        self.deadline
+            .unwrap_or_else(|| node.map_or(DEFAULT_DEADLINE, |n| n.limits().get_default_deadline()))
     }
 
     /// Calls `method` with `args` and decodes the reply as `R`.
@@ -136,22 +237,37 @@ impl StubCore {
         R: DeserializeOwned,
     {
         match &self.target {
-            Target::Conn(c) => {
-                let bytes = c
-                    .call_with(self.object, method, self.deadline, |b| {
+            Target::Remote(link) => {
+                let node = link.node.upgrade();
+                let deadline = self.effective_deadline(node.as_ref());
+                let started = Instant::now();
+                let conn = link.connection(started + deadline).await?;
+                let left = deadline.saturating_sub(started.elapsed());
+                let bytes = conn
+                    .call_with(self.object, method, Some(left), |b| {
                         codec::encode_into(args, b)
                     })
                     .await
-                    .map_err(|e| fault(e.into(), name))?;
-                codec::decode(&bytes).map_err(|e| RemoteError::Decode(e.to_string()))
+                    .map_err(|e| named(e.into(), name))?;
+                decode_in(node.as_ref(), Some(&conn), &bytes)
             }
             Target::Local { service, node } => {
                 let payload =
                     codec::encode(args).map_err(|e| RemoteError::Encode(e.to_string()))?;
-                let bytes = Self::local_call(service, *node, self.deadline, method, payload)
-                    .await
-                    .map_err(|e| fault(e, name))?;
-                codec::decode(&bytes).map_err(|e| RemoteError::Decode(e.to_string()))
+                let deadline = self.effective_deadline(Some(node));
+                let cx = CallContext {
+                    caller: node.id(),
+                    deadline: Instant::now().checked_add(deadline),
+                    connection: None,
+                    node: Some(node.clone()),
+                    one_way: false,
+                };
+                let bytes =
+                    match tokio::time::timeout(deadline, service.call(cx, method, payload)).await {
+                        Ok(r) => r.map_err(|f| named(f.into(), name))?,
+                        Err(_) => return Err(RemoteError::DeadlineExceeded),
+                    };
+                decode_in(Some(node), None, &bytes)
             }
         }
     }
@@ -167,25 +283,42 @@ impl StubCore {
         A: Serialize + ?Sized,
     {
         match &self.target {
-            Target::Conn(c) => c
-                .send_with(self.object, method, |b| codec::encode_into(args, b))
-                .await
-                .map_err(|e| fault(e.into(), name)),
+            Target::Remote(link) => {
+                let node = link.node.upgrade();
+                let deadline = self.effective_deadline(node.as_ref());
+                let conn = link.connection(Instant::now() + deadline).await?;
+                conn.send_with(self.object, method, |b| codec::encode_into(args, b))
+                    .await
+                    .map_err(|e| named(e.into(), name))
+            }
             Target::Local { service, node } => {
                 let payload =
                     codec::encode(args).map_err(|e| RemoteError::Encode(e.to_string()))?;
                 let cx = CallContext {
-                    caller: *node,
+                    caller: node.id(),
                     deadline: None,
                     connection: None,
+                    node: Some(node.clone()),
                     one_way: true,
                 };
-                let fut = service.call(cx, method, payload);
-                tokio::spawn(fut);
+                tokio::spawn(service.call(cx, method, payload));
                 Ok(())
             }
         }
     }
+}
+
+/// Decodes a call's arguments, binding references in them to the caller.
+pub fn decode_args<T: DeserializeOwned>(cx: &CallContext, payload: &[u8]) -> Result<T, Fault> {
+    let node = cx
+        .node
+        .clone()
+        .or_else(|| cx.connection.as_ref().and_then(Connection::node));
+    decode_in(node.as_ref(), cx.connection.as_ref(), payload).map_err(|e| match e {
+        RemoteError::InterfaceMismatch(s) => Fault::InterfaceMismatch(s),
+        RemoteError::Decode(s) => Fault::Decode(s),
+        other => Fault::Decode(other.to_string()),
+    })
 }
 
 /// The generated stub of every `#[remote]` trait: `ShapeClient` is
@@ -239,7 +372,7 @@ impl<I: ?Sized> Stub<I> {
     }
 }
 
-/// Maps a dispatch failure of an argument decode to its fault.
-pub fn decode_fault(e: postcard::Error) -> Fault {
+/// Maps a failed argument decode to its fault.
+pub fn decode_fault(e: impl fmt::Display) -> Fault {
     Fault::Decode(e.to_string())
 }
