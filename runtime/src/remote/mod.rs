@@ -176,15 +176,17 @@ impl Node {
             .unwrap_or(I::descriptor().id);
         let service = match entry {
             Some(entry) => {
-                if let Some(local) = entry.local.as_ref() {
-                    if let Some(arc) = local.downcast_ref::<Arc<I>>() {
-                        let handle = LocalObject {
-                            any: local.clone(),
-                            service: entry.service.clone(),
-                            node: self.downgrade(),
-                        };
-                        return Remote::local(arc.clone(), handle, object, self, interface);
-                    }
+                if let Some((local, arc)) = entry
+                    .local
+                    .as_ref()
+                    .and_then(|l| l.downcast_ref::<Arc<I>>().map(|a| (l, a)))
+                {
+                    let handle = LocalObject {
+                        any: local.clone(),
+                        service: entry.service.clone(),
+                        node: self.downgrade(),
+                    };
+                    return Remote::local(arc.clone(), handle, object, self, interface);
                 }
                 entry.service
             }

@@ -29,7 +29,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// How long a call keeps trying to reach an owner that does not answer
 /// (within its deadline): long enough for a restart, short enough that a
 /// caller of a dead node learns it promptly.
-pub const RECONNECT_WINDOW: Duration = Duration::from_secs(2);
+pub(crate) const RECONNECT_WINDOW: Duration = Duration::from_secs(2);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
