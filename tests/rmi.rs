@@ -1,0 +1,1400 @@
+//! Remote objects (RMI, early binding) through the facade, as a user writes
+//! them: references as arguments and results nested anywhere, callbacks
+//! where only one side can dial, third-party references, identity,
+//! inheritance and narrowing, bad references, reconnection after a break
+//! and after a server restart, and a server in another process.
+//!
+//! Time-outs here only keep a broken build from hanging; nothing asserts
+//! speed. The reconnection scenarios print how long recovery took (run
+//! with `--nocapture` to see it).
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use farcall::runtime::codec;
+use farcall::runtime::service::{OutcomeFuture, Service};
+use farcall::{Address, CallContext, Fault, Node, NodeId, ObjectId, Remote, RemoteError};
+// `farcall::remote` does not re-export these two (yet): they come from the
+// runtime crate, a dependency of the facade.
+use farcall_runtime::remote::{WireRef, decode_in};
+use serde::{Deserialize, Serialize};
+
+// ---------------------------------------------------------------------------
+// Interfaces
+// ---------------------------------------------------------------------------
+
+/// Anything with an area.
+#[farcall::remote]
+pub trait Shape {
+    /// Its area.
+    async fn area(&self) -> Result<f64, RemoteError>;
+    /// Its name.
+    async fn name(&self) -> Result<String, RemoteError>;
+    /// Scales its linear size by `k`; returns the new area.
+    async fn scale(&self, k: f64) -> Result<f64, RemoteError>;
+}
+
+/// A circle is a shape.
+#[farcall::remote]
+pub trait Circle: Shape {
+    /// Its radius.
+    async fn radius(&self) -> Result<f64, RemoteError>;
+}
+
+/// A square is a shape, and not a circle.
+#[farcall::remote]
+pub trait Square: Shape {
+    /// Its side.
+    async fn side(&self) -> Result<f64, RemoteError>;
+}
+
+/// `Remote<dyn Shape>` under another name, for method *arguments* only.
+///
+/// Workaround: `#[remote]` rejects `s: Remote<dyn Shape>` as an argument
+/// ("remote method arguments cannot be trait objects (pass a
+/// farcall::Remote<dyn Trait> instead)"): `check_arg_type` in
+/// `macros/src/valid.rs` looks into the generic arguments of every path,
+/// `Remote`'s included. Results and struct fields are not checked, so they
+/// name the type directly. Write the arguments as `Remote<dyn Shape>` once
+/// the macro accepts it.
+pub type ShapeRef = Remote<dyn Shape>;
+
+/// A shape with a label: a reference inside a struct.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Labeled {
+    /// The label.
+    pub label: String,
+    /// The shape.
+    pub shape: Remote<dyn Shape>,
+}
+
+/// What the canvas's node sees of a reference it is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inspection {
+    /// Whether calls on it skip the socket (it is one of the canvas node's
+    /// own objects).
+    pub is_local: bool,
+    /// Whether the canvas holds this very object.
+    pub held: bool,
+    /// Its area, read through the reference.
+    pub area: f64,
+    /// The owner, as the reference says.
+    pub owner: u128,
+    /// Its most derived interface, by name.
+    pub interface: Option<String>,
+}
+
+/// A canvas holding shapes that its clients create and pass in.
+#[farcall::remote]
+pub trait Canvas {
+    /// Adds a shape (calling its `area` first); returns how many it holds.
+    async fn add(&self, s: ShapeRef) -> Result<u32, RemoteError>;
+    /// Adds a labeled shape; returns how many labeled shapes it holds.
+    async fn add_labeled(&self, l: Labeled) -> Result<u32, RemoteError>;
+    /// The shape of largest area (asking each its area), if any.
+    async fn largest(&self) -> Result<Option<Remote<dyn Shape>>, RemoteError>;
+    /// Every shape, in order of addition.
+    async fn all(&self) -> Result<Vec<Remote<dyn Shape>>, RemoteError>;
+    /// Every labeled shape.
+    async fn labeled(&self) -> Result<Vec<Labeled>, RemoteError>;
+    /// The sum of the areas (asking each shape).
+    async fn total_area(&self) -> Result<f64, RemoteError>;
+    /// The radius of every shape that is a circle (narrowing each).
+    async fn radii(&self) -> Result<Vec<f64>, RemoteError>;
+    /// A new circle owned by the canvas's node, added to the canvas.
+    async fn circle(&self, r: f64) -> Result<Remote<dyn Circle>, RemoteError>;
+    /// A new square owned by the canvas's node, added to the canvas.
+    async fn square(&self, side: f64) -> Result<Remote<dyn Square>, RemoteError>;
+    /// What the canvas's node sees of `s`.
+    async fn inspect(&self, s: ShapeRef) -> Result<Inspection, RemoteError>;
+    /// Sleeps `ms`, then returns it.
+    async fn nap(&self, ms: u64) -> Result<u64, RemoteError>;
+    /// The id of the node serving the call.
+    async fn ping(&self) -> Result<u128, RemoteError>;
+}
+
+/// A directory of shapes by name: it only holds references.
+#[farcall::remote]
+pub trait Registry {
+    /// Binds `name` to `s`.
+    async fn bind(&self, name: String, s: ShapeRef) -> Result<(), RemoteError>;
+    /// The shape bound to `name`.
+    async fn lookup(&self, name: String) -> Result<Option<Remote<dyn Shape>>, RemoteError>;
+}
+
+// ---------------------------------------------------------------------------
+// Implementations
+// ---------------------------------------------------------------------------
+
+/// What a shape saw of its calls: how many, and from which nodes.
+#[derive(Debug, Default)]
+struct Probe {
+    calls: AtomicU64,
+    callers: Mutex<Vec<NodeId>>,
+}
+
+impl Probe {
+    fn note(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(cx) = CallContext::current() {
+            self.callers.lock().unwrap().push(cx.caller);
+        }
+    }
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+    fn callers(&self) -> Vec<NodeId> {
+        self.callers.lock().unwrap().clone()
+    }
+}
+
+/// A square shape; its side and probe are shared with the test.
+#[derive(Debug, Clone)]
+struct Tile {
+    name: String,
+    side: Arc<Mutex<f64>>,
+    probe: Arc<Probe>,
+}
+
+impl Tile {
+    fn new(name: &str, side: f64) -> Tile {
+        Tile {
+            name: name.to_owned(),
+            side: Arc::new(Mutex::new(side)),
+            probe: Arc::default(),
+        }
+    }
+}
+
+#[farcall::remote]
+impl Shape for Tile {
+    async fn area(&self) -> Result<f64, RemoteError> {
+        self.probe.note();
+        let s = *self.side.lock().unwrap();
+        Ok(s * s)
+    }
+    async fn name(&self) -> Result<String, RemoteError> {
+        self.probe.note();
+        Ok(self.name.clone())
+    }
+    async fn scale(&self, k: f64) -> Result<f64, RemoteError> {
+        self.probe.note();
+        let mut s = self.side.lock().unwrap();
+        *s *= k;
+        Ok(*s * *s)
+    }
+}
+
+#[farcall::remote]
+impl Square for Tile {
+    async fn side(&self) -> Result<f64, RemoteError> {
+        self.probe.note();
+        Ok(*self.side.lock().unwrap())
+    }
+}
+
+/// A circular shape.
+#[derive(Debug, Clone)]
+struct Disc {
+    name: String,
+    r: Arc<Mutex<f64>>,
+    probe: Arc<Probe>,
+}
+
+impl Disc {
+    fn new(name: &str, r: f64) -> Disc {
+        Disc {
+            name: name.to_owned(),
+            r: Arc::new(Mutex::new(r)),
+            probe: Arc::default(),
+        }
+    }
+}
+
+#[farcall::remote]
+impl Shape for Disc {
+    async fn area(&self) -> Result<f64, RemoteError> {
+        self.probe.note();
+        let r = *self.r.lock().unwrap();
+        Ok(std::f64::consts::PI * r * r)
+    }
+    async fn name(&self) -> Result<String, RemoteError> {
+        self.probe.note();
+        Ok(self.name.clone())
+    }
+    async fn scale(&self, k: f64) -> Result<f64, RemoteError> {
+        self.probe.note();
+        let mut r = self.r.lock().unwrap();
+        *r *= k;
+        Ok(std::f64::consts::PI * *r * *r)
+    }
+}
+
+#[farcall::remote]
+impl Circle for Disc {
+    async fn radius(&self) -> Result<f64, RemoteError> {
+        self.probe.note();
+        Ok(*self.r.lock().unwrap())
+    }
+}
+
+/// The node serving the current call.
+fn serving_node() -> Node {
+    let cx = CallContext::current().expect("inside a remote call");
+    cx.node
+        .or_else(|| cx.connection.and_then(|c| c.node()))
+        .expect("the serving node is alive")
+}
+
+/// The canvas; clones share its contents (the test keeps one to look in).
+#[derive(Debug, Clone, Default)]
+struct Board {
+    shapes: Arc<Mutex<Vec<Remote<dyn Shape>>>>,
+    labeled: Arc<Mutex<Vec<Labeled>>>,
+}
+
+impl Board {
+    fn snapshot(&self) -> Vec<Remote<dyn Shape>> {
+        self.shapes.lock().unwrap().clone()
+    }
+    fn push(&self, s: Remote<dyn Shape>) -> u32 {
+        let mut v = self.shapes.lock().unwrap();
+        v.push(s);
+        v.len() as u32
+    }
+}
+
+#[farcall::remote]
+impl Canvas for Board {
+    async fn add(&self, s: ShapeRef) -> Result<u32, RemoteError> {
+        // A call back to the owner, whoever and wherever it is.
+        let area = s.area().await?;
+        assert!(area.is_finite());
+        Ok(self.push(s))
+    }
+    async fn add_labeled(&self, l: Labeled) -> Result<u32, RemoteError> {
+        l.shape.area().await?;
+        let mut v = self.labeled.lock().unwrap();
+        v.push(l);
+        Ok(v.len() as u32)
+    }
+    async fn largest(&self) -> Result<Option<Remote<dyn Shape>>, RemoteError> {
+        let mut best: Option<(f64, Remote<dyn Shape>)> = None;
+        for s in self.snapshot() {
+            let a = s.area().await?;
+            if best.as_ref().is_none_or(|(b, _)| a > *b) {
+                best = Some((a, s));
+            }
+        }
+        Ok(best.map(|(_, s)| s))
+    }
+    async fn all(&self) -> Result<Vec<Remote<dyn Shape>>, RemoteError> {
+        Ok(self.snapshot())
+    }
+    async fn labeled(&self) -> Result<Vec<Labeled>, RemoteError> {
+        Ok(self.labeled.lock().unwrap().clone())
+    }
+    async fn total_area(&self) -> Result<f64, RemoteError> {
+        let mut total = 0.0;
+        for s in self.snapshot() {
+            total += s.area().await?;
+        }
+        Ok(total)
+    }
+    async fn radii(&self) -> Result<Vec<f64>, RemoteError> {
+        let mut out = Vec::new();
+        for s in self.snapshot() {
+            if let Some(c) = s.narrow::<dyn Circle>() {
+                out.push(c.radius().await?);
+            }
+        }
+        Ok(out)
+    }
+    async fn circle(&self, r: f64) -> Result<Remote<dyn Circle>, RemoteError> {
+        let c: Remote<dyn Circle> = serving_node().export(Disc::new("server disc", r));
+        self.push(c.clone().upcast::<dyn Shape>());
+        Ok(c)
+    }
+    async fn square(&self, side: f64) -> Result<Remote<dyn Square>, RemoteError> {
+        let s: Remote<dyn Square> = serving_node().export(Tile::new("server tile", side));
+        self.push(s.clone().upcast::<dyn Shape>());
+        Ok(s)
+    }
+    async fn inspect(&self, s: ShapeRef) -> Result<Inspection, RemoteError> {
+        let held = self.snapshot().contains(&s);
+        Ok(Inspection {
+            is_local: s.is_local(),
+            held,
+            area: s.area().await?,
+            owner: s.owner().0,
+            interface: s.interface_name().map(str::to_owned),
+        })
+    }
+    async fn nap(&self, ms: u64) -> Result<u64, RemoteError> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(ms)
+    }
+    async fn ping(&self) -> Result<u128, RemoteError> {
+        Ok(serving_node().id().0)
+    }
+}
+
+/// Names and the shapes bound to them.
+type Bindings = Vec<(String, Remote<dyn Shape>)>;
+
+/// The registry; clones share its contents.
+#[derive(Debug, Clone, Default)]
+struct Directory {
+    calls: Arc<AtomicU64>,
+    names: Arc<Mutex<Bindings>>,
+}
+
+#[farcall::remote]
+impl Registry for Directory {
+    async fn bind(&self, name: String, s: ShapeRef) -> Result<(), RemoteError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.names.lock().unwrap().push((name, s));
+        Ok(())
+    }
+    async fn lookup(&self, name: String) -> Result<Option<Remote<dyn Shape>>, RemoteError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let names = self.names.lock().unwrap();
+        Ok(names
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.clone()))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    Tcp,
+    Mem,
+}
+
+static NEXT_ADDRESS: AtomicU64 = AtomicU64::new(0);
+
+impl Transport {
+    fn addr(self) -> String {
+        let n = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed);
+        match self {
+            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
+            Transport::Mem => format!("mem://rmi-test-{}-{n}", std::process::id()),
+        }
+    }
+
+    /// A node listening on a fresh address of this transport.
+    async fn node(self) -> Node {
+        Node::listen(self.addr()).await.unwrap()
+    }
+}
+
+/// Runs one scenario per transport (TCP and in-process), each as a test.
+macro_rules! on_tcp_and_mem {
+    ($($scenario:ident),* $(,)?) => {
+        mod tcp {
+            on_tcp_and_mem!(@each Tcp; $($scenario),*);
+        }
+        mod mem {
+            on_tcp_and_mem!(@each Mem; $($scenario),*);
+        }
+    };
+    (@each $transport:ident; $($scenario:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() {
+                super::within(20, stringify!($scenario), super::$scenario(super::Transport::$transport)).await
+            }
+        )*
+    };
+}
+
+on_tcp_and_mem!(
+    references_as_arguments_and_results_nested_anywhere,
+    callbacks_where_only_the_client_can_dial,
+    third_party_references_connect_directly_to_the_owner,
+    identity_equality_hashing_and_round_trips,
+    inheritance_upcast_and_narrow,
+    forged_and_stale_references,
+);
+
+/// Fails the test instead of hanging when `f` does not finish in `secs`.
+async fn within<F: Future>(secs: u64, what: &str, f: F) -> F::Output {
+    match tokio::time::timeout(Duration::from_secs(secs), f).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: still waiting after {secs} s"),
+    }
+}
+
+/// A server serving a fresh canvas as "canvas", and a client node that does
+/// not listen, with a stub for it.
+async fn canvas_pair(t: Transport) -> (Node, Board, Node, Remote<dyn Canvas>) {
+    let server = t.node().await;
+    let board = Board::default();
+    let _: Remote<dyn Canvas> = server.serve("canvas", board.clone());
+    let client = Node::new();
+    let canvas = client
+        .connect_service::<dyn Canvas>(server.local_addr().unwrap(), "canvas")
+        .await
+        .unwrap();
+    assert!(!canvas.is_local());
+    (server, board, client, canvas)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn interface_id(name: &str) -> u64 {
+    farcall::remote::catalogue()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("{name} is in the catalogue"))
+        .id
+}
+
+// ---------------------------------------------------------------------------
+// 1. References as arguments and results, nested anywhere
+// ---------------------------------------------------------------------------
+
+async fn references_as_arguments_and_results_nested_anywhere(t: Transport) {
+    let (server, board, client, canvas) = canvas_pair(t).await;
+
+    assert!(canvas.largest().await.unwrap().is_none(), "an empty canvas");
+    assert!(canvas.all().await.unwrap().is_empty());
+
+    // The client's own objects, passed as arguments: the server calls them.
+    let small_tile = Tile::new("small", 1.0);
+    let big_tile = Tile::new("big", 3.0);
+    let disc = Disc::new("disc", 1.0);
+    let (small_probe, big_probe, disc_probe) = (
+        small_tile.probe.clone(),
+        big_tile.probe.clone(),
+        disc.probe.clone(),
+    );
+    let small: Remote<dyn Shape> = client.export(small_tile);
+    let big: Remote<dyn Shape> = client.export(big_tile);
+    let round: Remote<dyn Shape> = client.export(disc);
+    assert!(small.is_local() && big.is_local() && round.is_local());
+    assert_eq!(small.owner(), client.id());
+
+    assert_eq!(canvas.add(small.clone()).await.unwrap(), 1);
+    assert_eq!(canvas.add(big.clone()).await.unwrap(), 2);
+    assert_eq!(canvas.add(round.clone()).await.unwrap(), 3);
+    for (p, what) in [
+        (&small_probe, "small"),
+        (&big_probe, "big"),
+        (&disc_probe, "disc"),
+    ] {
+        assert_eq!(p.calls(), 1, "{what}: `add` called its area back");
+        assert_eq!(
+            p.callers(),
+            [server.id()],
+            "{what}: the callback came from the server"
+        );
+    }
+    // The server holds stubs to the client's objects.
+    for s in board.snapshot() {
+        assert!(!s.is_local());
+        assert_eq!(s.owner(), client.id());
+    }
+
+    // A result that is an `Option` of a reference: the largest.
+    let largest = canvas.largest().await.unwrap().expect("shapes were added");
+    assert_eq!(largest, big);
+    assert_eq!(largest.name().await.unwrap(), "big");
+    assert_eq!(largest.area().await.unwrap(), 9.0);
+
+    // A result that is a `Vec` of references, in order.
+    let all = canvas.all().await.unwrap();
+    assert_eq!(all, [small.clone(), big.clone(), round.clone()]);
+    let mut names = Vec::new();
+    for s in &all {
+        names.push(s.name().await.unwrap());
+    }
+    assert_eq!(names, ["small", "big", "disc"]);
+
+    // Callbacks on every shape from a server computation.
+    let total = canvas.total_area().await.unwrap();
+    assert!(close(total, 1.0 + 9.0 + std::f64::consts::PI), "{total}");
+
+    // A reference inside a struct, in both directions.
+    let labeled = Labeled {
+        label: "the big one".into(),
+        shape: big.clone(),
+    };
+    assert_eq!(canvas.add_labeled(labeled).await.unwrap(), 1);
+    let server_tile: Remote<dyn Square> = canvas.square(2.0).await.unwrap();
+    let server_shape = server_tile.clone().upcast::<dyn Shape>();
+    assert_eq!(server_shape.owner(), server.id());
+    assert_eq!(
+        canvas
+            .add_labeled(Labeled {
+                label: "theirs".into(),
+                shape: server_shape.clone(),
+            })
+            .await
+            .unwrap(),
+        2
+    );
+    let back = canvas.labeled().await.unwrap();
+    assert_eq!(back.len(), 2);
+    assert_eq!(back[0].label, "the big one");
+    assert_eq!(back[0].shape, big);
+    assert!(back[0].shape.is_local(), "the client's own object");
+    assert_eq!(back[1].label, "theirs");
+    assert_eq!(back[1].shape, server_shape);
+    assert!(!back[1].shape.is_local());
+    assert_eq!(back[1].shape.area().await.unwrap(), 4.0);
+
+    // The canvas made a shape of its own; it now leads.
+    let largest = canvas.largest().await.unwrap().unwrap();
+    assert_eq!(largest, big, "9 > 4");
+    assert_eq!(server_tile.scale(2.0).await.unwrap(), 16.0);
+    let largest = canvas.largest().await.unwrap().unwrap();
+    assert_eq!(largest, server_shape, "16 > 9");
+    assert!(!largest.is_local());
+
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// 2. Callbacks where only one side can dial
+// ---------------------------------------------------------------------------
+
+async fn callbacks_where_only_the_client_can_dial(t: Transport) {
+    let (server, board, client, canvas) = canvas_pair(t).await;
+    assert!(
+        client.local_addrs().is_empty(),
+        "the client does not listen"
+    );
+
+    let tile = Tile::new("mine", 2.0);
+    let probe = tile.probe.clone();
+    let mine: Remote<dyn Shape> = client.export(tile);
+    assert!(
+        mine.owner_addrs().is_empty(),
+        "nobody can dial the client: its references carry no address"
+    );
+    assert_eq!(canvas.add(mine.clone()).await.unwrap(), 1);
+    assert_eq!(canvas.total_area().await.unwrap(), 4.0);
+    assert_eq!(canvas.total_area().await.unwrap(), 4.0);
+    assert_eq!(probe.calls(), 3, "three callbacks reached the client");
+    assert_eq!(probe.callers(), [server.id(); 3]);
+
+    // One connection, dialed by the client; the server never dialed.
+    let conns = client.connections();
+    assert_eq!(conns.len(), 1, "the client has exactly one connection");
+    assert_eq!(conns[0].peer_id(), server.id());
+    assert_eq!(server.connections().len(), 1, "the server never dialed");
+    assert_eq!(server.connections()[0].peer_id(), client.id());
+
+    // The server breaks the connection. The client's next call dials again,
+    // and the server's references to the client's objects use the new
+    // connection: still no dialing from the server.
+    server.connections()[0].abort("test: break the only connection");
+    within(5, "the client sees the break", conns[0].closed()).await;
+    assert_eq!(canvas.total_area().await.unwrap(), 4.0);
+    assert_eq!(probe.calls(), 4);
+    assert_eq!(client.connections().len(), 1);
+    assert_eq!(server.connections().len(), 1);
+    assert_eq!(server.connections()[0].peer_id(), client.id());
+
+    // With the client gone, the server's references to its objects fail
+    // promptly instead of dialing nowhere.
+    let held = board.snapshot();
+    client.shutdown().await;
+    match within(5, "a callback to a vanished client", held[0].area()).await {
+        Err(RemoteError::Disconnected(_) | RemoteError::Closed) => {}
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// 3. Third-party references
+// ---------------------------------------------------------------------------
+
+async fn third_party_references_connect_directly_to_the_owner(t: Transport) {
+    // B: a registry that only holds references.
+    let b = t.node().await;
+    let directory = Directory::default();
+    let _: Remote<dyn Registry> = b.serve("registry", directory.clone());
+    // C: owns the objects, listens.
+    let c = t.node().await;
+    let tile = Tile::new("on C", 3.0);
+    let probe = tile.probe.clone();
+    let exported: Remote<dyn Shape> = c.export(tile);
+    assert_eq!(exported.owner_addrs(), c.local_addrs());
+    let at_b = c
+        .connect_service::<dyn Registry>(b.local_addr().unwrap(), "registry")
+        .await
+        .unwrap();
+    at_b.bind("tile".into(), exported.clone()).await.unwrap();
+    // A: the client, which has never heard of C.
+    let a = Node::new();
+    let registry = a
+        .connect_service::<dyn Registry>(b.local_addr().unwrap(), "registry")
+        .await
+        .unwrap();
+    assert!(registry.lookup("nothing".into()).await.unwrap().is_none());
+    let shape = registry
+        .lookup("tile".into())
+        .await
+        .unwrap()
+        .expect("C's tile is bound");
+    let b_calls = directory.calls.load(Ordering::SeqCst);
+    assert_eq!(b_calls, 3, "bind and two lookups");
+    assert_eq!(shape, exported, "the same object");
+    assert_eq!(shape.owner(), c.id());
+    assert_eq!(shape.owner_addrs(), c.local_addrs());
+    assert!(!shape.is_local());
+    assert_eq!(probe.calls(), 0);
+
+    assert_eq!(shape.area().await.unwrap(), 9.0);
+    assert_eq!(shape.name().await.unwrap(), "on C");
+    assert!(
+        a.connections().iter().any(|conn| conn.peer_id() == c.id()),
+        "A connected to C directly"
+    );
+    assert_eq!(
+        probe.callers(),
+        [a.id(), a.id()],
+        "C's object was called by A itself"
+    );
+    assert_eq!(
+        directory.calls.load(Ordering::SeqCst),
+        b_calls,
+        "B saw nothing of it"
+    );
+    // B has connections from A and C only; C's has one from B and one from A.
+    let mut b_peers: Vec<NodeId> = b.connections().iter().map(|x| x.peer_id()).collect();
+    b_peers.sort();
+    let mut expected = vec![a.id(), c.id()];
+    expected.sort();
+    assert_eq!(b_peers, expected);
+    assert!(c.connections().iter().any(|x| x.peer_id() == a.id()));
+
+    // B may go away: A's reference does not need it.
+    b.shutdown().await;
+    assert_eq!(shape.scale(2.0).await.unwrap(), 36.0);
+    assert_eq!(probe.callers().last(), Some(&a.id()));
+    assert_eq!(exported.area().await.unwrap(), 36.0, "C sees the change");
+
+    a.shutdown().await;
+    c.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// 4. Identity
+// ---------------------------------------------------------------------------
+
+// `Remote` hashes by identity only (owner and object id), never by its
+// stub's state, so clippy's `mutable_key_type` is a false positive here
+// (it sees the `Mutex` inside the stub's link).
+#[allow(clippy::mutable_key_type)]
+async fn identity_equality_hashing_and_round_trips(t: Transport) {
+    let (server, _board, client, canvas) = canvas_pair(t).await;
+
+    // Objects of the server, received through different calls.
+    let sq = canvas.square(5.0).await.unwrap().upcast::<dyn Shape>();
+    let ci = canvas.circle(1.0).await.unwrap().upcast::<dyn Shape>();
+    assert_ne!(sq, ci, "different objects differ");
+    let first = canvas.all().await.unwrap();
+    let second = canvas.all().await.unwrap();
+    let largest = canvas.largest().await.unwrap().unwrap();
+    assert_eq!(first, second);
+    assert_eq!(first, [sq.clone(), ci.clone()]);
+    assert_eq!(largest, sq, "25 > π");
+    assert_eq!(largest.id(), sq.id());
+    assert_eq!(largest.owner(), server.id());
+
+    let mut set: HashSet<Remote<dyn Shape>> = HashSet::new();
+    for r in first.iter().chain(&second).chain([&largest, &sq, &ci]) {
+        set.insert(r.clone());
+    }
+    assert_eq!(set.len(), 2, "received seven times, two objects");
+    assert!(set.contains(&sq) && set.contains(&ci));
+
+    // Another client sees the same identities.
+    let other = Node::new();
+    let canvas2 = other
+        .connect_service::<dyn Canvas>(server.local_addr().unwrap(), "canvas")
+        .await
+        .unwrap();
+    let theirs = canvas2.all().await.unwrap();
+    assert_eq!(theirs.len(), 2);
+    assert!(theirs.iter().all(|r| set.contains(r)));
+
+    // A server object sent back to the server is local there: the very
+    // object, whose state the client's stub changes.
+    let exported: Remote<dyn Shape> = server.export(Tile::new("server's own", 2.0));
+    let stub = client
+        .connect::<dyn Shape>(server.local_addr().unwrap(), exported.id())
+        .await
+        .unwrap();
+    assert!(!stub.is_local());
+    assert_eq!(stub, exported);
+    let seen = canvas.inspect(stub.clone()).await.unwrap();
+    assert!(seen.is_local, "a reference back at its owner is local");
+    assert!(!seen.held);
+    assert_eq!(seen.area, 4.0);
+    assert_eq!(seen.owner, server.id().0);
+    assert_eq!(seen.interface.as_deref(), Some("Shape"));
+    stub.scale(3.0).await.unwrap();
+    assert_eq!(canvas.inspect(stub.clone()).await.unwrap().area, 36.0);
+    assert_eq!(exported.area().await.unwrap(), 36.0);
+
+    // The same for an object exported as a subtrait (a square) and sent
+    // back as its supertrait: the server finds the very object it holds.
+    // (That it is also `is_local` there is checked by
+    // `round_trip_under_a_supertrait_is_local`.)
+    let seen = canvas.inspect(sq.clone()).await.unwrap();
+    assert!(seen.held);
+    assert_eq!(seen.area, 25.0);
+    assert_eq!(seen.owner, server.id().0);
+    assert_eq!(seen.interface.as_deref(), Some("Square"));
+    sq.scale(2.0).await.unwrap();
+    assert_eq!(canvas.inspect(sq.clone()).await.unwrap().area, 100.0);
+
+    // A client object round-tripped through the server is local again, and
+    // the same instance: the same allocation, the same state.
+    let tile = Tile::new("mine", 1.0);
+    let side = tile.side.clone();
+    let mine: Remote<dyn Shape> = client.export(tile);
+    let twin: Remote<dyn Shape> = client.export(Tile::new("mine", 1.0));
+    assert_ne!(mine, twin, "equal state, different objects");
+    canvas.add(mine.clone()).await.unwrap();
+    canvas.add(twin.clone()).await.unwrap();
+    let seen = canvas.inspect(mine.clone()).await.unwrap();
+    assert!(
+        !seen.is_local,
+        "the client's object is remote at the server"
+    );
+    assert!(seen.held);
+    assert_eq!(seen.owner, client.id().0);
+    let all = canvas.all().await.unwrap();
+    let back = all.iter().find(|r| **r == mine).expect("held").clone();
+    assert!(back.is_local(), "back at its owner, the reference is local");
+    assert!(
+        Arc::ptr_eq(back.as_arc(), mine.as_arc()),
+        "the very object exported"
+    );
+    assert_eq!(back.scale(3.0).await.unwrap(), 9.0);
+    assert_eq!(*side.lock().unwrap(), 3.0, "the original's state changed");
+    assert_eq!(mine.area().await.unwrap(), 9.0);
+    let twin_back = all.iter().find(|r| **r == twin).unwrap();
+    assert_eq!(twin_back.area().await.unwrap(), 1.0, "the twin did not");
+    let mut set: HashSet<Remote<dyn Shape>> = all.into_iter().collect();
+    assert_eq!(set.len(), 4);
+    assert!(!set.insert(mine.clone()), "already there");
+
+    other.shutdown().await;
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+/// An object exported as a subtrait (`dyn Circle`), sent away and received
+/// back as its supertrait (`Remote<dyn Shape>`), should be local at its
+/// owner like any other round trip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runtime: Node::local_reference only finds the object when it was exported as the \
+            very interface asked for (runtime/src/remote/mod.rs, local_reference); otherwise \
+            it returns a dispatcher stub whose is_local() is false"]
+async fn round_trip_under_a_supertrait_is_local() {
+    let (server, _board, client, canvas) = canvas_pair(Transport::Tcp).await;
+
+    // A client object: exported as a circle, passed as a shape.
+    let mine: Remote<dyn Circle> = client.export(Disc::new("mine", 1.0));
+    let mine_shape = mine.clone().upcast::<dyn Shape>();
+    canvas.add(mine_shape.clone()).await.unwrap();
+    let back = canvas.all().await.unwrap().pop().unwrap();
+    assert_eq!(back, mine_shape);
+    assert!(back.is_local(), "back at its owner, the reference is local");
+    assert!(
+        Arc::ptr_eq(back.as_arc(), mine_shape.as_arc()),
+        "the very object exported"
+    );
+
+    // A server object: exported as a square, sent back as a shape.
+    let sq = canvas.square(1.0).await.unwrap().upcast::<dyn Shape>();
+    let seen = canvas.inspect(sq).await.unwrap();
+    assert!(seen.held);
+    assert!(seen.is_local, "a reference back at its owner is local");
+
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// 5. Inheritance: supertrait calls, upcast, narrow
+// ---------------------------------------------------------------------------
+
+async fn inheritance_upcast_and_narrow(t: Transport) {
+    let (server, _board, client, canvas) = canvas_pair(t).await;
+
+    // A stub of the subtrait calls the supertrait's methods.
+    let c: Remote<dyn Circle> = canvas.circle(2.0).await.unwrap();
+    assert!(!c.is_local());
+    assert_eq!(c.radius().await.unwrap(), 2.0);
+    assert_eq!(c.name().await.unwrap(), "server disc");
+    assert!(close(c.area().await.unwrap(), 4.0 * std::f64::consts::PI));
+    assert_eq!(c.interface_name(), Some("Circle"));
+
+    // Upcast keeps the object and its most derived interface.
+    let as_shape: Remote<dyn Shape> = c.clone().upcast::<dyn Shape>();
+    assert_eq!(as_shape.id(), c.id());
+    assert_eq!(as_shape.interface_name(), Some("Circle"));
+    assert_eq!(as_shape.interface_id(), c.interface_id());
+    assert_eq!(as_shape.name().await.unwrap(), "server disc");
+
+    let s: Remote<dyn Square> = canvas.square(3.0).await.unwrap();
+    assert_eq!(s.interface_name(), Some("Square"));
+    assert_eq!(s.side().await.unwrap(), 3.0);
+
+    // Shapes received as `Remote<dyn Shape>` narrow by what they are.
+    let all = canvas.all().await.unwrap();
+    assert_eq!(all.len(), 2);
+    let (circle, square) = (&all[0], &all[1]);
+    assert_eq!(circle.interface_name(), Some("Circle"));
+    assert_eq!(square.interface_name(), Some("Square"));
+    let narrowed = circle.narrow::<dyn Circle>().expect("a circle narrows");
+    assert_eq!(narrowed, c);
+    assert_eq!(narrowed.radius().await.unwrap(), 2.0);
+    assert!(
+        square.narrow::<dyn Circle>().is_none(),
+        "a square is no circle"
+    );
+    assert!(
+        circle.narrow::<dyn Square>().is_none(),
+        "a circle is no square"
+    );
+    assert_eq!(
+        square.narrow::<dyn Square>().unwrap().side().await.unwrap(),
+        3.0
+    );
+    assert!(
+        circle.narrow::<dyn Shape>().is_some(),
+        "narrowing to itself"
+    );
+
+    // The client's own circle, passed as a shape: the server narrows it
+    // and calls `radius` back.
+    let mine: Remote<dyn Circle> = client.export(Disc::new("client disc", 5.0));
+    assert_eq!(mine.interface_name(), Some("Circle"));
+    let mine_shape = mine.clone().upcast::<dyn Shape>();
+    assert!(mine_shape.is_local());
+    let local_narrow = mine_shape.narrow::<dyn Circle>().unwrap();
+    assert!(
+        local_narrow.is_local(),
+        "narrowing a local reference stays local"
+    );
+    assert_eq!(local_narrow.radius().await.unwrap(), 5.0);
+    assert!(mine_shape.narrow::<dyn Square>().is_none());
+    canvas.add(mine_shape.clone()).await.unwrap();
+    assert_eq!(
+        canvas.radii().await.unwrap(),
+        [2.0, 5.0],
+        "the server narrowed both circles (one of them a callback)"
+    );
+    let seen = canvas.inspect(mine_shape).await.unwrap();
+    assert_eq!(seen.interface.as_deref(), Some("Circle"));
+
+    // A shape-only object, received as a shape, does not narrow.
+    let plain: Remote<dyn Shape> = client.export(Disc::new("plain", 1.0));
+    assert_eq!(plain.interface_name(), Some("Shape"));
+    assert!(plain.narrow::<dyn Circle>().is_none());
+    canvas.add(plain.clone()).await.unwrap();
+    let back = canvas.all().await.unwrap();
+    assert!(back.contains(&plain));
+    assert_eq!(canvas.radii().await.unwrap(), [2.0, 5.0]);
+
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// 6. Bad input: wrong interfaces, forged and stale ids
+// ---------------------------------------------------------------------------
+
+/// Answers every call with the same bytes.
+struct Liar(Bytes);
+
+impl Service for Liar {
+    fn call(&self, _: CallContext, _: u64, _: Bytes) -> OutcomeFuture {
+        Box::pin(std::future::ready(Ok(self.0.clone())))
+    }
+}
+
+fn assert_mismatch<T: std::fmt::Debug>(r: Result<T, RemoteError>, what: &str) {
+    match r {
+        Err(RemoteError::InterfaceMismatch(msg)) => {
+            assert!(
+                msg.contains("Circle"),
+                "{what}: `{msg}` names the wanted type"
+            );
+        }
+        other => panic!("{what}: expected InterfaceMismatch, got {other:?}"),
+    }
+}
+
+async fn forged_and_stale_references(t: Transport) {
+    let (server, _board, client, canvas) = canvas_pair(t).await;
+    let addr = server.local_addr().unwrap();
+    let square_id = interface_id("Square");
+    let circle_id = interface_id("Circle");
+
+    // A real square of the server, described as it travels.
+    let sq = canvas.square(2.0).await.unwrap();
+    let wire = WireRef {
+        owner: server.id(),
+        addrs: vec![addr.clone()],
+        object: sq.id(),
+        interface: square_id,
+    };
+    let bytes = codec::encode(&wire).unwrap();
+
+    // Decoded as what it is, or as a supertrait: fine.
+    let as_square: Remote<dyn Square> = decode_in(Some(&client), None, &bytes).unwrap();
+    assert_eq!(as_square.side().await.unwrap(), 2.0);
+    let as_shape: Remote<dyn Shape> = decode_in(Some(&client), None, &bytes).unwrap();
+    assert_eq!(as_shape.area().await.unwrap(), 4.0);
+    // As a circle: refused at decode, on either node.
+    assert_mismatch(
+        decode_in::<Remote<dyn Circle>>(Some(&client), None, &bytes),
+        "decode_in on the client",
+    );
+    assert_mismatch(
+        decode_in::<Remote<dyn Circle>>(Some(&server), None, &bytes),
+        "decode_in on the owner",
+    );
+    // Nested in a value, the mismatch is still reported as itself.
+    let nested = codec::encode(&(7u8, vec![wire.clone()])).unwrap();
+    assert_mismatch(
+        decode_in::<(u8, Vec<Remote<dyn Circle>>)>(Some(&client), None, &nested),
+        "decode_in, nested",
+    );
+    // An interface this binary has never heard of.
+    let unknown = codec::encode(&WireRef {
+        interface: 0x0123_4567_89ab_cdef,
+        ..wire.clone()
+    })
+    .unwrap();
+    match decode_in::<Remote<dyn Shape>>(Some(&client), None, &unknown) {
+        Err(RemoteError::InterfaceMismatch(msg)) => assert!(msg.contains("unknown"), "{msg}"),
+        other => panic!("expected InterfaceMismatch, got {other:?}"),
+    }
+    // Without a node there is nothing to bind a reference to.
+    assert!(decode_in::<Remote<dyn Shape>>(None, None, &bytes).is_err());
+
+    // Through a real call, as an argument: hand-encoded calls of
+    // `Canvas::add(Remote<dyn Shape>)`. The square is a shape: accepted. A
+    // reference claiming an interface the server does not know is refused
+    // with InterfaceMismatch before the method runs.
+    let add = farcall::remote::catalogue()
+        .find(|d| d.name == "Canvas")
+        .unwrap()
+        .methods
+        .iter()
+        .find(|m| m.name == "add")
+        .unwrap()
+        .word();
+    let conn = client.connection(&addr).await.unwrap();
+    let service = ObjectId::for_service("canvas");
+    let reply = conn.call_bytes(service, add, &bytes, None).await.unwrap();
+    assert_eq!(codec::decode::<Result<u32, RemoteError>>(&reply), Ok(Ok(2)));
+    match conn.call_bytes(service, add, &unknown, None).await {
+        Err(farcall::Error::Remote(Fault::InterfaceMismatch(msg))) => {
+            assert!(msg.contains("Shape"), "{msg}")
+        }
+        other => panic!("expected a Fault::InterfaceMismatch, got {other:?}"),
+    }
+    assert_eq!(canvas.all().await.unwrap().len(), 2, "nothing was added");
+
+    // As a result: a server that answers a `Remote<dyn Circle>` with a
+    // square is refused at the client's decode.
+    let lie = codec::encode(&Ok::<WireRef, RemoteError>(wire.clone())).unwrap();
+    server.serve_object(ObjectId::for_service("liar"), Arc::new(Liar(lie)));
+    let liar = client
+        .connect_service::<dyn Canvas>(&addr, "liar")
+        .await
+        .unwrap();
+    assert_mismatch(liar.circle(1.0).await, "a lying result");
+    // The honest circle is fine, and the connection was not harmed.
+    let c = canvas.circle(1.0).await.unwrap();
+    assert_eq!(c.radius().await.unwrap(), 1.0);
+    assert_eq!(c.interface_id(), circle_id);
+
+    // A forged object id: through `connect`, and in a decoded reference.
+    let forged = client
+        .connect::<dyn Shape>(&addr, ObjectId::random())
+        .await
+        .unwrap();
+    assert_eq!(forged.area().await, Err(RemoteError::NoSuchObject));
+    let forged_wire = codec::encode(&WireRef {
+        object: ObjectId::random(),
+        ..wire.clone()
+    })
+    .unwrap();
+    let forged: Remote<dyn Shape> = decode_in(Some(&client), None, &forged_wire).unwrap();
+    assert_eq!(forged.area().await, Err(RemoteError::NoSuchObject));
+    // On the owner itself, a forged id is a stub that answers the same.
+    let forged_here: Remote<dyn Shape> = decode_in(Some(&server), None, &forged_wire).unwrap();
+    assert_eq!(forged_here.area().await, Err(RemoteError::NoSuchObject));
+    // Sent to the owner in a call, it arrives as a local stub that fails.
+    match canvas.add(forged.clone()).await {
+        Err(RemoteError::NoSuchObject) => {}
+        other => panic!("expected NoSuchObject from the server's call, got {other:?}"),
+    }
+
+    // A stale id: a real object, unexported.
+    let stale = canvas.square(1.0).await.unwrap();
+    assert_eq!(stale.side().await.unwrap(), 1.0);
+    assert!(server.unexport(stale.id()));
+    assert_eq!(stale.side().await, Err(RemoteError::NoSuchObject));
+    assert_eq!(stale.area().await, Err(RemoteError::NoSuchObject));
+    let stale_wire = codec::encode(&WireRef {
+        object: stale.id(),
+        ..wire.clone()
+    })
+    .unwrap();
+    let decoded: Remote<dyn Shape> = decode_in(Some(&client), None, &stale_wire).unwrap();
+    assert_eq!(decoded.area().await, Err(RemoteError::NoSuchObject));
+
+    // An owner nobody can reach (no address, no connection): a prompt
+    // failure, not a hang.
+    let nowhere = codec::encode(&WireRef {
+        owner: NodeId::random(),
+        addrs: vec![],
+        ..wire.clone()
+    })
+    .unwrap();
+    let orphan: Remote<dyn Shape> = decode_in(Some(&client), None, &nowhere).unwrap();
+    match within(5, "a reference to an unreachable owner", orphan.area()).await {
+        Err(RemoteError::Disconnected(_)) => {}
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+
+    // None of this harmed the connection.
+    assert_eq!(sq.side().await.unwrap(), 2.0);
+    assert_eq!(client.connections().len(), 1);
+
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// 7. Reconnect: a broken connection, a server restart
+// ---------------------------------------------------------------------------
+
+/// Waits until every connection `node` has is dead.
+async fn all_closed(node: &Node) {
+    for c in node.connections() {
+        c.closed().await;
+    }
+}
+
+/// A node serving a fresh canvas as "canvas", listening on `addr` only
+/// once the service is in place.
+async fn restarted_server(addr: &Address) -> (Node, Instant) {
+    let node = Node::new();
+    let _: Remote<dyn Canvas> = node.serve("canvas", Board::default());
+    node.listen_on(addr).await.unwrap();
+    (node, Instant::now())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_after_a_break_and_after_a_restart() {
+    within(25, "reconnect scenario", reconnect_scenario()).await
+}
+
+async fn reconnect_scenario() {
+    let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let _: Remote<dyn Canvas> = server.serve("canvas", Board::default());
+    let client = Node::new();
+    let canvas = client
+        .connect_service::<dyn Canvas>(&addr, "canvas")
+        .await
+        .unwrap();
+    assert_eq!(canvas.ping().await.unwrap(), server.id().0);
+
+    // The server aborts the connection with a call in flight: the call
+    // fails at once, long before its deadline.
+    let slow = canvas.with_deadline(Duration::from_secs(60));
+    let in_flight = tokio::spawn(async move { slow.nap(30_000).await });
+    within(5, "the call is in flight", async {
+        while client.connections()[0].calls_in_flight() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let conns = server.connections();
+    assert_eq!(conns.len(), 1);
+    let broke = Instant::now();
+    conns[0].abort("test");
+    match within(5, "a call in flight at the break", in_flight)
+        .await
+        .unwrap()
+    {
+        Err(RemoteError::Disconnected(_)) => {}
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    let failed_after = broke.elapsed();
+    // The next call redials.
+    let t = Instant::now();
+    assert_eq!(canvas.ping().await.unwrap(), server.id().0);
+    let redial = t.elapsed();
+    assert_eq!(client.connections().len(), 1);
+    println!(
+        "rmi reconnect: call in flight failed {:.2} ms after the abort; next call (redial) took {:.2} ms",
+        ms(failed_after),
+        ms(redial)
+    );
+
+    // The server restarts on the same port; the client does nothing.
+    let mut recoveries = Vec::new();
+    let mut old = server;
+    for _ in 0..3 {
+        old.shutdown().await;
+        within(5, "the client sees the shutdown", all_closed(&client)).await;
+        let (new, listening) = restarted_server(&addr).await;
+        assert_eq!(new.local_addr().as_ref(), Some(&addr), "the same port");
+        assert_eq!(canvas.ping().await.unwrap(), new.id().0, "the new node");
+        recoveries.push(listening.elapsed());
+        old = new;
+    }
+    println!(
+        "rmi restart: listen of the new node to the first successful call: {} ms",
+        recoveries
+            .iter()
+            .map(|d| format!("{:.2}", ms(*d)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    // A call made while the server is down succeeds when it comes back
+    // within the reconnect window.
+    old.shutdown().await;
+    within(5, "the client sees the shutdown", all_closed(&client)).await;
+    let waiting = canvas.clone();
+    let started = Instant::now();
+    let call = tokio::spawn(async move {
+        let r = waiting.ping().await;
+        (r, Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (new, listening) = restarted_server(&addr).await;
+    let (r, done) = within(5, "a call across a restart", call).await.unwrap();
+    assert_eq!(r, Ok(new.id().0), "the call waiting for the restart");
+    println!(
+        "rmi restart: call started while the server was down: {:.2} ms in all, server down for {:.2} ms, {:.2} ms from listen to answer",
+        ms(done - started),
+        ms(listening - started),
+        ms(done.saturating_duration_since(listening)),
+    );
+
+    // A server that stays down: a call gives up within the reconnect
+    // window (well before its deadline), with Disconnected.
+    new.shutdown().await;
+    within(5, "the client sees the shutdown", all_closed(&client)).await;
+    let started = Instant::now();
+    match within(10, "a call to a server that stays down", canvas.ping()).await {
+        Err(RemoteError::Disconnected(_)) => {}
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    println!(
+        "rmi restart: a call to a server that stays down gave up after {:.2} ms",
+        ms(started.elapsed())
+    );
+
+    client.shutdown().await;
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+// ---------------------------------------------------------------------------
+// 8. Separate processes
+// ---------------------------------------------------------------------------
+
+const CHILD_ENV: &str = "FARCALL_RMI_CHILD";
+const ADDR_PREFIX: &str = "FARCALL_RMI_ADDR=";
+
+/// The server half of `callbacks_across_processes`: does nothing unless
+/// started by it (the test binary runs itself as the child).
+#[test]
+#[ignore = "the child process of callbacks_across_processes"]
+fn child_server() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+        let _: Remote<dyn Canvas> = node.serve("canvas", Board::default());
+        println!("{ADDR_PREFIX}{}", node.local_addr().unwrap());
+        // Serve until the parent closes stdin (or kills this process).
+        tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut sink);
+        })
+        .await
+        .unwrap();
+        node.shutdown().await;
+    });
+}
+
+/// Kills the child when the test ends, whatever happens.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_across_processes() {
+    within(20, "callbacks across processes", across_processes()).await
+}
+
+async fn across_processes() {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_server", "--ignored", "--nocapture"])
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the test binary starts as a child");
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Reaper(child);
+    let addr = within(
+        10,
+        "the child's address",
+        tokio::task::spawn_blocking(move || {
+            for line in BufReader::new(stdout).lines() {
+                let line = line.expect("the child's stdout");
+                if let Some(addr) = line.strip_prefix(ADDR_PREFIX) {
+                    return addr.to_owned();
+                }
+            }
+            panic!("the child exited without printing its address");
+        }),
+    )
+    .await
+    .unwrap();
+    let child_pid = child.0.id();
+
+    // The parent does not listen: the child calls back over the parent's
+    // connection, into the parent's process.
+    let parent = Node::new();
+    let canvas = parent
+        .connect_service::<dyn Canvas>(addr.as_str(), "canvas")
+        .await
+        .unwrap();
+    let child_id = canvas.ping().await.unwrap();
+    assert_ne!(child_id, parent.id().0);
+
+    let tile = Tile::new("parent tile", 2.0);
+    let disc = Disc::new("parent disc", 1.0);
+    let (tile_probe, disc_probe) = (tile.probe.clone(), disc.probe.clone());
+    let tile: Remote<dyn Shape> = parent.export(tile);
+    let disc: Remote<dyn Circle> = parent.export(disc);
+    assert_eq!(canvas.add(tile.clone()).await.unwrap(), 1);
+    assert_eq!(
+        canvas
+            .add(disc.clone().upcast::<dyn Shape>())
+            .await
+            .unwrap(),
+        2
+    );
+    let total = canvas.total_area().await.unwrap();
+    assert!(close(total, 4.0 + std::f64::consts::PI), "{total}");
+    assert_eq!(canvas.radii().await.unwrap(), [1.0]);
+    assert_eq!(tile_probe.calls(), 2, "add and total_area called back");
+    assert_eq!(disc_probe.calls(), 3, "add, total_area and radii");
+    assert!(
+        tile_probe
+            .callers()
+            .iter()
+            .all(|c| c.0 == child_id && c.0 != parent.id().0),
+        "the callbacks came from the child process"
+    );
+    // Round trips through the other process come back local.
+    let all = canvas.all().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0], tile);
+    assert!(all[0].is_local());
+    assert!(Arc::ptr_eq(all[0].as_arc(), tile.as_arc()));
+    // (The circle, exported as `dyn Circle` and returned as `dyn Shape`,
+    // is not `is_local`: see `round_trip_under_a_supertrait_is_local`.)
+    assert_eq!(all[1], disc.clone().upcast::<dyn Shape>());
+    let back = all[1].narrow::<dyn Circle>().expect("a circle");
+    assert_eq!(back.radius().await.unwrap(), 1.0);
+    // The child's own objects are stubs here.
+    let sq = canvas.square(3.0).await.unwrap();
+    assert_eq!(sq.side().await.unwrap(), 3.0);
+    assert_eq!(sq.owner().0, child_id);
+    let largest = canvas.largest().await.unwrap().unwrap();
+    assert_eq!(largest, sq.clone().upcast::<dyn Shape>());
+    assert_eq!(parent.connections().len(), 1);
+    assert_eq!(
+        parent.connections()[0].peer_id().0,
+        child_id,
+        "one connection, to the child"
+    );
+
+    // The child is killed mid-call: the call fails promptly.
+    let slow = canvas.with_deadline(Duration::from_secs(60));
+    let in_flight = tokio::spawn(async move { slow.nap(30_000).await });
+    within(5, "the call is in flight", async {
+        while parent.connections()[0].calls_in_flight() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let killed = Instant::now();
+    child.0.kill().unwrap();
+    match within(5, "a call to a killed process", in_flight)
+        .await
+        .unwrap()
+    {
+        Err(RemoteError::Disconnected(_)) => {}
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    let failed_after = killed.elapsed();
+    let status = child.0.wait().unwrap();
+    assert!(!status.success(), "the child {child_pid} was killed");
+    println!(
+        "rmi processes: a call in flight failed {:.2} ms after the child was killed",
+        ms(failed_after)
+    );
+    // References to the dead process's objects fail too, within the
+    // reconnect window.
+    match within(10, "a stub to a killed process", sq.side()).await {
+        Err(RemoteError::Disconnected(_)) => {}
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+
+    parent.shutdown().await;
+}
