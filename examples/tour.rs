@@ -13,6 +13,8 @@
 mod dme_asymmetric;
 #[path = "chapters/dme_symmetric.rs"]
 mod dme_symmetric;
+#[path = "chapters/rmi_shapes.rs"]
+mod rmi_shapes;
 #[path = "chapters/rpc_calculator.rs"]
 mod rpc_calculator;
 
@@ -21,10 +23,6 @@ use std::process::ExitCode;
 
 /// Chapters still to come: title, and where they will live.
 const PLANNED: &[(&str, &str)] = &[
-    (
-        "RMI, early binding: references passed as arguments, callbacks, leases, streams",
-        "farcall::Remote<dyn Trait>",
-    ),
     (
         "RMI, late binding",
         "farcall::Directory, farcall::LateBound<dyn Trait>",
@@ -85,10 +83,18 @@ async fn run() -> Result<(), Box<dyn Error>> {
     );
     rpc_calculator::one_process("mem://tour-rpc".parse()?).await?;
 
+    chapter(
+        4,
+        "RMI, early binding: remote objects",
+        "farcall::Remote<dyn Trait>",
+        "References travel as arguments and results: callbacks, third parties, narrowing at run time.",
+    );
+    rmi_shapes::one_process("mem://tour-rmi".parse()?, "mem://tour-rmi-other".parse()?).await?;
+
     println!();
     println!("Still to come:");
     for (i, (title, module)) in PLANNED.iter().enumerate() {
-        println!("Chapter {}. {title} ({module}): not built yet", i + 4);
+        println!("Chapter {}. {title} ({module}): not built yet", i + 5);
     }
     println!();
     println!("End of the tour.");
