@@ -37,7 +37,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         }
         ["server", addr] => {
             let addr: Address = addr.parse()?;
-            let (_node, _object) = rpc_calculator::start_server(addr).await?;
+            let (_node, _exported) = rpc_calculator::start_server(addr).await?;
             println!("  server | serving until stopped (Ctrl-C)");
             std::future::pending::<()>().await;
         }

@@ -114,7 +114,7 @@
 pub use farcall_macros::remote;
 pub use farcall_runtime::{
     Address, AddressError, CallContext, Connection, Error, Fault, IntoAddress, Limits, Node,
-    NodeBuilder, NodeId, ObjectId, Remote, RemoteError, Result, dme,
+    NodeBuilder, NodeId, ObjectId, Remote, RemoteError, Result, Stream, StreamSender, dme,
 };
 
 #[doc(hidden)]
@@ -128,8 +128,8 @@ pub struct ReadmeDoctests;
 /// Interfaces, stubs and the catalogue of remote traits.
 pub mod remote {
     pub use farcall_runtime::remote::{
-        ArgDescriptor, Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore, catalogue,
-        find_interface,
+        ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore,
+        Upcast, WireRef, catalogue, decode_in, find_interface, is_subinterface,
     };
 }
 

@@ -1129,12 +1129,12 @@ async fn two_services_and_a_hundred_objects_on_one_connection(t: Transport) {
     let addr = server.local_addr().unwrap();
     let _: Remote<dyn Counter> = server.serve("counter", Tally::new("the service", 1000));
     let _: Remote<dyn Kitchen> = server.serve("kitchen", Pantry);
-    let ids: Vec<ObjectId> = (0..100u64)
-        .map(|i| {
-            let r: Remote<dyn Counter> = server.export(Tally::new(format!("object {i}"), i * 10));
-            r.id()
-        })
+    // The server keeps its references: an exported object that no local
+    // handle, lease or pin holds is unexported.
+    let exported: Vec<Remote<dyn Counter>> = (0..100u64)
+        .map(|i| server.export(Tally::new(format!("object {i}"), i * 10)))
         .collect();
+    let ids: Vec<ObjectId> = exported.iter().map(|r| r.id()).collect();
     let mut unique = ids.clone();
     unique.sort_unstable();
     unique.dedup();

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p farcall-bench -- dme [--quick]
 //! cargo run --release -p farcall-bench -- rpc [--quick]
+//! cargo run --release -p farcall-bench -- rmi [--quick]
 //! ```
 //!
 //! Each scenario prints a readable table, then, as its last line, one JSON
@@ -13,6 +14,7 @@ mod dme;
 mod measure;
 mod raw;
 mod report;
+mod rmi;
 mod rpc;
 
 use std::time::Duration;
@@ -54,12 +56,13 @@ fn main() {
     match scenario {
         "dme" => rt.block_on(dme::run(budget)),
         "rpc" => rt.block_on(rpc::run(budget)),
+        "rmi" => rt.block_on(rmi::run(budget)),
         // Only farcall's hot path, for a profiler.
         "hot" => rt.block_on(rpc::hot(budget)),
         "hot-echo" => rt.block_on(rpc::hot_echo(budget)),
         "hot-seq" => rt.block_on(dme::hot_seq(budget)),
         other => {
-            eprintln!("unknown scenario `{other}`; available: dme, rpc");
+            eprintln!("unknown scenario `{other}`; available: dme, rpc, rmi");
             std::process::exit(2);
         }
     }

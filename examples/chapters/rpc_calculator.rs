@@ -136,8 +136,10 @@ impl Calculator for Calc {
 pub(crate) const SERVICE: &str = "calculator";
 
 /// Starts a node on `addr` serving the calculator service, and exports a
-/// second calculator by id. Returns the node and that object's id.
-pub(crate) async fn start_server(addr: Address) -> farcall::Result<(Node, ObjectId)> {
+/// second calculator by id. Returns the node and the reference to that
+/// object: the server must keep it, since an exported object that no
+/// local handle or remote lease holds is unexported.
+pub(crate) async fn start_server(addr: Address) -> farcall::Result<(Node, Remote<dyn Calculator>)> {
     let node = Node::listen(addr).await?;
     let _: Remote<dyn Calculator> = node.serve(
         SERVICE,
@@ -155,7 +157,7 @@ pub(crate) async fn start_server(addr: Address) -> farcall::Result<(Node, Object
         node.local_addr().expect("listening"),
         private.id()
     );
-    Ok((node, private.id()))
+    Ok((node, private))
 }
 
 /// The client's side: calls the service, then (if given) the exported object.
@@ -224,7 +226,8 @@ pub(crate) async fn run_client(
 /// Server and client in one process, then a call to a local object that
 /// skips the network altogether.
 pub(crate) async fn one_process(addr: Address) -> Result<(), Box<dyn std::error::Error>> {
-    let (server, object) = start_server(addr).await?;
+    let (server, private) = start_server(addr).await?;
+    let object = private.id();
     let addr = server.local_addr().expect("listening");
     run_client(addr.clone(), Some(object)).await?;
 

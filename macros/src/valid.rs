@@ -205,6 +205,11 @@ fn check_arg_type(ty: &Type, errors: &mut Errors) {
         Type::Tuple(t) => t.elems.iter().for_each(|e| check_arg_type(e, errors)),
         Type::Path(p) => {
             for seg in &p.path.segments {
+                // `Remote<dyn Trait>` and `Stream<T>` are how objects and
+                // streams cross the network: the `dyn` inside is intended.
+                if seg.ident == "Remote" {
+                    continue;
+                }
                 if let PathArguments::AngleBracketed(a) = &seg.arguments {
                     for g in &a.args {
                         if let GenericArgument::Type(t) = g {

@@ -15,6 +15,7 @@ use std::time::Duration;
 /// | `write_buffer` | 1 MiB | senders wait while this many bytes are queued for the socket |
 /// | `default_deadline` | 30 s | the deadline of a request that names none |
 /// | `close_grace` | 5 s | how long a graceful close waits for calls in flight |
+/// | `lease_time` | 60 s | how long a lease on a remote object lasts unless renewed (holders renew at half) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -37,6 +38,7 @@ pub struct Limits {
     pub(crate) write_buffer: usize,
     pub(crate) default_deadline: Duration,
     pub(crate) close_grace: Duration,
+    pub(crate) lease_time: Duration,
 }
 
 impl Default for Limits {
@@ -51,6 +53,7 @@ impl Default for Limits {
             write_buffer: 1 << 20,
             default_deadline: Duration::from_secs(30),
             close_grace: Duration::from_secs(5),
+            lease_time: Duration::from_secs(60),
         }
     }
 }
@@ -97,6 +100,18 @@ impl Limits {
     pub fn close_grace(mut self, d: Duration) -> Self {
         self.close_grace = d;
         self
+    }
+
+    /// How long a lease on an exported object lasts unless renewed;
+    /// holders renew at half this time (at least 20 ms).
+    pub fn lease_time(mut self, d: Duration) -> Self {
+        self.lease_time = d.max(Duration::from_millis(20));
+        self
+    }
+
+    /// The configured lease time.
+    pub fn get_lease_time(&self) -> Duration {
+        self.lease_time
     }
 
     /// The configured maximum frame length.

@@ -158,6 +158,10 @@ pub(crate) struct Shared {
     on_dead: Mutex<Option<OnDead>>,
     tasks: Mutex<Vec<AbortHandle>>,
     epoch: Instant,
+    /// The streams on this connection (`remote::stream`).
+    streams: crate::remote::stream::Streams,
+    /// Lease frames since the housekeeper's last tick (flood guard).
+    lease_frames: std::sync::atomic::AtomicU32,
     /// Reads so far; the housekeeper notices silence when it stops moving
     /// (no clock is read on the hot path).
     reads: AtomicU64,
@@ -231,7 +235,9 @@ impl Connection {
             on_dead: Mutex::new(Some(on_dead)),
             tasks: Mutex::new(Vec::new()),
             epoch: now,
+            streams: Default::default(),
             reads: AtomicU64::new(0),
+            lease_frames: std::sync::atomic::AtomicU32::new(0),
             last_app_ms: AtomicU64::new(0),
             limits,
         });
@@ -468,6 +474,18 @@ impl Connection {
         s.fail("closed by this side".into());
     }
 
+    /// Sends a lease renewal (or release) for `objects`, best effort.
+    pub(crate) fn send_lease(&self, renew: bool, objects: Vec<ObjectId>) {
+        let f = if renew {
+            Frame::LeaseRenew { objects }
+        } else {
+            Frame::LeaseRelease { objects }
+        };
+        let _ = self
+            .shared
+            .enqueue(|b| frame::encode(b, &f, u32::MAX).map_err(EncodeError::<()>::Frame));
+    }
+
     /// Closes at once, without waiting for calls in flight: they fail with
     /// [`Error::Disconnected`] carrying `reason`.
     pub fn abort(&self, reason: &str) {
@@ -519,6 +537,44 @@ impl Connection {
             }
             n.await;
         }
+    }
+}
+
+/// What the stream layer (`remote::stream`) needs of a connection.
+impl Connection {
+    pub(crate) fn streams(&self) -> &crate::remote::stream::Streams {
+        &self.shared.streams
+    }
+
+    /// Queues a stream item built by `encode` (given the peer's frame
+    /// limit), after waiting while the outgoing buffer is over its limit.
+    /// With `defer`, the frame waits in the buffer for the sender's next
+    /// one: the sender calls [`Connection::flush_streams`] before it waits
+    /// for anything else, so that a burst of items goes out in one write.
+    pub(crate) async fn send_stream_frame(
+        &self,
+        defer: bool,
+        encode: impl FnOnce(&mut BytesMut, u32) -> Result<(), EncodeError<postcard::Error>>,
+    ) -> Result<()> {
+        let s = &*self.shared;
+        if lock(&s.out).queued() >= s.limits.write_buffer {
+            s.flush_deferred();
+            self.wait_space().await?;
+        }
+        let max = s.peer_max_frame;
+        let how = if defer { Flush::Defer } else { Flush::Now };
+        s.enqueue_as(how, false, |b| encode(b, max))
+    }
+
+    /// Queues a small stream frame (credit, cancel, end) and writes it now.
+    pub(crate) fn send_stream_control(&self, f: &Frame) -> Result<()> {
+        self.shared
+            .enqueue(|b| frame::encode(b, f, u32::MAX).map_err(EncodeError::<()>::Frame))
+    }
+
+    /// Writes the stream items queued with `defer`.
+    pub(crate) fn flush_streams(&self) {
+        self.shared.flush_deferred();
     }
 }
 
@@ -727,6 +783,7 @@ impl Shared {
         for (_, tx) in calls {
             let _ = tx.send(Err(Error::Disconnected(reason.clone())));
         }
+        self.streams.fail(&reason);
         self.permits.close();
         self.message_slots.close();
         for (_, h) in std::mem::take(&mut *lock(&self.serving)) {
@@ -815,13 +872,39 @@ impl Shared {
                     Ordering::Acquire,
                 );
             }
-            // Streams and leases belong to remote objects; until a layer
-            // above registers for them, they are skipped like unknown kinds.
-            Frame::StreamItem { .. }
+            Frame::LeaseRenew { objects } => self.on_lease(true, &objects),
+            Frame::LeaseRelease { objects } => self.on_lease(false, &objects),
+            f @ (Frame::StreamItem { .. }
             | Frame::StreamEnd { .. }
-            | Frame::LeaseRenew { .. }
-            | Frame::LeaseRelease { .. }
-            | Frame::Unknown { .. } => {}
+            | Frame::StreamCredit { .. }
+            | Frame::StreamCancel { .. }) => {
+                if let Err(reason) = self.streams.on_frame(f) {
+                    self.protocol_error(reason);
+                }
+            }
+            Frame::Unknown { .. } => {}
+        }
+    }
+
+    /// A lease frame from the peer. A holder renews each owner's leases in
+    /// one frame per half lease time and batches its releases; a peer
+    /// sending far more than that is flooding, and is cut off.
+    fn on_lease(&self, renew: bool, objects: &[ObjectId]) {
+        let n = self.lease_frames.fetch_add(1, Ordering::Relaxed);
+        let tick_s = self.limits.keepalive_interval.as_secs().max(1) as u32;
+        let budget = 1000u32.max(tick_s.saturating_mul(200));
+        if n >= budget {
+            return self.protocol_error(format!(
+                "the peer sent more than {budget} lease frames in one keepalive interval"
+            ));
+        }
+        let Some(node) = self.node.upgrade() else {
+            return;
+        };
+        if renew {
+            node.leases().renew(&node, self.peer, objects);
+        } else {
+            node.leases().release(&node, self.peer, objects);
         }
     }
 
@@ -1147,6 +1230,7 @@ async fn housekeep(s: Arc<Shared>) {
                 tick_sleep.as_mut().reset(tokio::time::Instant::now() + tick);
             }
         }
+        s.lease_frames.store(0, Ordering::Relaxed);
         let now = s.now_ms();
         let reads = s.reads.load(Ordering::Relaxed);
         if reads != reads_seen {
@@ -1169,7 +1253,11 @@ async fn housekeep(s: Arc<Shared>) {
         if let Some(idle) = idle {
             let quiet =
                 Duration::from_millis(now.saturating_sub(s.last_app_ms.load(Ordering::Relaxed)));
-            if quiet >= idle && s.is_drained() && s.state.load(Ordering::Acquire) == OPEN {
+            if quiet >= idle
+                && s.is_drained()
+                && s.streams.is_empty()
+                && s.state.load(Ordering::Acquire) == OPEN
+            {
                 let c = Connection { shared: s.clone() };
                 tokio::spawn(async move { c.close().await });
             }

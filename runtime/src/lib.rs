@@ -59,6 +59,6 @@ pub use connection::Connection;
 pub use error::{Error, Result};
 pub use id::{NodeId, ObjectId};
 pub use node::{IntoAddress, Node, NodeBuilder};
-pub use remote::{Remote, RemoteError};
+pub use remote::{Remote, RemoteError, Stream, StreamSender};
 pub use service::{CallContext, Outcome, OutcomeFuture, Service};
 pub use wire::Fault;

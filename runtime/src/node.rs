@@ -98,6 +98,7 @@ impl NodeBuilder {
                 listeners: Mutex::new(Vec::new()),
                 next_serial: AtomicU64::new(1),
                 shut: AtomicBool::new(false),
+                leases: Default::default(),
                 conns_closed: AtomicBool::new(false),
             }),
         }
@@ -136,6 +137,7 @@ struct NodeInner {
     listeners: Mutex<Vec<(Address, JoinHandle<()>)>>,
     next_serial: AtomicU64,
     shut: AtomicBool,
+    leases: crate::remote::lease::Leases,
     /// Connections registered from now on are aborted (see `register`).
     conns_closed: AtomicBool,
 }
@@ -194,6 +196,10 @@ impl Default for Node {
 }
 
 impl Node {
+    pub(crate) fn leases(&self) -> &crate::remote::lease::Leases {
+        &self.inner.leases
+    }
+
     /// A handle on this node that does not keep it alive.
     pub fn downgrade(&self) -> WeakNode {
         WeakNode(Arc::downgrade(&self.inner))
@@ -429,6 +435,11 @@ fn register(
     let on_dead = Box::new(move || {
         if let Some(n) = weak.upgrade() {
             lock(&n.conns).remove(&serial);
+            // The peer's leases end with its last connection.
+            let node = Node { inner: n };
+            if node.connection_to(peer).is_none() {
+                node.leases().holder_gone(&node, peer);
+            }
         }
     });
     // Hold the table while the connection starts: a concurrent shutdown

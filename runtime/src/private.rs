@@ -30,9 +30,20 @@ pub fn mismatch(interface: &str, method: &str) -> OutcomeFuture {
     ))))
 }
 
-/// Encodes a method's result as the reply payload.
+/// Encodes a method's result as the reply payload. Streams in it are sent
+/// on the connection the call came on (the current [`CallContext`]'s).
 pub fn reply<T: ::serde::Serialize>(value: &T) -> Result<Bytes, Fault> {
-    encode(value).map_err(|e| Fault::Rejected(format!("the result does not encode: {e}")))
+    let encoded = match CallContext::current() {
+        Some(cx) => crate::remote::stream::encode_for(cx.connection.as_ref(), value),
+        None => encode(value).map_err(|e| RemoteError::Encode(e.to_string())),
+    };
+    encoded.map_err(|e| {
+        let why = match e {
+            RemoteError::Encode(why) => why,
+            other => other.to_string(),
+        };
+        Fault::Rejected(format!("the result does not encode: {why}"))
+    })
 }
 
 /// A 32-bit hash of type names, mixed into the method words of generic

@@ -79,7 +79,10 @@ fn frame_value() -> impl Strategy<Value = Frame> {
         any::<u64>().prop_map(|nonce| Frame::Ping { nonce }),
         any::<u64>().prop_map(|nonce| Frame::Pong { nonce }),
         ".{0,200}".prop_map(|reason| Frame::Close { reason }),
-        (11u8..=255).prop_map(|kind| Frame::Unknown { kind }),
+        (any::<u64>(), any::<u32>())
+            .prop_map(|(stream, items)| Frame::StreamCredit { stream, items }),
+        any::<u64>().prop_map(|stream| Frame::StreamCancel { stream }),
+        (13u8..=255).prop_map(|kind| Frame::Unknown { kind }),
     ]
 }
 
@@ -102,7 +105,7 @@ fn hello() -> impl Strategy<Value = Hello> {
 fn frame_like_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         vec(any::<u8>(), 0..200),
-        (0u8..=12, vec(any::<u8>(), 0..200)).prop_map(|(k, mut rest)| {
+        (0u8..=14, vec(any::<u8>(), 0..200)).prop_map(|(k, mut rest)| {
             rest.insert(0, k);
             rest
         }),
@@ -272,7 +275,7 @@ proptest! {
         prop_assert!(buf.is_empty());
         match f.kind() {
             Some(k) => prop_assert_eq!(body[0], k as u8),
-            None => prop_assert!(body[0] >= 11),
+            None => prop_assert!(body[0] >= 13),
         }
         prop_assert_eq!(Frame::decode(body).unwrap(), f);
     }

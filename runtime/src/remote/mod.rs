@@ -10,7 +10,9 @@
 
 mod error;
 mod interface;
+pub(crate) mod lease;
 mod reference;
+pub(crate) mod stream;
 mod stub;
 mod wire;
 
@@ -26,6 +28,7 @@ pub use interface::{
     catalogue, find_interface, is_subinterface, method_word,
 };
 pub use reference::Remote;
+pub use stream::{DEFAULT_WINDOW, MAX_STREAMS, MAX_WINDOW, Stream, StreamSender};
 pub use stub::{Stub, StubCore, decode_args, decode_fault};
 pub use wire::{WireRef, decode_in};
 
@@ -68,7 +71,12 @@ impl<I: ?Sized + Interface> Service for Dispatcher<I> {
 }
 
 impl Node {
-    fn publish<I: ?Sized + Interface>(&self, id: ObjectId, object: Arc<I>) -> Remote<I> {
+    fn publish<I: ?Sized + Interface>(
+        &self,
+        id: ObjectId,
+        object: Arc<I>,
+        pinned: bool,
+    ) -> Remote<I> {
         let any: Arc<dyn Any + Send + Sync> = Arc::new(object.clone());
         let service: Arc<dyn Service> = Arc::new(Dispatcher::new(object.clone()));
         let interface = I::descriptor().id;
@@ -80,10 +88,12 @@ impl Node {
                 interface: Some(interface),
             },
         );
+        let guard = self.leases().exported(self, id, pinned);
         let local = LocalObject {
             any,
             service,
             node: self.downgrade(),
+            _guard: Some(guard),
         };
         Remote::local(object, local, id, self, interface)
     }
@@ -98,12 +108,12 @@ impl Node {
     where
         I: ?Sized + Coerce<T>,
     {
-        self.publish(ObjectId::random(), I::coerce(obj))
+        self.publish(ObjectId::random(), I::coerce(obj), false)
     }
 
     /// Exports an object already behind an `Arc<dyn Trait>`.
     pub fn export_arc<I: ?Sized + Interface>(&self, obj: Arc<I>) -> Remote<I> {
-        self.publish(ObjectId::random(), obj)
+        self.publish(ObjectId::random(), obj, false)
     }
 
     /// Publishes `obj` as the well-known service `name` on this node: any
@@ -113,10 +123,11 @@ impl Node {
     where
         I: ?Sized + Coerce<T>,
     {
-        self.publish(ObjectId::for_service(name), I::coerce(obj))
+        self.publish(ObjectId::for_service(name), I::coerce(obj), true)
     }
 
-    /// Stops serving the object `id` (exported or served by name).
+    /// Stops serving the object `id` (exported or served by name), whatever
+    /// holds it.
     pub fn unexport(&self, id: ObjectId) -> bool {
         self.remove_object(id).is_some()
     }
@@ -144,14 +155,16 @@ impl Node {
         }
         let owner = conn.peer_id();
         let addrs: Arc<[Address]> = vec![addr.clone()].into();
-        let link = Link::new(self.downgrade(), owner, vec![addr], Some(conn));
-        Ok(Remote::stub(
-            StubCore::linked(Arc::new(link), object),
+        let link = Arc::new(Link::new(self.downgrade(), owner, vec![addr], Some(conn)));
+        let lease = self.leases().hold(self, owner, object, link.clone());
+        Ok(Remote::<I>::stub(
+            StubCore::linked(link, object),
             object,
             owner,
             I::descriptor().id,
             addrs,
-        ))
+        )
+        .with_lease(lease))
     }
 
     /// A stub for the service `name` on the node at `addr` (see
@@ -185,6 +198,7 @@ impl Node {
                         any: local.clone(),
                         service: entry.service.clone(),
                         node: self.downgrade(),
+                        _guard: self.leases().local_guard(self, object),
                     };
                     return Remote::local(arc.clone(), handle, object, self, interface);
                 }

@@ -14,6 +14,7 @@ use crate::id::{NodeId, ObjectId};
 use crate::node::{Node, WeakNode};
 use crate::remote::error::RemoteError;
 use crate::remote::interface::{Interface, Upcast, find_interface, is_subinterface};
+use crate::remote::lease::{LeaseHandle, LocalGuard};
 use crate::remote::stub::{Link, StubCore};
 use crate::remote::wire::{WireRef, with_scope};
 use crate::service::Service;
@@ -25,6 +26,8 @@ pub(crate) struct LocalObject {
     pub(crate) any: Arc<dyn Any + Send + Sync>,
     pub(crate) service: Arc<dyn Service>,
     pub(crate) node: WeakNode,
+    /// Keeps the object exported while local handles live.
+    pub(crate) _guard: Option<Arc<LocalGuard>>,
 }
 
 /// A reference to a remote object implementing `I` (a `dyn Trait`).
@@ -33,6 +36,10 @@ pub(crate) struct LocalObject {
 /// the object is on this node or another is invisible to the caller.
 /// Clones are cheap and refer to the same object; equality and hashing go
 /// by object identity (owner node and object id).
+///
+/// Clippy's `mutable_key_type` lint flags `HashSet<Remote<_>>` because a
+/// stub holds a mutex; hashing and equality use only the owner and object
+/// ids, which never change, so the lint can be allowed there.
 ///
 /// A `Remote` is serde-serialisable: it may be an argument or a result of
 /// any remote method, nested anywhere in a serde type. Passing a reference
@@ -48,9 +55,16 @@ pub struct Remote<I: ?Sized + Interface> {
     /// The object's most derived interface (it may be a subtrait of `I`).
     interface: u64,
     addrs: Arc<[Address]>,
+    /// This node's lease on a remote owner's object.
+    lease: Option<Arc<LeaseHandle>>,
 }
 
 impl<I: ?Sized + Interface> Remote<I> {
+    pub(crate) fn with_lease(mut self, lease: Arc<LeaseHandle>) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
     /// A reference to an object of `node`, called directly.
     pub(crate) fn local(
         object: Arc<I>,
@@ -67,6 +81,7 @@ impl<I: ?Sized + Interface> Remote<I> {
             owner: node.id(),
             interface,
             addrs: node.local_addrs().into(),
+            lease: None,
         }
     }
 
@@ -86,6 +101,7 @@ impl<I: ?Sized + Interface> Remote<I> {
             owner,
             interface,
             addrs,
+            lease: None,
         }
     }
 
@@ -153,6 +169,7 @@ impl<I: ?Sized + Interface> Remote<I> {
             owner: self.owner,
             interface: self.interface,
             addrs: self.addrs,
+            lease: self.lease,
         }
     }
 
@@ -166,13 +183,15 @@ impl<I: ?Sized + Interface> Remote<I> {
             return None;
         }
         if let Some(core) = &self.core {
-            return Some(Remote::stub(
+            let mut r = Remote::stub(
                 core.clone(),
                 self.object,
                 self.owner,
                 self.interface,
                 self.addrs.clone(),
-            ));
+            );
+            r.lease = self.lease.clone();
+            return Some(r);
         }
         let local = self.local.as_ref()?;
         if let Some(arc) = local.any.downcast_ref::<Arc<J>>() {
@@ -184,6 +203,7 @@ impl<I: ?Sized + Interface> Remote<I> {
                 owner: self.owner,
                 interface: self.interface,
                 addrs: self.addrs.clone(),
+                lease: None,
             });
         }
         // Exported as another interface than `J`: go through its
@@ -225,6 +245,7 @@ impl<I: ?Sized + Interface> Clone for Remote<I> {
             owner: self.owner,
             interface: self.interface,
             addrs: self.addrs.clone(),
+            lease: self.lease.clone(),
         }
     }
 }
@@ -257,6 +278,10 @@ impl<I: ?Sized + Interface> fmt::Debug for Remote<I> {
 
 impl<I: ?Sized + Interface> Serialize for Remote<I> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let Some(node) = self.local.as_ref().and_then(|l| l.node.upgrade()) {
+            // Kept for its receiver until that one takes a lease.
+            node.leases().in_transit(&node, self.object);
+        }
         self.wire().serialize(s)
     }
 }
@@ -310,12 +335,14 @@ fn from_wire<I: ?Sized + Interface>(
         .filter(|c| c.peer_id() == w.owner && c.is_open())
         .cloned()
         .or_else(|| node.connection_to(w.owner));
-    let link = Link::new(node.downgrade(), w.owner, w.addrs.clone(), conn);
-    Ok(Remote::stub(
-        StubCore::linked(Arc::new(link), w.object),
+    let link = Arc::new(Link::new(node.downgrade(), w.owner, w.addrs.clone(), conn));
+    let lease = node.leases().hold(node, w.owner, w.object, link.clone());
+    Ok(Remote::<I>::stub(
+        StubCore::linked(link, w.object),
         w.object,
         w.owner,
         w.interface,
         w.addrs.into(),
-    ))
+    )
+    .with_lease(lease))
 }

@@ -9,11 +9,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::address::Address;
-use crate::codec;
 use crate::connection::Connection;
 use crate::id::{NodeId, ObjectId};
 use crate::node::{Node, WeakNode};
 use crate::remote::error::RemoteError;
+use crate::remote::stream;
 use crate::remote::wire::decode_in;
 use crate::service::{CallContext, Service};
 use crate::wire::Fault;
@@ -70,14 +70,14 @@ impl Link {
         }
     }
 
-    fn open(&self) -> Option<Connection> {
+    pub(crate) fn open(&self) -> Option<Connection> {
         lock(&self.conn).as_ref().filter(|c| c.is_open()).cloned()
     }
 
     /// An open connection to the owner: the one in hand, another the node
     /// has to the owner, or a new one dialed with exponential backoff until
     /// `until` or for [`RECONNECT_WINDOW`], whichever comes first.
-    async fn connection(&self, until: Instant) -> Result<Connection, RemoteError> {
+    pub(crate) async fn connection(&self, until: Instant) -> Result<Connection, RemoteError> {
         let until = until.min(Instant::now() + RECONNECT_WINDOW);
         if let Some(c) = self.open() {
             return Ok(c);
@@ -110,13 +110,14 @@ impl Link {
                 }
             }
             let now = Instant::now();
-            if now + pause >= until {
+            if now >= until {
                 return Err(RemoteError::Disconnected(format!(
                     "could not reach node {} at {:?}: {last}",
                     self.owner, self.addrs
                 )));
             }
-            tokio::time::sleep(pause).await;
+            // The last pause ends with the window: one more attempt then.
+            tokio::time::sleep(pause.min(until - now)).await;
             pause = (pause * 2).min(MAX_BACKOFF);
         }
     }
@@ -243,17 +244,17 @@ impl StubCore {
                 let started = Instant::now();
                 let conn = link.connection(started + deadline).await?;
                 let left = deadline.saturating_sub(started.elapsed());
+                let mut why = None;
                 let bytes = conn
                     .call_with(self.object, method, Some(left), |b| {
-                        codec::encode_into(args, b)
+                        stream::encode_args_into(Some(&conn), args, b, &mut why)
                     })
                     .await
-                    .map_err(|e| named(e.into(), name))?;
+                    .map_err(|e| why.take().unwrap_or_else(|| named(e.into(), name)))?;
                 decode_in(node.as_ref(), Some(&conn), &bytes)
             }
             Target::Local { service, node } => {
-                let payload =
-                    codec::encode(args).map_err(|e| RemoteError::Encode(e.to_string()))?;
+                let payload = stream::encode_for(None, args)?;
                 let deadline = self.effective_deadline(Some(node));
                 let cx = CallContext {
                     caller: node.id(),
@@ -287,13 +288,15 @@ impl StubCore {
                 let node = link.node.upgrade();
                 let deadline = self.effective_deadline(node.as_ref());
                 let conn = link.connection(Instant::now() + deadline).await?;
-                conn.send_with(self.object, method, |b| codec::encode_into(args, b))
-                    .await
-                    .map_err(|e| named(e.into(), name))
+                let mut why = None;
+                conn.send_with(self.object, method, |b| {
+                    stream::encode_args_into(Some(&conn), args, b, &mut why)
+                })
+                .await
+                .map_err(|e| why.take().unwrap_or_else(|| named(e.into(), name)))
             }
             Target::Local { service, node } => {
-                let payload =
-                    codec::encode(args).map_err(|e| RemoteError::Encode(e.to_string()))?;
+                let payload = stream::encode_for(None, args)?;
                 let cx = CallContext {
                     caller: node.id(),
                     deadline: None,

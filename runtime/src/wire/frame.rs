@@ -49,6 +49,10 @@ pub enum Kind {
     Pong = 9,
     /// The sender is closing: it sends no new calls.
     Close = 10,
+    /// The consumer of a stream lets its producer send more items.
+    StreamCredit = 11,
+    /// The consumer of a stream drops it: the producer stops.
+    StreamCancel = 12,
 }
 
 /// A runtime-level failure carried by a reply or a stream end. Application
@@ -164,6 +168,19 @@ pub enum Frame {
         /// Why, for the other side's logs and errors.
         reason: String,
     },
+    /// The consumer of `stream` lets its producer send `items` more.
+    StreamCredit {
+        /// The stream (in the producer's numbering).
+        stream: u64,
+        /// How many more items the producer may send.
+        items: u32,
+    },
+    /// The consumer of `stream` dropped it; the producer stops and answers
+    /// with a `StreamEnd`.
+    StreamCancel {
+        /// The stream (in the producer's numbering).
+        stream: u64,
+    },
     /// A kind this build does not know; skipped.
     Unknown {
         /// The kind byte.
@@ -219,6 +236,12 @@ struct MessageHeader {
 struct StreamEndHeader {
     stream: u64,
     fault: Option<Fault>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StreamCreditHeader {
+    stream: u64,
+    items: u32,
 }
 
 /// Takes one whole frame body (after the length prefix) off the front of
@@ -318,6 +341,16 @@ impl Frame {
             10 => Frame::Close {
                 reason: header(Kind::Close, rest)?.0,
             },
+            11 => {
+                let (h, _): (StreamCreditHeader, _) = header(Kind::StreamCredit, rest)?;
+                Frame::StreamCredit {
+                    stream: h.stream,
+                    items: h.items,
+                }
+            }
+            12 => Frame::StreamCancel {
+                stream: header(Kind::StreamCancel, rest)?.0,
+            },
             kind => Frame::Unknown { kind },
         })
     }
@@ -336,6 +369,8 @@ impl Frame {
             Frame::Ping { .. } => Kind::Ping,
             Frame::Pong { .. } => Kind::Pong,
             Frame::Close { .. } => Kind::Close,
+            Frame::StreamCredit { .. } => Kind::StreamCredit,
+            Frame::StreamCancel { .. } => Kind::StreamCancel,
             Frame::Unknown { .. } => return None,
         })
     }
@@ -419,6 +454,16 @@ pub fn encode_message<E>(
     encode_with(buf, Kind::Message, |b| put(b, &h), payload, max)
 }
 
+/// Writes a stream item frame with a payload encoder.
+pub fn encode_stream_item<E>(
+    buf: &mut BytesMut,
+    stream: u64,
+    payload: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+    max: u32,
+) -> Result<(), EncodeError<E>> {
+    encode_with(buf, Kind::StreamItem, |b| put(b, &stream), payload, max)
+}
+
 /// Writes any frame whose payload is already in hand.
 pub fn encode(buf: &mut BytesMut, f: &Frame, max: u32) -> Result<(), FrameError> {
     let bytes = |p: &Bytes| {
@@ -486,6 +531,16 @@ pub fn encode(buf: &mut BytesMut, f: &Frame, max: u32) -> Result<(), FrameError>
         Frame::Pong { nonce } => encode_with(buf, Kind::Pong, |b| put(b, nonce), none, max),
         Frame::Close { reason } => {
             encode_with(buf, Kind::Close, |b| put(b, reason.as_str()), none, max)
+        }
+        Frame::StreamCredit { stream, items } => {
+            let h = StreamCreditHeader {
+                stream: *stream,
+                items: *items,
+            };
+            encode_with(buf, Kind::StreamCredit, |b| put(b, &h), none, max)
+        }
+        Frame::StreamCancel { stream } => {
+            encode_with(buf, Kind::StreamCancel, |b| put(b, stream), none, max)
         }
         Frame::Unknown { kind } => {
             buf.put_u32_le(1);
