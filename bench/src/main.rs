@@ -16,6 +16,7 @@ mod raw;
 mod report;
 mod rmi;
 mod rpc;
+mod stream;
 
 use std::time::Duration;
 
@@ -57,6 +58,7 @@ fn main() {
         "dme" => rt.block_on(dme::run(budget)),
         "rpc" => rt.block_on(rpc::run(budget)),
         "rmi" => rt.block_on(rmi::run(budget)),
+        "stream" => rt.block_on(stream::run(budget)),
         // Only farcall's hot path, for a profiler.
         "hot" => rt.block_on(rpc::hot(budget)),
         "hot-echo" => rt.block_on(rpc::hot_echo(budget)),

@@ -52,6 +52,9 @@ const PEER_CLOSING: u8 = 1;
 const CLOSING: u8 = 2;
 const DEAD: u8 = 3;
 
+/// The most lease frames a peer may send in one second.
+const MAX_LEASE_FRAMES_PER_S: u32 = 1000;
+
 /// Read buffer reserved per connection while idle.
 const READ_CHUNK: usize = 4096;
 
@@ -160,8 +163,8 @@ pub(crate) struct Shared {
     epoch: Instant,
     /// The streams on this connection (`remote::stream`).
     streams: crate::remote::stream::Streams,
-    /// Lease frames since the housekeeper's last tick (flood guard).
-    lease_frames: std::sync::atomic::AtomicU32,
+    /// Lease frames in the current second, and when it began (flood guard).
+    lease_window: Mutex<(Instant, u32)>,
     /// Reads so far; the housekeeper notices silence when it stops moving
     /// (no clock is read on the hot path).
     reads: AtomicU64,
@@ -237,7 +240,7 @@ impl Connection {
             epoch: now,
             streams: Default::default(),
             reads: AtomicU64::new(0),
-            lease_frames: std::sync::atomic::AtomicU32::new(0),
+            lease_window: Mutex::new((now, 0)),
             last_app_ms: AtomicU64::new(0),
             limits,
         });
@@ -886,16 +889,23 @@ impl Shared {
         }
     }
 
-    /// A lease frame from the peer. A holder renews each owner's leases in
-    /// one frame per half lease time and batches its releases; a peer
-    /// sending far more than that is flooding, and is cut off.
+    /// A lease frame from the peer. A holder sends at most one renewal
+    /// and one release frame per owner every 10 ms (it batches), so a peer
+    /// sending more than [`MAX_LEASE_FRAMES_PER_S`] in a second is
+    /// flooding, and is cut off.
     fn on_lease(&self, renew: bool, objects: &[ObjectId]) {
-        let n = self.lease_frames.fetch_add(1, Ordering::Relaxed);
-        let tick_s = self.limits.keepalive_interval.as_secs().max(1) as u32;
-        let budget = 1000u32.max(tick_s.saturating_mul(200));
-        if n >= budget {
+        let flooding = {
+            let mut w = lock(&self.lease_window);
+            let now = Instant::now();
+            if now.duration_since(w.0) >= Duration::from_secs(1) {
+                *w = (now, 0);
+            }
+            w.1 += 1;
+            w.1 > MAX_LEASE_FRAMES_PER_S
+        };
+        if flooding {
             return self.protocol_error(format!(
-                "the peer sent more than {budget} lease frames in one keepalive interval"
+                "the peer sent more than {MAX_LEASE_FRAMES_PER_S} lease frames in a second"
             ));
         }
         let Some(node) = self.node.upgrade() else {
@@ -1230,7 +1240,6 @@ async fn housekeep(s: Arc<Shared>) {
                 tick_sleep.as_mut().reset(tokio::time::Instant::now() + tick);
             }
         }
-        s.lease_frames.store(0, Ordering::Relaxed);
         let now = s.now_ms();
         let reads = s.reads.load(Ordering::Relaxed);
         if reads != reads_seen {

@@ -33,10 +33,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Most objects named in one lease frame.
 const OBJECTS_PER_FRAME: usize = 1024;
-/// How long releases wait to be sent together.
+/// How long first renewals and releases wait to be sent together.
 const RELEASE_BATCH: Duration = Duration::from_millis(10);
 
-/// Releases waiting to be sent: by owner, the link to it and the objects.
+/// Lease frames waiting to be sent: by owner, the link to it and the objects.
 type PendingReleases = HashMap<NodeId, (Arc<Link>, Vec<ObjectId>)>;
 
 /// What keeps one exported object of this node alive.
@@ -54,6 +54,8 @@ pub(crate) struct Leases {
     keep: Mutex<HashMap<ObjectId, Keep>>,
     /// Holder side: one handle per (owner, object) while references live.
     held: Mutex<HashMap<(NodeId, ObjectId), Weak<LeaseHandle>>>,
+    /// Holder side: first renewals waiting to be sent, by owner.
+    renewals: Mutex<PendingReleases>,
     /// Holder side: releases waiting to be sent, by owner.
     releases: Mutex<PendingReleases>,
     /// Shared with the lease task, which must not keep the node alive.
@@ -246,12 +248,14 @@ impl Leases {
         held.insert((owner, object), Arc::downgrade(&h));
         drop(held);
         self.start(node);
-        let deadline = Instant::now() + node.limits().lease_time / 2;
-        tokio::spawn(async move {
-            if let Ok(c) = link.connection(deadline).await {
-                send(&c, true, &[object]);
-            }
-        });
+        // The first renewal goes out with the others taken in the same few
+        // milliseconds; meanwhile the owner keeps the object in transit.
+        lock(&self.renewals)
+            .entry(owner)
+            .or_insert_with(|| (link, Vec::new()))
+            .1
+            .push(object);
+        self.wake.notify_one();
         h
     }
 
@@ -292,6 +296,17 @@ async fn run(node: WeakNode, wake: Arc<Notify>) {
             drop(n);
             tokio::time::sleep(RELEASE_BATCH).await;
             let Some(n) = node.upgrade() else { return };
+            // Renewals before releases: an object taken and dropped within
+            // one batch ends released.
+            let renewals = std::mem::take(&mut *lock(&n.leases().renewals));
+            for (_, (link, objects)) in renewals {
+                let deadline = Instant::now() + period;
+                tokio::spawn(async move {
+                    if let Ok(c) = link.connection(deadline).await {
+                        send(&c, true, &objects);
+                    }
+                });
+            }
             let releases = std::mem::take(&mut *lock(&n.leases().releases));
             for (owner, (link, objects)) in releases {
                 if let Some(c) = link.open().or_else(|| n.connection_to(owner)) {
