@@ -808,9 +808,6 @@ async fn identity_equality_hashing_and_round_trips(t: Transport) {
 /// back as its supertrait (`Remote<dyn Shape>`), should be local at its
 /// owner like any other round trip.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "runtime: Node::local_reference only finds the object when it was exported as the \
-            very interface asked for (runtime/src/remote/mod.rs, local_reference); otherwise \
-            it returns a dispatcher stub whose is_local() is false"]
 async fn round_trip_under_a_supertrait_is_local() {
     let (server, _board, client, canvas) = canvas_pair(Transport::Tcp).await;
 

@@ -348,6 +348,23 @@ impl Generator<'_> {
                 }
             }
         });
+        let iface_id = self.t.id;
+        let upcasts: Vec<TokenStream> = self
+            .t
+            .supertraits
+            .iter()
+            .map(|s| {
+                quote! {
+                    {
+                        let same: ::std::sync::Arc<Self> = <::std::sync::Arc<Self> as ::core::clone::Clone>::clone(this);
+                        let up: ::std::sync::Arc<dyn #s> = same;
+                        if let ::core::option::Option::Some(a) = <dyn #s as #p::Interface>::upcast_to(&up, to) {
+                            return ::core::option::Option::Some(a);
+                        }
+                    }
+                }
+            })
+            .collect();
         let supers = self.t.supertraits.iter().map(|s| {
             quote! {
                 {
@@ -369,6 +386,18 @@ impl Generator<'_> {
 
                 fn stub(core: #p::StubCore) -> ::std::sync::Arc<Self> {
                     ::std::sync::Arc::new(#p::Stub::<dyn #path>::new(core))
+                }
+
+                fn upcast_to(
+                    this: &::std::sync::Arc<Self>,
+                    to: u64,
+                ) -> ::core::option::Option<::std::boxed::Box<dyn ::std::any::Any + ::core::marker::Send + ::core::marker::Sync>> {
+                    if to == #iface_id {
+                        let same: ::std::sync::Arc<Self> = <::std::sync::Arc<Self> as ::core::clone::Clone>::clone(this);
+                        return ::core::option::Option::Some(::std::boxed::Box::new(same));
+                    }
+                    #(#upcasts)*
+                    ::core::option::Option::None
                 }
 
                 #[allow(unused_variables, unreachable_code, clippy::let_unit_value, clippy::unit_arg)]

@@ -64,12 +64,16 @@ pub trait Service: Send + Sync + 'static {
     fn call(&self, cx: CallContext, method: u64, payload: Bytes) -> OutcomeFuture;
 }
 
+/// Gives the served object as `Arc<dyn J>` (boxed as `Any`) for the id of
+/// `J`: its own interface or any of its supertraits.
+pub(crate) type Upcaster = Arc<dyn Fn(u64) -> Option<Box<dyn Any + Send + Sync>> + Send + Sync>;
+
 /// A served object: its dispatcher, and the object itself (type-erased
 /// `Arc<dyn Trait>`) so that callers on the same node can skip encoding.
 #[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) service: Arc<dyn Service>,
-    pub(crate) local: Option<Arc<dyn Any + Send + Sync>>,
+    pub(crate) local: Option<Upcaster>,
     /// The id of the remote interface it was exported as.
     pub(crate) interface: Option<u64>,
 }

@@ -118,6 +118,14 @@ pub trait Interface: Send + Sync + 'static {
         method: u64,
         payload: Bytes,
     ) -> Option<OutcomeFuture>;
+
+    /// `this` as `Arc<dyn J>` (boxed as `Any`) where `to` is the id of `J`:
+    /// this interface or one of its supertraits. `#[remote]` implements it
+    /// with every supertrait; the default knows only the interface itself.
+    fn upcast_to(this: &Arc<Self>, to: u64) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        (to == Self::descriptor().id)
+            .then(|| Box::new(this.clone()) as Box<dyn std::any::Any + Send + Sync>)
+    }
 }
 
 /// Turns an implementation into the interface's trait object.

@@ -16,7 +16,6 @@ pub(crate) mod stream;
 mod stub;
 mod wire;
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -38,7 +37,7 @@ use stub::Link;
 use crate::address::Address;
 use crate::id::ObjectId;
 use crate::node::{IntoAddress, Node};
-use crate::service::{CallContext, Entry, OutcomeFuture, Service};
+use crate::service::{CallContext, Entry, OutcomeFuture, Service, Upcaster};
 use crate::wire::Fault;
 
 /// Serves calls on an object through its interface's dispatch table.
@@ -77,20 +76,23 @@ impl Node {
         object: Arc<I>,
         pinned: bool,
     ) -> Remote<I> {
-        let any: Arc<dyn Any + Send + Sync> = Arc::new(object.clone());
+        let up: Upcaster = {
+            let object = object.clone();
+            Arc::new(move |to| I::upcast_to(&object, to))
+        };
         let service: Arc<dyn Service> = Arc::new(Dispatcher::new(object.clone()));
         let interface = I::descriptor().id;
         self.serve_entry(
             id,
             Entry {
                 service: service.clone(),
-                local: Some(any.clone()),
+                local: Some(up.clone()),
                 interface: Some(interface),
             },
         );
         let guard = self.leases().exported(self, id, pinned);
         let local = LocalObject {
-            any,
+            up,
             service,
             node: self.downgrade(),
             _guard: Some(guard),
@@ -189,13 +191,12 @@ impl Node {
             .unwrap_or(I::descriptor().id);
         let service = match entry {
             Some(entry) => {
-                if let Some((local, arc)) = entry
-                    .local
-                    .as_ref()
-                    .and_then(|l| l.downcast_ref::<Arc<I>>().map(|a| (l, a)))
-                {
+                if let Some((up, arc)) = entry.local.as_ref().and_then(|up| {
+                    let arc = up(I::descriptor().id)?.downcast::<Arc<I>>().ok()?;
+                    Some((up, *arc))
+                }) {
                     let handle = LocalObject {
-                        any: local.clone(),
+                        up: up.clone(),
                         service: entry.service.clone(),
                         node: self.downgrade(),
                         _guard: self.leases().local_guard(self, object),

@@ -1,6 +1,5 @@
 //! `Remote<dyn Trait>`: a reference to an object that may live anywhere.
 
-use std::any::Any;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
@@ -17,13 +16,13 @@ use crate::remote::interface::{Interface, Upcast, find_interface, is_subinterfac
 use crate::remote::lease::{LeaseHandle, LocalGuard};
 use crate::remote::stub::{Link, StubCore};
 use crate::remote::wire::{WireRef, with_scope};
-use crate::service::Service;
+use crate::service::{Service, Upcaster};
 
-/// What a reference to an object of this very node keeps: the object as
-/// exported (type-erased `Arc<dyn Exported>`), and its dispatcher.
+/// What a reference to an object of this very node keeps: a way to get the
+/// object as any interface it implements, and its dispatcher.
 #[derive(Clone)]
 pub(crate) struct LocalObject {
-    pub(crate) any: Arc<dyn Any + Send + Sync>,
+    pub(crate) up: Upcaster,
     pub(crate) service: Arc<dyn Service>,
     pub(crate) node: WeakNode,
     /// Keeps the object exported while local handles live.
@@ -194,9 +193,10 @@ impl<I: ?Sized + Interface> Remote<I> {
             return Some(r);
         }
         let local = self.local.as_ref()?;
-        if let Some(arc) = local.any.downcast_ref::<Arc<J>>() {
+        if let Some(arc) = (local.up)(J::descriptor().id).and_then(|b| b.downcast::<Arc<J>>().ok())
+        {
             return Some(Remote {
-                target: arc.clone(),
+                target: *arc,
                 core: None,
                 local: Some(local.clone()),
                 object: self.object,
