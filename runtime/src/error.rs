@@ -4,6 +4,7 @@ use std::io;
 use std::time::Duration;
 
 use crate::address::AddressError;
+use crate::codec::DecodeError;
 use crate::id::NodeId;
 use crate::wire::{Fault, FrameError, HandshakeError};
 
@@ -57,7 +58,7 @@ pub enum Error {
     Encode(#[source] postcard::Error),
     /// A value could not be decoded.
     #[error("could not decode the message: {0}")]
-    Decode(#[source] postcard::Error),
+    Decode(#[source] DecodeError),
     /// The other side answered with a runtime fault.
     #[error("the remote side reports: {0}")]
     Remote(#[from] Fault),
