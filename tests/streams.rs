@@ -47,6 +47,10 @@ pub trait Numbers {
     async fn doubled(&self, items: Stream<u64>) -> Result<Stream<u64>, RemoteError>;
     /// Labelled chunks: a stream of structured items.
     async fn chunks(&self, n: u64) -> Result<Stream<(String, Bytes)>, RemoteError>;
+    /// A streamed argument, sent back as the result as it is (relayed).
+    async fn echo(&self, items: Stream<u64>) -> Result<Stream<u64>, RemoteError>;
+    /// `good` items from an iterator that then panics.
+    async fn panicky(&self, good: u64) -> Result<Stream<u64>, RemoteError>;
 }
 
 /// A subtrait, so that a reference to the same object as `dyn Numbers`
@@ -196,6 +200,16 @@ impl Numbers for Server {
             )
         })))
     }
+
+    async fn echo(&self, items: Stream<u64>) -> Result<Stream<u64>, RemoteError> {
+        Ok(items)
+    }
+
+    async fn panicky(&self, good: u64) -> Result<Stream<u64>, RemoteError> {
+        Ok(Stream::iter((0..).inspect(move |&i| {
+            assert!(i < good, "the iterator gives up at {i}");
+        })))
+    }
 }
 
 #[farcall::remote]
@@ -340,6 +354,27 @@ async fn client_streaming_sums(t: Transport) {
     let out = fx.numbers.doubled(Stream::iter(0..2000)).await.unwrap();
     let got = collect(out).await.unwrap();
     assert_eq!(got, (0..2000).map(|i| i * 2).collect::<Vec<u64>>());
+
+    // A received stream sent on: the server relays the client's items
+    // back to it, credit flowing both ways.
+    let back = fx.numbers.echo(Stream::iter(0..5000)).await.unwrap();
+    assert_eq!(
+        collect(back).await.unwrap(),
+        (0..5000).collect::<Vec<u64>>()
+    );
+    // ... and an error item travels through the relay.
+    let (tx, items) = Stream::channel(1);
+    tokio::spawn(async move {
+        tx.send(7).await.unwrap();
+        tx.fail(RemoteError::Rejected("relayed".into()));
+    });
+    let mut back = fx.numbers.echo(items).await.unwrap();
+    assert_eq!(back.next().await, Some(Ok(7)));
+    assert_eq!(
+        back.next().await,
+        Some(Err(RemoteError::Rejected("relayed".into())))
+    );
+    assert_eq!(back.next().await, None);
 }
 
 async fn a_slow_consumer_holds_the_producer_to_the_window(t: Transport) {
@@ -445,6 +480,18 @@ async fn a_failing_producer_ends_with_an_error_item(t: Transport) {
     assert_eq!(s.next().await, None);
     assert_eq!(s.next().await, None);
 
+    // A source that panics: the stream ends with `Panicked`, the server
+    // goes on.
+    let mut s = fx.numbers.panicky(2).await.unwrap();
+    assert_eq!(s.next().await, Some(Ok(0)));
+    assert_eq!(s.next().await, Some(Ok(1)));
+    assert_eq!(s.next().await, Some(Err(RemoteError::Panicked)));
+    assert_eq!(s.next().await, None);
+    assert_eq!(
+        collect(fx.numbers.count(2).await.unwrap()).await.unwrap(),
+        [0, 1]
+    );
+
     // An error item in a streamed argument reaches the server's handler.
     let (tx, items) = Stream::channel(1);
     tokio::spawn(async move {
@@ -519,16 +566,16 @@ async fn streams_to_an_object_of_the_same_node(t: Transport) {
     let node = Node::listen(t.addr()).await.unwrap();
     let probe = Arc::new(Probe::default());
     let _served: Remote<dyn MoreNumbers> = node.serve("more", Server { probe });
-    // Through the dispatcher: encoded, but no socket.
-    let via_dispatcher: Remote<dyn Numbers> = node
+    // A reference by id to the node's own object (the node may call it
+    // directly, or through its dispatcher: encoded, but no socket; the
+    // runtime's unit tests cover that hand-over), and the object itself.
+    let by_id: Remote<dyn Numbers> = node
         .connect(node.local_addr().unwrap(), ObjectId::for_service("more"))
         .await
         .unwrap();
-    assert!(!via_dispatcher.is_local());
-    // The object itself.
     let direct: Remote<dyn Numbers> = _served.clone().upcast();
     assert!(direct.is_local());
-    for numbers in [via_dispatcher, direct] {
+    for numbers in [by_id, direct] {
         let got = collect(numbers.count(100).await.unwrap()).await.unwrap();
         assert_eq!(got, (0..100).collect::<Vec<u64>>());
         assert_eq!(numbers.sum(Stream::iter(1..=100)).await.unwrap(), 5050);

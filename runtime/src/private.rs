@@ -34,7 +34,7 @@ pub fn mismatch(interface: &str, method: &str) -> OutcomeFuture {
 /// on the connection the call came on (the current [`CallContext`]'s).
 pub fn reply<T: ::serde::Serialize>(value: &T) -> Result<Bytes, Fault> {
     let encoded = match CallContext::current() {
-        Some(cx) => crate::remote::stream::encode_for(cx.connection.as_ref(), value),
+        Some(cx) => crate::remote::stream::encode_for(cx.connection, value),
         None => encode(value).map_err(|e| RemoteError::Encode(e.to_string())),
     };
     encoded.map_err(|e| {

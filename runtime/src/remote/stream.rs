@@ -80,7 +80,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// returns `None`.
 ///
 /// A stream is sent once: encoding it hands its items over to the
-/// receiver (the `Stream` left behind is empty).
+/// receiver (the `Stream` left behind is empty). It lives on after the
+/// call that carried it, and is not bound by the call's deadline; but a
+/// handler reading a streamed argument must finish within the call's
+/// deadline like any other ([`Remote::with_deadline`](crate::Remote::with_deadline)
+/// gives a long upload the time it needs).
+///
+/// An iterator is pulled on the runtime's workers: it must not block
+/// (feed a blocking source through [`Stream::channel`] instead).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -648,12 +655,17 @@ async fn pump<T: Serialize + Send + 'static>(
         ended: false,
     };
     let claim = out.wait(|s| match &s.stop {
-        Some(stop) => Some(Err(stop.clone())),
+        Some(stop) => Some(Err((stop.clone(), s.claimed))),
         None => s.claimed.then_some(Ok(())),
     });
     match tokio::time::timeout(CLAIM_TIMEOUT, claim).await {
         Ok(Ok(())) => guard.claimed = true,
-        Ok(Err(stop)) => return guard.stopped(stop, &mut source),
+        Ok(Err((stop, claimed))) => {
+            // A cancel always follows the claim's credit; without one, the
+            // peer does not know the stream, and no end is owed.
+            guard.claimed = claimed;
+            return guard.stopped(stop, &mut source);
+        }
         // Never claimed (the reply or call carrying it was dropped): the
         // consumer does not know the id, so nothing is sent.
         Err(_) => {
@@ -715,7 +727,8 @@ async fn pump<T: Serialize + Send + 'static>(
                 let sent = conn
                     .send_stream_frame(true, move |b, max| {
                         let payload = |b: &mut bytes::BytesMut| {
-                            let (r, failure) = encode_in(Some(c), || codec::encode_into(&v, b));
+                            let (r, failure) =
+                                encode_in(Some(c.clone()), || codec::encode_into(&v, b));
                             *w = failure;
                             r
                         };
@@ -774,9 +787,13 @@ impl PumpGuard {
 
     fn stopped<T>(&mut self, stop: Stop, source: &mut Source<T>) {
         match stop {
-            Stop::Cancelled => {
+            Stop::Cancelled if self.claimed => {
                 // The consumer keeps counting items until this end.
                 self.end(None);
+                source.close(RemoteError::Closed);
+            }
+            Stop::Cancelled => {
+                self.ended = true;
                 source.close(RemoteError::Closed);
             }
             Stop::Dead(reason) => {
@@ -838,7 +855,7 @@ thread_local! {
 /// for `None`, to an object of this node): streams in it are sent there.
 /// Returns `f`'s result and the failure of a stream in it, if one failed.
 pub(crate) fn encode_in<R>(
-    connection: Option<&Connection>,
+    connection: Option<Connection>,
     f: impl FnOnce() -> R,
 ) -> (R, Option<RemoteError>) {
     /// Pops the scope even if `f` panics.
@@ -852,7 +869,7 @@ pub(crate) fn encode_in<R>(
     }
     ENCODING.with(|s| {
         s.borrow_mut().push(EncodeScope {
-            connection: connection.cloned(),
+            connection,
             failure: None,
         })
     });
@@ -1019,7 +1036,7 @@ pub(crate) fn encode_args_into<A: Serialize + ?Sized>(
     b: &mut bytes::BytesMut,
     why: &mut Option<RemoteError>,
 ) -> Result<(), postcard::Error> {
-    let (r, w) = encode_in(conn, || codec::encode_into(args, b));
+    let (r, w) = encode_in(conn.cloned(), || codec::encode_into(args, b));
     if w.is_some() {
         *why = w;
     }
@@ -1029,9 +1046,91 @@ pub(crate) fn encode_args_into<A: Serialize + ?Sized>(
 /// Encodes a payload that goes out on `conn` (`None`: to an object of
 /// this node) into fresh bytes.
 pub(crate) fn encode_for<A: Serialize + ?Sized>(
-    conn: Option<&Connection>,
+    conn: Option<Connection>,
     v: &A,
 ) -> Result<Bytes, RemoteError> {
     let (r, w) = encode_in(conn, || codec::encode(v));
     r.map_err(|e| w.unwrap_or_else(|| RemoteError::Encode(e.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn collect<T>(mut s: Stream<T>) -> Vec<Result<T, RemoteError>> {
+        let mut out = Vec::new();
+        while let Some(item) = s.next().await {
+            out.push(item);
+        }
+        out
+    }
+
+    /// Encoded for an object of this node (no connection): the decoder
+    /// takes the source itself.
+    #[tokio::test]
+    async fn a_stream_is_handed_over_without_a_connection() {
+        let bytes = encode_for(None, &(7u8, Stream::iter(0..3u64))).unwrap();
+        let (seven, s): (u8, Stream<u64>) = decode_in(None, None, &bytes).unwrap();
+        assert_eq!(seven, 7);
+        assert_eq!(collect(s).await, [Ok(0), Ok(1), Ok(2)]);
+
+        let (tx, s) = Stream::channel(1);
+        let bytes = encode_for(None, &s).unwrap();
+        let s: Stream<String> = decode_in(None, None, &bytes).unwrap();
+        tokio::spawn(async move {
+            tx.send("a".to_owned()).await.unwrap();
+            tx.fail(RemoteError::Rejected("no b".into()));
+        });
+        assert_eq!(
+            collect(s).await,
+            [
+                Ok("a".to_owned()),
+                Err(RemoteError::Rejected("no b".into()))
+            ]
+        );
+
+        // Another item type does not decode; a stream decodes once.
+        let bytes = encode_for(None, &Stream::iter(0..3u64)).unwrap();
+        assert!(decode_in::<Stream<String>>(None, None, &bytes).is_err());
+        assert!(decode_in::<Stream<u64>>(None, None, &bytes).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_sent_once_and_only_inside_a_scope() {
+        let s = Stream::iter(0..1u64);
+        assert!(matches!(
+            codec::encode(&s),
+            Err(postcard::Error::SerdeSerCustom)
+        ));
+        // The failed attempt left the stream whole.
+        encode_for(None, &s).unwrap();
+        assert_eq!(
+            encode_for(None, &s),
+            Err(RemoteError::Encode("this stream was sent already".into()))
+        );
+        let mut s = s;
+        assert_eq!(s.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn dropping_a_channel_stream_fails_its_sender() {
+        let (tx, s) = Stream::channel(1);
+        drop(s);
+        assert_eq!(tx.send(1u8).await, Err(RemoteError::Closed));
+        assert!(tx.is_closed());
+        assert_eq!(tx.closed().await, RemoteError::Closed);
+    }
+
+    #[test]
+    fn errors_travel_as_the_closest_fault() {
+        assert_eq!(fault_of(RemoteError::Closed), Fault::Closing);
+        assert_eq!(
+            fault_of(RemoteError::Rejected("x".into())),
+            Fault::Rejected("x".into())
+        );
+        assert_eq!(
+            fault_of(RemoteError::Disconnected("gone".into())),
+            Fault::Rejected("disconnected: gone".into())
+        );
+    }
 }
