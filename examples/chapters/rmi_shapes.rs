@@ -8,12 +8,16 @@
 //! the canvas calls on every change. References travel as arguments and
 //! results like any other value: `canvas.largest()` returns a
 //! `Remote<dyn Shape>`, and the client finds out at run time what it really
-//! is by narrowing it to `Remote<dyn Circle>` or `Remote<dyn Square>`.
+//! is by narrowing it to `Remote<dyn Circle>` or `Remote<dyn Square>`. The
+//! canvas also streams its changes (`farcall::Stream<CanvasEvent>`), which
+//! the client reads at its own pace.
 //!
 //! The client does not listen: every callback comes to it over the one
 //! connection it dialed. A second client that does listen shows a
 //! third-party reference: the first client gets a reference to the second
-//! one's circle from the canvas, and dials its owner directly.
+//! one's circle from the canvas, and dials its owner directly. That second
+//! client keeps no handle on its circle: the canvas's reference holds a
+//! lease on it, and the lease keeps it exported.
 //!
 //! Included with `#[path]` by `examples/rmi_shapes.rs` and
 //! `examples/tour.rs`.
@@ -22,7 +26,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use farcall::{Address, CallContext, Node, NodeId, Remote, RemoteError};
+use farcall::{Address, CallContext, Node, NodeId, Remote, RemoteError, Stream, StreamSender};
 use serde::{Deserialize, Serialize};
 
 // The interfaces ------------------------------------------------------------
@@ -93,24 +97,16 @@ pub(crate) trait CanvasListener {
     async fn changed(&self, event: CanvasEvent) -> Result<(), RemoteError>;
 }
 
-// `#[remote]` refuses a `dyn` anywhere in an argument's type as written,
-// `Remote<dyn Shape>` included, so arguments name the references through
-// these aliases (results may spell them out).
-/// A reference to a shape, as an argument.
-pub(crate) type ShapeRef = Remote<dyn Shape>;
-/// A reference to a listener, as an argument.
-pub(crate) type ListenerRef = Remote<dyn CanvasListener>;
-
 /// The canvas, served by name by the server.
 #[farcall::remote]
 pub(crate) trait Canvas {
     /// Puts a shape on the canvas: the canvas keeps the reference and asks
     /// the shape for its area. Returns how many shapes there are.
-    async fn add(&self, shape: ShapeRef) -> Result<usize, RemoteError>;
+    async fn add(&self, shape: Remote<dyn Shape>) -> Result<usize, RemoteError>;
     /// Calls `listener` on every change from now on.
-    async fn subscribe(&self, listener: ListenerRef) -> Result<(), RemoteError>;
+    async fn subscribe(&self, listener: Remote<dyn CanvasListener>) -> Result<(), RemoteError>;
     /// Stops calling `listener` (references compare by object identity).
-    async fn unsubscribe(&self, listener: ListenerRef) -> Result<bool, RemoteError>;
+    async fn unsubscribe(&self, listener: Remote<dyn CanvasListener>) -> Result<bool, RemoteError>;
     /// The sum of the shapes' areas, each asked of its owner.
     async fn total_area(&self) -> Result<f64, RemoteError>;
     /// The shape with the largest area, as a plain `Shape`.
@@ -118,16 +114,10 @@ pub(crate) trait Canvas {
     /// Every shape on the canvas, whoever owns it.
     async fn shapes(&self) -> Result<Vec<Remote<dyn Shape>>, RemoteError>;
 
-    // ---- STREAMS: NOT BUILT YET ---------------------------------------
-    // `farcall::Stream<T>` (issue 4, point 5) is being built. When it
-    // lands, the canvas also offers its changes as a server stream, read
-    // with back-pressure instead of through a subscribed listener:
-    //
-    //     async fn events(&self) -> Result<farcall::Stream<CanvasEvent>, RemoteError>;
-    //
-    // and `run_client` below reads a few events from it (see the marked
-    // place there). Nothing here pretends to stream until then.
-    // --------------------------------------------------------------------
+    /// Every change from now on, as a stream (server streaming): the
+    /// client reads it at its own pace, the canvas never gets more than the
+    /// stream's window ahead, and dropping it cancels it.
+    async fn events(&self) -> Result<Stream<CanvasEvent>, RemoteError>;
 }
 
 // The server: the canvas ----------------------------------------------------
@@ -146,11 +136,14 @@ struct Placed {
     name: String,
 }
 
-/// The canvas: references to shapes and listeners that live elsewhere.
+/// The canvas: references to shapes and listeners that live elsewhere, and
+/// the producing ends of its event streams.
 #[derive(Default)]
 struct Board {
     shapes: Mutex<Vec<Placed>>,
     listeners: Mutex<Vec<Remote<dyn CanvasListener>>>,
+    /// Held across sends, so every stream sees the changes in one order.
+    streams: tokio::sync::Mutex<Vec<StreamSender<CanvasEvent>>>,
 }
 
 fn caller() -> String {
@@ -158,8 +151,22 @@ fn caller() -> String {
 }
 
 impl Board {
-    /// Calls every listener; forgets those that cannot be reached.
+    /// Calls every listener and feeds every event stream; forgets the
+    /// listeners that cannot be reached and the streams whose consumer has
+    /// gone.
     async fn notify(&self, event: CanvasEvent) {
+        let mut streams = self.streams.lock().await;
+        let mut open = Vec::with_capacity(streams.len());
+        for tx in streams.drain(..) {
+            // Waits while the consumer has no credit left (back-pressure).
+            match tx.send(event.clone()).await {
+                Ok(()) => open.push(tx),
+                Err(e) => println!("  server | an event stream's consumer has gone ({e}): dropped"),
+            }
+        }
+        *streams = open;
+        drop(streams);
+
         let listeners = self.listeners.lock().unwrap().clone();
         for listener in listeners {
             let call = listener.with_deadline(CALLBACK_DEADLINE);
@@ -174,8 +181,8 @@ impl Board {
     }
 
     /// Every shape with its area, asked of its owner. A shape whose owner
-    /// cannot be reached is dropped. (Leases, still to come, will let the
-    /// canvas learn of a departed owner without calling it.)
+    /// cannot be reached is dropped. (Leases free an owner's objects when
+    /// their holders go; a holder learns that an owner has gone by calling.)
     async fn measured(&self) -> Vec<(Remote<dyn Shape>, f64)> {
         let placed = self.shapes.lock().unwrap().clone();
         let mut measured = Vec::with_capacity(placed.len());
@@ -188,11 +195,7 @@ impl Board {
                         shapes.retain(|q| q.shape != p.shape);
                         shapes.len()
                     };
-                    println!(
-                        "  server | {} of node {} unreachable ({e}): dropped",
-                        p.name,
-                        p.shape.owner()
-                    );
+                    println!("  server | shape {:?} unreachable ({e}): dropped", p.name);
                     self.notify(CanvasEvent::Dropped {
                         name: p.name,
                         shapes: left,
@@ -207,7 +210,7 @@ impl Board {
 
 #[farcall::remote]
 impl Canvas for Board {
-    async fn add(&self, shape: ShapeRef) -> Result<usize, RemoteError> {
+    async fn add(&self, shape: Remote<dyn Shape>) -> Result<usize, RemoteError> {
         // Two calls back into the shape's owner, before answering its call.
         let call = shape.with_deadline(CALLBACK_DEADLINE);
         let name = call.name().await?;
@@ -230,13 +233,13 @@ impl Canvas for Board {
         Ok(shapes)
     }
 
-    async fn subscribe(&self, listener: ListenerRef) -> Result<(), RemoteError> {
+    async fn subscribe(&self, listener: Remote<dyn CanvasListener>) -> Result<(), RemoteError> {
         println!("  server | node {} subscribes a listener", caller());
         self.listeners.lock().unwrap().push(listener);
         Ok(())
     }
 
-    async fn unsubscribe(&self, listener: ListenerRef) -> Result<bool, RemoteError> {
+    async fn unsubscribe(&self, listener: Remote<dyn CanvasListener>) -> Result<bool, RemoteError> {
         let mut listeners = self.listeners.lock().unwrap();
         let before = listeners.len();
         listeners.retain(|l| l != &listener);
@@ -257,6 +260,13 @@ impl Canvas for Board {
             .into_iter()
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(shape, _)| shape))
+    }
+
+    async fn events(&self) -> Result<Stream<CanvasEvent>, RemoteError> {
+        println!("  server | node {} opens a stream of events", caller());
+        let (tx, events) = Stream::channel(16);
+        self.streams.lock().await.push(tx);
+        Ok(events)
     }
 
     async fn shapes(&self) -> Result<Vec<Remote<dyn Shape>>, RemoteError> {
@@ -372,12 +382,12 @@ fn whose(shape: &Remote<dyn Shape>, me: NodeId) -> String {
 }
 
 /// Another client, which listens on `listen` and puts a circle of its own
-/// on the canvas. Returns its node and its circle: both must stay for the
-/// circle to be reachable.
+/// on the canvas. It keeps no handle on the circle: the canvas's reference
+/// holds a lease on it, which keeps it exported while the canvas has it.
 pub(crate) async fn start_other(
     canvas_addr: &Address,
     listen: Address,
-) -> Result<(Node, Remote<dyn Circle>), Box<dyn std::error::Error>> {
+) -> Result<Node, Box<dyn std::error::Error>> {
     let node = Node::listen(listen).await?;
     let canvas: Remote<dyn Canvas> = node.connect_service(canvas_addr, SERVICE).await?;
     let circle: Remote<dyn Circle> = node.export(Disc {
@@ -385,12 +395,12 @@ pub(crate) async fn start_other(
         radius: 1.0,
     });
     println!(
-        "  other  | node {} listening on {} adds a circle of its own",
+        "  other  | node {} listening on {} adds a circle and drops its own handle on it",
         node.id(),
         node.local_addr().expect("listening")
     );
-    canvas.add(circle.clone().upcast()).await?;
-    Ok((node, circle))
+    canvas.add(circle.upcast()).await?;
+    Ok(node)
 }
 
 /// The client's side: exports shapes and a listener, hands them to the
@@ -408,6 +418,8 @@ pub(crate) async fn run_client(addr: Address) -> Result<(), Box<dyn std::error::
     // A callback: a local object passed by reference.
     let listener: Remote<dyn CanvasListener> = node.export(Printer);
     canvas.subscribe(listener.clone()).await?;
+    // The same changes as a stream (a result of a remote method), read later.
+    let mut events: Stream<CanvasEvent> = canvas.events().await?;
 
     // Shapes created here, exported, and passed to the canvas as
     // `Remote<dyn Shape>`; the canvas calls them back to learn their area.
@@ -432,9 +444,10 @@ pub(crate) async fn run_client(addr: Address) -> Result<(), Box<dyn std::error::
     // Narrowing finds out at run time what it is.
     if let Some(s) = canvas.largest().await? {
         println!(
-            "  client | largest() = a Remote<dyn Shape> to a {} object, {}",
+            "  client | largest() = a Remote<dyn Shape> to a {} object, {} (called without a socket: {})",
             s.interface_name().unwrap_or("unknown"),
-            whose(&s, node.id())
+            whose(&s, node.id()),
+            s.is_local()
         );
         if let Some(c) = s.narrow::<dyn Circle>() {
             println!(
@@ -471,15 +484,19 @@ pub(crate) async fn run_client(addr: Address) -> Result<(), Box<dyn std::error::
         }
     );
 
-    // ---- STREAMS: NOT BUILT YET -----------------------------------------
-    // Here the client will read the canvas's changes as a stream:
-    //
-    //     let mut events = canvas.events().await?;   // farcall::Stream<CanvasEvent>
-    //     while let Some(event) = events.next().await { ... }
-    //
-    // once `farcall::Stream<T>` lands (issue 4, point 5).
-    println!("  client | a stream of canvas events: not built yet (farcall::Stream<T> is coming)");
-    // ---------------------------------------------------------------------
+    // The same changes as a stream, read now, at this client's pace: they
+    // waited here, within the stream's credit window. The client stops at
+    // the event of its own last shape, and dropping the stream cancels it.
+    let last = square.name().await?;
+    while let Some(event) = events.next().await {
+        let event = event?;
+        println!("  client | stream item: {event}");
+        if matches!(&event, CanvasEvent::Added { name, .. } if *name == last) {
+            break;
+        }
+    }
+    drop(events);
+    println!("  client | dropped the stream: the canvas's end is cancelled");
 
     let removed = canvas.unsubscribe(listener).await?;
     println!("  client | unsubscribe(listener) = {removed}");
@@ -495,7 +512,7 @@ pub(crate) async fn one_process(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let server = start_server(addr).await?;
     let addr = server.local_addr().expect("listening");
-    let (other, _circle) = start_other(&addr, other).await?;
+    let other = start_other(&addr, other).await?;
     run_client(addr).await?;
     other.shutdown().await;
     server.shutdown().await;
