@@ -149,6 +149,10 @@ pub(crate) struct Shared {
     permits: Semaphore,
     serving: Mutex<IdMap<AbortHandle>>,
     serving_count: AtomicUsize,
+    /// Calls of the peer being served whose reply is not queued yet: what
+    /// the in-flight limit counts. (A reply may reach the peer, which then
+    /// sends its next call, before the serving task has ended.)
+    active: AtomicUsize,
     /// Slots for one-way messages being handled; the reader waits for one.
     message_slots: Arc<Semaphore>,
     state: AtomicU8,
@@ -229,6 +233,7 @@ impl Connection {
             permits: Semaphore::new(slots),
             serving: Mutex::new(IdMap::default()),
             serving_count: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
             message_slots: Arc::new(Semaphore::new(limits.max_in_flight as usize)),
             state: AtomicU8::new(OPEN),
             drained: Notify::new(),
@@ -945,8 +950,7 @@ impl Shared {
                 ));
             }
             Some(_) => {
-                if self.serving_count.load(Ordering::Acquire) >= self.limits.max_in_flight as usize
-                {
+                if self.active.load(Ordering::Acquire) >= self.limits.max_in_flight as usize {
                     return refuse(Fault::Overloaded);
                 }
                 None
@@ -984,9 +988,11 @@ impl Shared {
         // Counted before the handler runs: a close that starts once the
         // handler has started waits for it.
         self.serving_count.fetch_add(1, Ordering::AcqRel);
+        self.active.fetch_add(1, Ordering::AcqRel);
         // Created outside the task so that an abort before its first poll
-        // still gives the slot back.
+        // still gives the slots back.
         let count = ServingGuard(self.clone());
+        let active = ActiveGuard(self.clone());
         let mut fut = CatchUnwind(service.call(cx, method, payload));
         // Poll once in place: most handlers finish without waiting.
         let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut fut).poll(cx))).await;
@@ -994,6 +1000,7 @@ impl Shared {
             if let Some(id) = id {
                 self.reply(id, outcome, Flush::Defer);
             }
+            drop(active);
             drop(count);
             return;
         }
@@ -1009,7 +1016,7 @@ impl Shared {
             };
             if let Some(id) = id {
                 lock(&me.serving).remove(&id);
-                me.reply_async(id, outcome).await;
+                me.reply_async(id, outcome, active).await;
             }
         };
         match id {
@@ -1061,7 +1068,9 @@ impl Shared {
         let _ = self.enqueue_as(how, true, |b| self.encode_reply(b, id, &outcome));
     }
 
-    async fn reply_async(&self, id: u64, outcome: Outcome) {
+    /// Queues a spawned handler's reply once there is room; the call stops
+    /// counting against the peer's in-flight limit just before.
+    async fn reply_async(&self, id: u64, outcome: Outcome, active: ActiveGuard) {
         loop {
             let n = self.space.notified();
             {
@@ -1080,6 +1089,7 @@ impl Shared {
         } else {
             Flush::Now
         };
+        drop(active);
         self.reply(id, outcome, how);
     }
 }
@@ -1102,6 +1112,14 @@ impl From<EncodeFail<postcard::Error>> for Error {
             EncodeError::Frame(f) => Error::Frame(f),
             EncodeError::Payload(p) => Error::Encode(p),
         }
+    }
+}
+
+struct ActiveGuard(Arc<Shared>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
