@@ -1,8 +1,9 @@
 //! `rmi`: remote objects. A call whose server calls back into the caller,
 //! passing a fresh reference (export + first call by the receiver), against
 //! a plain call and the raw limit for the same number of round trips.
-//! tarpc has no callbacks over one connection nor object references, so it
-//! has no column here.
+//! Streams of 64-byte items, against raw frames of the same size. tarpc
+//! has no callbacks over one connection, no object references and no
+//! streams, so it has no column here.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,6 +127,13 @@ pub(crate) async fn run(b: Budget) {
         r.add(system, "tcp", scenario, "p50_us", l.p50_us);
         r.add(system, "tcp", scenario, "p99_us", l.p99_us);
     }
+    // Streams: 64-byte items, default window and a larger one; raw sends
+    // the same 64-byte frames pipelined 256 at a time (its limit).
+    raw_stream(&mut r, b).await;
+    for (scenario, window) in [("stream64", 32), ("stream64_w256", 256)] {
+        let rate = crate::stream::throughput(window, b.window).await;
+        r.add("farcall", "tcp", scenario, "items_per_s", rate);
+    }
     client.shutdown().await;
     server.shutdown().await;
 
@@ -135,6 +143,17 @@ pub(crate) async fn run(b: Budget) {
             ("callback p50, farcall / raw (two round trips)", "farcall.tcp.callback.p50_us", "raw.tcp.callback.p50_us"),
             ("callback p50 / plain call p50", "farcall.tcp.callback.p50_us", "farcall.tcp.plain.p50_us"),
             ("reference passing p50 / callback p50", "farcall.tcp.refpass.p50_us", "farcall.tcp.callback.p50_us"),
+            ("stream items/s, farcall (window 256) / raw", "farcall.tcp.stream64_w256.items_per_s", "raw.tcp.stream64.items_per_s"),
         ],
     );
+}
+
+/// The raw limit for a stream of 64-byte items: frames of the same size,
+/// 256 in flight on one socket, echoed (so raw moves each item twice).
+async fn raw_stream(r: &mut Report, b: Budget) {
+    let server = raw::server(None).await;
+    let mut item = 60u32.to_le_bytes().to_vec();
+    item.resize(64, 7);
+    let rate = raw::pipelined(&server, item, 256, b.window).await;
+    r.add("raw", "tcp", "stream64", "items_per_s", rate);
 }
