@@ -1,7 +1,7 @@
 //! Remote method invocation, early binding: a canvas server holding shapes
 //! that its clients create and pass in, a listener called back on each
-//! change, a stream of the canvas's events, and a shape narrowed at run
-//! time.
+//! change, a stream of the canvas's events (read, then dropped: the canvas
+//! notices at its next send), and a shape narrowed at run time.
 //!
 //! ```text
 //! cargo run --example rmi_shapes                                   # everything, one process

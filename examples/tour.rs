@@ -87,7 +87,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         4,
         "RMI, early binding: remote objects",
         "farcall::Remote<dyn Trait>",
-        "References travel as arguments and results: callbacks, third parties kept by leases, narrowing, a stream.",
+        "References travel as arguments and results: callbacks, third parties kept by leases, narrowing, a stream read and dropped.",
     );
     rmi_shapes::one_process("mem://tour-rmi".parse()?, "mem://tour-rmi-other".parse()?).await?;
 

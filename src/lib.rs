@@ -7,7 +7,7 @@
 //! | direct message exchange, asymmetric | [`dme::Server`], [`dme::Client`] | built |
 //! | direct message exchange, symmetric | [`dme::Peer`] | built |
 //! | remote procedure call | [`#[farcall::remote]`](macro@remote) traits served by name: [`Node::serve`], [`Node::connect_service`] | built |
-//! | RMI, early binding | [`Remote<dyn Trait>`](Remote): [`Node::export`], [`Node::connect`] | built: references as arguments and results, callbacks, third-party references, `upcast`/`narrow`, reconnect, leases, [`Stream`]s |
+//! | RMI, early binding | [`Remote<dyn Trait>`](Remote): [`Node::export`], [`Node::connect`] | built: references as arguments and results, callbacks, third-party references, `upcast`/`narrow`, reconnect, leases ([`Limits::lease_time`]), [`Stream`]s as results and arguments |
 //! | RMI, late binding | `Directory`, `LateBound<dyn Trait>` | planned |
 //! | mediated message exchange | `farcall::mme` | planned |
 //!

@@ -8,9 +8,15 @@
 //! the canvas calls on every change. References travel as arguments and
 //! results like any other value: `canvas.largest()` returns a
 //! `Remote<dyn Shape>`, and the client finds out at run time what it really
-//! is by narrowing it to `Remote<dyn Circle>` or `Remote<dyn Square>`. The
-//! canvas also streams its changes (`farcall::Stream<CanvasEvent>`), which
-//! the client reads at its own pace.
+//! is by narrowing it to `Remote<dyn Circle>` or `Remote<dyn Square>`.
+//!
+//! The canvas also streams its changes (`farcall::Stream<CanvasEvent>`,
+//! server streaming): it keeps the producing end of every stream it hands
+//! out (a `StreamSender`) and sends each change to all of them. The client
+//! opens a stream, adds two shapes, reads their two events with
+//! `next().await` at its own pace, and drops the stream, which cancels it:
+//! at the next change the canvas's send on that sender fails, and the
+//! canvas forgets the sender.
 //!
 //! The client does not listen: every callback comes to it over the one
 //! connection it dialed. A second client that does listen shows a
@@ -116,7 +122,8 @@ pub(crate) trait Canvas {
 
     /// Every change from now on, as a stream (server streaming): the
     /// client reads it at its own pace, the canvas never gets more than the
-    /// stream's window ahead, and dropping it cancels it.
+    /// stream's window ahead, and dropping it cancels it (the canvas's next
+    /// send to it fails, and the canvas forgets it).
     async fn events(&self) -> Result<Stream<CanvasEvent>, RemoteError>;
 }
 
@@ -136,6 +143,12 @@ struct Placed {
     name: String,
 }
 
+/// The producing end of an event stream, and who opened it.
+struct Feed {
+    opened_by: String,
+    tx: StreamSender<CanvasEvent>,
+}
+
 /// The canvas: references to shapes and listeners that live elsewhere, and
 /// the producing ends of its event streams.
 #[derive(Default)]
@@ -143,7 +156,7 @@ struct Board {
     shapes: Mutex<Vec<Placed>>,
     listeners: Mutex<Vec<Remote<dyn CanvasListener>>>,
     /// Held across sends, so every stream sees the changes in one order.
-    streams: tokio::sync::Mutex<Vec<StreamSender<CanvasEvent>>>,
+    streams: tokio::sync::Mutex<Vec<Feed>>,
 }
 
 fn caller() -> String {
@@ -156,15 +169,27 @@ impl Board {
     /// gone.
     async fn notify(&self, event: CanvasEvent) {
         let mut streams = self.streams.lock().await;
-        let mut open = Vec::with_capacity(streams.len());
-        for tx in streams.drain(..) {
-            // Waits while the consumer has no credit left (back-pressure).
-            match tx.send(event.clone()).await {
-                Ok(()) => open.push(tx),
-                Err(e) => println!("  server | an event stream's consumer has gone ({e}): dropped"),
+        let (mut open, mut gone) = (Vec::with_capacity(streams.len()), Vec::new());
+        for feed in streams.drain(..) {
+            // Waits while the consumer has no credit left (back-pressure);
+            // fails once the consumer has dropped the stream or its
+            // connection has died.
+            match feed.tx.send(event.clone()).await {
+                Ok(()) => open.push(feed),
+                Err(e) => gone.push((feed.opened_by, e)),
             }
         }
         *streams = open;
+        for (node, e) in gone {
+            let why = match e {
+                RemoteError::Closed => "its reader dropped it".to_owned(),
+                e => e.to_string(),
+            };
+            println!(
+                "  server | send on node {node}'s event stream failed ({why}): sender removed, {} stream(s) left",
+                streams.len()
+            );
+        }
         drop(streams);
 
         let listeners = self.listeners.lock().unwrap().clone();
@@ -263,9 +288,17 @@ impl Canvas for Board {
     }
 
     async fn events(&self) -> Result<Stream<CanvasEvent>, RemoteError> {
-        println!("  server | node {} opens a stream of events", caller());
+        let opened_by = caller();
         let (tx, events) = Stream::channel(16);
-        self.streams.lock().await.push(tx);
+        let mut streams = self.streams.lock().await;
+        streams.push(Feed {
+            opened_by: opened_by.clone(),
+            tx,
+        });
+        println!(
+            "  server | node {opened_by} opens a stream of events ({} stream(s) open)",
+            streams.len()
+        );
         Ok(events)
     }
 
@@ -418,7 +451,9 @@ pub(crate) async fn run_client(addr: Address) -> Result<(), Box<dyn std::error::
     // A callback: a local object passed by reference.
     let listener: Remote<dyn CanvasListener> = node.export(Printer);
     canvas.subscribe(listener.clone()).await?;
-    // The same changes as a stream (a result of a remote method), read later.
+    // The same changes as a stream (a result of a remote method): opened
+    // now, read below. The canvas sends each change to it as it happens;
+    // the items wait here, within the stream's credit window.
     let mut events: Stream<CanvasEvent> = canvas.events().await?;
 
     // Shapes created here, exported, and passed to the canvas as
@@ -435,6 +470,26 @@ pub(crate) async fn run_client(addr: Address) -> Result<(), Box<dyn std::error::
     println!("  client | add(circle) = {n} shape(s)");
     let n = canvas.add(square.clone().upcast::<dyn Shape>()).await?;
     println!("  client | add(square) = {n} shape(s)");
+
+    // Two changes, two events: read them now, at this client's pace.
+    for _ in 0..2 {
+        match events.next().await {
+            Some(event) => println!("  client | events.next() = {}", event?),
+            None => return Err("the canvas ended the stream of events".into()),
+        }
+    }
+    // Enough: dropping the stream cancels it. The canvas learns it at its
+    // next change, when its send on this stream fails.
+    drop(events);
+    println!("  client | dropped the stream of events (cancelled)");
+    let dot: Remote<dyn Circle> = node.export(Disc {
+        name: format!("dot of {}", node.id()),
+        radius: 0.5,
+    });
+    let n = canvas.add(dot.clone().upcast::<dyn Shape>()).await?;
+    println!(
+        "  client | add(dot) = {n} shape(s): told to the listener, no longer to the dropped stream"
+    );
     println!(
         "  client | total_area() = {:.2} (the canvas asked every owner)",
         canvas.total_area().await?
@@ -483,20 +538,6 @@ pub(crate) async fn run_client(addr: Address) -> Result<(), Box<dyn std::error::
             ""
         }
     );
-
-    // The same changes as a stream, read now, at this client's pace: they
-    // waited here, within the stream's credit window. The client stops at
-    // the event of its own last shape, and dropping the stream cancels it.
-    let last = square.name().await?;
-    while let Some(event) = events.next().await {
-        let event = event?;
-        println!("  client | stream item: {event}");
-        if matches!(&event, CanvasEvent::Added { name, .. } if *name == last) {
-            break;
-        }
-    }
-    drop(events);
-    println!("  client | dropped the stream: the canvas's end is cancelled");
 
     let removed = canvas.unsubscribe(listener).await?;
     println!("  client | unsubscribe(listener) = {removed}");
