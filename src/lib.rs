@@ -128,8 +128,8 @@ pub struct ReadmeDoctests;
 /// Interfaces, stubs and the catalogue of remote traits.
 pub mod remote {
     pub use farcall_runtime::remote::{
-        ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore,
-        Upcast, WireRef, catalogue, decode_in, find_interface, is_subinterface,
+        AnyRemote, ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Stub,
+        StubCore, Upcast, WireRef, catalogue, decode_in, find_interface, is_subinterface,
     };
 }
 

@@ -8,6 +8,7 @@
 //! anywhere: it dereferences to `dyn Trait`, so the caller cannot tell a
 //! stub from the object itself.
 
+mod any;
 mod error;
 mod interface;
 pub(crate) mod lease;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use any::AnyRemote;
 pub use error::RemoteError;
 pub use interface::{
     ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Registration, Upcast,

@@ -104,6 +104,29 @@ impl<I: ?Sized + Interface> Remote<I> {
         }
     }
 
+    /// The same reference, untyped (what a directory stores).
+    pub fn into_any(self) -> crate::remote::AnyRemote {
+        match self.node_for_any() {
+            Some(node) => crate::remote::AnyRemote::bind(
+                &node,
+                self.wire(),
+                self.core.as_ref().and_then(StubCore::connection).as_ref(),
+            ),
+            None => {
+                // No node to bind to: a reference on a node that is gone.
+                crate::remote::AnyRemote::detached(self.wire())
+            }
+        }
+    }
+
+    fn node_for_any(&self) -> Option<Node> {
+        match (&self.local, &self.core) {
+            (Some(l), _) => l.node.upgrade(),
+            (None, Some(core)) => core.node(),
+            (None, None) => None,
+        }
+    }
+
     /// The object's id on its owner.
     pub fn id(&self) -> ObjectId {
         self.object

@@ -221,6 +221,14 @@ impl StubCore {
         }
     }
 
+    /// The node this stub calls from, if it still exists.
+    pub fn node(&self) -> Option<Node> {
+        match &self.target {
+            Target::Remote(l) => l.node.upgrade(),
+            Target::Local { node, .. } => Some(node.clone()),
+        }
+    }
+
     fn effective_deadline(&self, node: Option<&Node>) -> Duration {
         self.deadline
             .unwrap_or_else(|| node.map_or(DEFAULT_DEADLINE, |n| n.limits().get_default_deadline()))
