@@ -193,10 +193,8 @@ impl fmt::Debug for AnyRemote {
 
 impl Serialize for AnyRemote {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.is_local() {
-            if let Some(node) = self.node.upgrade() {
-                node.leases().in_transit(&node, self.wire.object);
-            }
+        if let Some(node) = self.node.upgrade().filter(|_| self.is_local()) {
+            node.leases().in_transit(&node, self.wire.object);
         }
         self.wire.serialize(s)
     }
