@@ -53,6 +53,8 @@ impl ObjectId {
     pub const DME: ObjectId = ObjectId(1);
     /// The symmetric-exchange endpoint of `dme::Peer` (delivery and relay).
     pub const PEER: ObjectId = ObjectId(2);
+    /// The directory every node embeds (late binding; see farcall-registry).
+    pub const DIRECTORY: ObjectId = ObjectId(3);
 
     /// A fresh random id, outside the well-known range.
     pub fn random() -> Self {

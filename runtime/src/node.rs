@@ -86,8 +86,17 @@ impl NodeBuilder {
     }
 
     /// Builds a node that does not listen (it may still connect, and serve
-    /// calls that come back on its own connections).
+    /// calls that come back on its own connections). Every
+    /// [`NodeExtension`] linked into the binary is installed on it.
     pub fn build(self) -> Node {
+        let node = self.build_bare();
+        for ext in inventory::iter::<NodeExtension> {
+            (ext.install)(&node);
+        }
+        node
+    }
+
+    fn build_bare(self) -> Node {
         Node {
             inner: Arc::new(NodeInner {
                 id: self.id.unwrap_or_else(NodeId::random),
@@ -113,6 +122,19 @@ impl NodeBuilder {
 }
 
 type DialSlot = Arc<tokio::sync::Mutex<Option<Connection>>>;
+
+/// Something every node gets when it is built, registered at link time
+/// with `inventory::submit!`: farcall-registry registers the embedded
+/// directory this way, so that every node serves one.
+#[derive(Debug)]
+pub struct NodeExtension {
+    /// What it is, for logs.
+    pub name: &'static str,
+    /// Installs it on a new node (e.g. serves an object there).
+    pub install: fn(&Node),
+}
+
+inventory::collect!(NodeExtension);
 
 /// A handle on a node that does not keep it alive (held by its
 /// connections and by stubs, so that they can reach their node without a

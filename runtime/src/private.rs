@@ -3,6 +3,7 @@
 
 pub use ::bytes::Bytes;
 pub use ::inventory;
+pub use crate::node::NodeExtension;
 pub use ::serde;
 
 pub use crate::codec::{decode, encode};
