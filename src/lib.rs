@@ -113,8 +113,13 @@
 
 pub use farcall_macros::remote;
 pub use farcall_runtime::{
-    Address, AddressError, CallContext, Connection, Error, Fault, IntoAddress, Limits, Node,
-    NodeBuilder, NodeId, ObjectId, Remote, RemoteError, Result, Stream, StreamSender, dme,
+    Address, AddressError, CallContext, Connection, Error, Fault, IntoAddress, LateBound, Limits,
+    Node, NodeBuilder, NodeId, ObjectId, Policy, Remote, RemoteError, Resolve, Result, Stream,
+    StreamSender, dme,
+};
+
+pub use farcall_registry::{
+    Change, Directory, DirectoryClient, DirectoryError, DirectoryExt, Entry, InterfaceInfo, Page,
 };
 
 #[doc(hidden)]
@@ -128,9 +133,15 @@ pub struct ReadmeDoctests;
 /// Interfaces, stubs and the catalogue of remote traits.
 pub mod remote {
     pub use farcall_runtime::remote::{
-        AnyRemote, ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Stub,
-        StubCore, Upcast, WireRef, catalogue, decode_in, find_interface, is_subinterface,
+        AnyRemote, ArgDescriptor, Candidates, Coerce, Interface, InterfaceDescriptor,
+        MethodDescriptor, Stub, StubCore, Upcast, WireRef, catalogue, decode_in, find_interface,
+        is_subinterface,
     };
+}
+
+/// The directory and late binding: everything of `farcall-registry`.
+pub mod registry {
+    pub use farcall_registry::*;
 }
 
 /// Lower layers, for those who build on the runtime directly.

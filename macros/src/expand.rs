@@ -245,6 +245,7 @@ impl Generator<'_> {
             let attrs = &m.cfgs;
             let sig = self.boxed_sig(m);
             let word = self.word(m);
+            let idempotent = m.flags.idempotent;
             let name = m.ident.to_string();
             let err = &m.err;
             let output = &m.output;
@@ -261,7 +262,7 @@ impl Generator<'_> {
                 }
             } else {
                 quote! {
-                    match self.core().call::<_, #output>(#word, #name, &#tuple).await {
+                    match self.core().call_method::<_, #output>(#word, #name, #idempotent, &#tuple).await {
                         ::core::result::Result::Ok(r) => r,
                         ::core::result::Result::Err(e) => ::core::result::Result::Err(
                             <#err as ::core::convert::From<#p::RemoteError>>::from(e),

@@ -59,6 +59,8 @@ pub use connection::Connection;
 pub use error::{Error, Result};
 pub use id::{NodeId, ObjectId};
 pub use node::{IntoAddress, Node, NodeBuilder, NodeExtension, WeakNode};
-pub use remote::{Remote, RemoteError, Stream, StreamSender};
+pub use remote::{
+    AnyRemote, LateBound, Policy, Remote, RemoteError, Resolve, Stream, StreamSender,
+};
 pub use service::{CallContext, Outcome, OutcomeFuture, Service};
 pub use wire::Fault;

@@ -132,6 +132,18 @@ impl AnyRemote {
         }
     }
 
+    /// A stub core that calls this object, whatever its interface.
+    pub(crate) fn call_core(&self) -> Option<StubCore> {
+        match &self.core {
+            Some(core) => Some(core.clone()),
+            None => {
+                let node = self.node.upgrade()?;
+                let service = node.object_entry(self.wire.object)?.service;
+                Some(StubCore::local(service, node, self.wire.object))
+            }
+        }
+    }
+
     /// A typed reference, if the object implements `J`.
     pub fn narrow<J: ?Sized + Interface>(&self) -> Option<Remote<J>> {
         if !self.implements::<J>() {
@@ -195,6 +207,9 @@ impl Serialize for AnyRemote {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if let Some(node) = self.node.upgrade().filter(|_| self.is_local()) {
             node.leases().in_transit(&node, self.wire.object);
+        }
+        if let Some(lease) = &self.lease {
+            lease.sending();
         }
         self.wire.serialize(s)
     }

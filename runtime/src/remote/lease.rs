@@ -33,8 +33,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Most objects named in one lease frame.
 const OBJECTS_PER_FRAME: usize = 1024;
+/// How long a holder that sent a reference on waits before releasing its
+/// own lease, so that the receiver's first renewal reaches the owner first.
+const HANDOFF_GRACE: Duration = Duration::from_secs(2);
 /// How long first renewals and releases wait to be sent together.
 const RELEASE_BATCH: Duration = Duration::from_millis(10);
+
+/// A release held back until `.0`: the owner, the link to it, the object.
+type Delayed = (Instant, NodeId, Arc<Link>, ObjectId);
 
 /// Lease frames waiting to be sent: by owner, the link to it and the objects.
 type PendingReleases = HashMap<NodeId, (Arc<Link>, Vec<ObjectId>)>;
@@ -58,6 +64,8 @@ pub(crate) struct Leases {
     renewals: Mutex<PendingReleases>,
     /// Holder side: releases waiting to be sent, by owner.
     releases: Mutex<PendingReleases>,
+    /// Holder side: releases held back until a hand-off has settled.
+    delayed: Mutex<Vec<Delayed>>,
     /// Shared with the lease task, which must not keep the node alive.
     wake: Arc<Notify>,
     task: AtomicBool,
@@ -93,6 +101,16 @@ pub(crate) struct LeaseHandle {
     owner: NodeId,
     object: ObjectId,
     link: Arc<Link>,
+    /// When a reference under this lease was last sent to another node.
+    sent_at: Mutex<Option<Instant>>,
+}
+
+impl LeaseHandle {
+    /// A reference under this lease is being sent on (to a third party):
+    /// releasing right after would race the receiver's first renewal.
+    pub(crate) fn sending(&self) {
+        *lock(&self.sent_at) = Some(Instant::now());
+    }
 }
 
 impl Drop for LeaseHandle {
@@ -110,11 +128,22 @@ impl Drop for LeaseHandle {
                 held.remove(&(self.owner, self.object));
             }
         }
-        lock(&leases.releases)
-            .entry(self.owner)
-            .or_insert_with(|| (self.link.clone(), Vec::new()))
-            .1
-            .push(self.object);
+        let sent = *lock(&self.sent_at);
+        if let Some(at) = sent.filter(|at| at.elapsed() < HANDOFF_GRACE) {
+            // Sent on lately: let the receiver's lease be taken first.
+            lock(&leases.delayed).push((
+                at + HANDOFF_GRACE,
+                self.owner,
+                self.link.clone(),
+                self.object,
+            ));
+        } else {
+            lock(&leases.releases)
+                .entry(self.owner)
+                .or_insert_with(|| (self.link.clone(), Vec::new()))
+                .1
+                .push(self.object);
+        }
         leases.wake.notify_one();
     }
 }
@@ -244,6 +273,7 @@ impl Leases {
             owner,
             object,
             link: link.clone(),
+            sent_at: Mutex::new(None),
         });
         held.insert((owner, object), Arc::downgrade(&h));
         drop(held);
@@ -296,22 +326,68 @@ async fn run(node: WeakNode, wake: Arc<Notify>) {
             drop(n);
             tokio::time::sleep(RELEASE_BATCH).await;
             let Some(n) = node.upgrade() else { return };
-            // Renewals before releases: an object taken and dropped within
-            // one batch ends released.
-            let renewals = std::mem::take(&mut *lock(&n.leases().renewals));
-            for (_, (link, objects)) in renewals {
-                let deadline = Instant::now() + period;
-                tokio::spawn(async move {
-                    if let Ok(c) = link.connection(deadline).await {
-                        send(&c, true, &objects);
-                    }
-                });
+            let leases = n.leases();
+            // Held-back releases that are due join this batch.
+            let now = Instant::now();
+            let due: Vec<(NodeId, Arc<Link>, ObjectId)> = {
+                let mut d = lock(&leases.delayed);
+                let (due, later): (Vec<_>, Vec<_>) = d.drain(..).partition(|x| x.0 <= now);
+                *d = later;
+                due.into_iter().map(|(_, o, l, obj)| (o, l, obj)).collect()
+            };
+            let mut releases = std::mem::take(&mut *lock(&leases.releases));
+            for (owner, link, object) in due {
+                releases
+                    .entry(owner)
+                    .or_insert_with(|| (link, Vec::new()))
+                    .1
+                    .push(object);
             }
-            let releases = std::mem::take(&mut *lock(&n.leases().releases));
+            // A renewal is sent only for what is still held: an object taken
+            // and dropped within one batch sends nothing at all.
+            let renewals = std::mem::take(&mut *lock(&leases.renewals));
+            for (owner, (link, objects)) in renewals {
+                let objects: Vec<ObjectId> = {
+                    let held = lock(&leases.held);
+                    objects
+                        .into_iter()
+                        .filter(|o| held.get(&(owner, *o)).is_some_and(|w| w.strong_count() > 0))
+                        .collect()
+                };
+                if let Some((_, released)) = releases.get_mut(&owner) {
+                    released.retain(|o| !objects.contains(o));
+                }
+                if objects.is_empty() {
+                    continue;
+                }
+                match link.open().or_else(|| n.connection_to(owner)) {
+                    // In order with the releases sent below.
+                    Some(c) => send(&c, true, &objects),
+                    None => {
+                        let deadline = Instant::now() + period;
+                        tokio::spawn(async move {
+                            if let Ok(c) = link.connection(deadline).await {
+                                send(&c, true, &objects);
+                            }
+                        });
+                    }
+                }
+            }
             for (owner, (link, objects)) in releases {
+                if objects.is_empty() {
+                    continue;
+                }
                 if let Some(c) = link.open().or_else(|| n.connection_to(owner)) {
                     send(&c, false, &objects);
                 }
+            }
+            if !lock(&leases.delayed).is_empty() {
+                // Come back when the held-back releases are due.
+                let wake = leases.wake.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(HANDOFF_GRACE).await;
+                    wake.notify_one();
+                });
             }
             continue;
         }

@@ -11,6 +11,7 @@
 mod any;
 mod error;
 mod interface;
+pub(crate) mod late;
 pub(crate) mod lease;
 mod reference;
 pub(crate) mod stream;
@@ -28,6 +29,7 @@ pub use interface::{
     ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Registration, Upcast,
     catalogue, find_interface, is_subinterface, method_word,
 };
+pub use late::{Candidates, LateBound, Policy, Resolve};
 pub use reference::Remote;
 pub use stream::{DEFAULT_WINDOW, MAX_STREAMS, MAX_WINDOW, Stream, StreamSender};
 pub use stub::{Stub, StubCore, decode_args, decode_fault};

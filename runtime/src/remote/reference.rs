@@ -305,6 +305,9 @@ impl<I: ?Sized + Interface> Serialize for Remote<I> {
             // Kept for its receiver until that one takes a lease.
             node.leases().in_transit(&node, self.object);
         }
+        if let Some(lease) = &self.lease {
+            lease.sending();
+        }
         self.wire().serialize(s)
     }
 }

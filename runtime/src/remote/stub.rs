@@ -13,6 +13,7 @@ use crate::connection::Connection;
 use crate::id::{NodeId, ObjectId};
 use crate::node::{Node, WeakNode};
 use crate::remote::error::RemoteError;
+use crate::remote::late::LateLink;
 use crate::remote::stream;
 use crate::remote::wire::decode_in;
 use crate::service::{CallContext, Service};
@@ -132,6 +133,8 @@ enum Target {
         service: Arc<dyn Service>,
         node: Node,
     },
+    /// Whichever object a resolver picks, call by call (late binding).
+    Late(Arc<LateLink>),
 }
 
 /// Where a stub's calls go and how long they may take. Generated stubs
@@ -141,6 +144,9 @@ pub struct StubCore {
     target: Target,
     object: ObjectId,
     deadline: Option<Duration>,
+    /// How long a call may spend reaching the owner again (the default
+    /// reconnect window if `None`).
+    reconnect: Option<Duration>,
 }
 
 impl fmt::Debug for StubCore {
@@ -150,6 +156,7 @@ impl fmt::Debug for StubCore {
         match &self.target {
             Target::Remote(l) => d.field("link", l),
             Target::Local { node, .. } => d.field("local_node", &node.id()),
+            Target::Late(l) => d.field("late", l),
         };
         d.field("deadline", &self.deadline).finish()
     }
@@ -182,6 +189,7 @@ impl StubCore {
             target: Target::Remote(link),
             object,
             deadline: None,
+            reconnect: None,
         }
     }
 
@@ -192,7 +200,15 @@ impl StubCore {
             target: Target::Local { service, node },
             object,
             deadline: None,
+            reconnect: None,
         }
+    }
+
+    /// The same target, trying to reach its owner for at most `window`
+    /// (zero: one attempt) before a call fails.
+    pub(crate) fn with_reconnect(mut self, window: Duration) -> Self {
+        self.reconnect = Some(window);
+        self
     }
 
     /// The same target with another deadline for every call.
@@ -217,7 +233,7 @@ impl StubCore {
     pub fn connection(&self) -> Option<Connection> {
         match &self.target {
             Target::Remote(l) => l.open(),
-            Target::Local { .. } => None,
+            Target::Local { .. } | Target::Late(_) => None,
         }
     }
 
@@ -226,6 +242,7 @@ impl StubCore {
         match &self.target {
             Target::Remote(l) => l.node.upgrade(),
             Target::Local { node, .. } => Some(node.clone()),
+            Target::Late(l) => l.node(),
         }
     }
 
@@ -245,12 +262,55 @@ impl StubCore {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        self.call_method(method, name, false, args).await
+    }
+
+    /// Calls `method`; a late-bound stub that loses its object fails over
+    /// to another one, also after the request was sent if `idempotent`.
+    pub async fn call_method<A, R>(
+        &self,
+        method: u64,
+        name: &'static str,
+        idempotent: bool,
+        args: &A,
+    ) -> Result<R, RemoteError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        match &self.target {
+            Target::Late(late) => {
+                late.call(self.deadline, method, name, idempotent, args)
+                    .await
+            }
+            _ => self
+                .call_once(method, name, args)
+                .await
+                .map_err(|f| f.error),
+        }
+    }
+
+    /// One attempt on this stub's own target.
+    pub(crate) async fn call_once<A, R>(
+        &self,
+        method: u64,
+        name: &'static str,
+        args: &A,
+    ) -> Result<R, Failed>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
         match &self.target {
             Target::Remote(link) => {
                 let node = link.node.upgrade();
                 let deadline = self.effective_deadline(node.as_ref());
                 let started = Instant::now();
-                let conn = link.connection(started + deadline).await?;
+                let until = match self.reconnect {
+                    Some(w) => (started + deadline).min(started + w),
+                    None => started + deadline,
+                };
+                let conn = link.connection(until).await.map_err(Failed::unsent)?;
                 let left = deadline.saturating_sub(started.elapsed());
                 let mut why = None;
                 let bytes = conn
@@ -258,11 +318,13 @@ impl StubCore {
                         stream::encode_args_into(Some(&conn), args, b, &mut why)
                     })
                     .await
-                    .map_err(|e| why.take().unwrap_or_else(|| named(e.into(), name)))?;
-                decode_in(node.as_ref(), Some(&conn), &bytes)
+                    .map_err(|e| {
+                        Failed::after(why.take().unwrap_or_else(|| named(e.into(), name)))
+                    })?;
+                decode_in(node.as_ref(), Some(&conn), &bytes).map_err(Failed::after)
             }
             Target::Local { service, node } => {
-                let payload = stream::encode_for(None, args)?;
+                let payload = stream::encode_for(None, args).map_err(Failed::unsent)?;
                 let deadline = self.effective_deadline(Some(node));
                 let cx = CallContext {
                     caller: node.id(),
@@ -273,11 +335,14 @@ impl StubCore {
                 };
                 let bytes =
                     match tokio::time::timeout(deadline, service.call(cx, method, payload)).await {
-                        Ok(r) => r.map_err(|f| named(f.into(), name))?,
-                        Err(_) => return Err(RemoteError::DeadlineExceeded),
+                        Ok(r) => r.map_err(|f| Failed::after(named(f.into(), name)))?,
+                        Err(_) => return Err(Failed::after(RemoteError::DeadlineExceeded)),
                     };
-                decode_in(Some(node), None, &bytes)
+                decode_in(Some(node), None, &bytes).map_err(Failed::after)
             }
+            Target::Late(_) => Err(Failed::unsent(RemoteError::Rejected(
+                "a late-bound target cannot nest another".into(),
+            ))),
         }
     }
 
@@ -292,6 +357,25 @@ impl StubCore {
         A: Serialize + ?Sized,
     {
         match &self.target {
+            Target::Late(late) => late.send(self.deadline, method, name, args).await,
+            _ => self.send_once(method, name, args).await,
+        }
+    }
+
+    /// One one-way send on this stub's own target.
+    pub(crate) async fn send_once<A>(
+        &self,
+        method: u64,
+        name: &'static str,
+        args: &A,
+    ) -> Result<(), RemoteError>
+    where
+        A: Serialize + ?Sized,
+    {
+        match &self.target {
+            Target::Late(_) => Err(RemoteError::Rejected(
+                "a late-bound target cannot nest another".into(),
+            )),
             Target::Remote(link) => {
                 let node = link.node.upgrade();
                 let deadline = self.effective_deadline(node.as_ref());
@@ -315,6 +399,37 @@ impl StubCore {
                 tokio::spawn(service.call(cx, method, payload));
                 Ok(())
             }
+        }
+    }
+}
+
+/// A failed attempt, and whether the request may have reached the object
+/// (a request that did not may go to another object, whatever the method).
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub(crate) error: RemoteError,
+    pub(crate) sent: bool,
+}
+
+impl Failed {
+    fn unsent(error: RemoteError) -> Self {
+        Failed { error, sent: false }
+    }
+    fn after(error: RemoteError) -> Self {
+        // An object that does not exist ran nothing.
+        let sent = !matches!(error, RemoteError::NoSuchObject);
+        Failed { error, sent }
+    }
+}
+
+impl StubCore {
+    /// A stub whose every call goes to the object `resolver` picks.
+    pub(crate) fn late(link: Arc<LateLink>) -> Self {
+        StubCore {
+            target: Target::Late(link),
+            object: ObjectId(0),
+            deadline: None,
+            reconnect: None,
         }
     }
 }

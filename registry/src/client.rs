@@ -1,0 +1,287 @@
+//! The typed client: what applications call.
+
+use std::time::Duration;
+
+use farcall_runtime::remote::{AnyRemote, Interface, WireRef, find_interface};
+use farcall_runtime::{Address, IntoAddress, Node, ObjectId, Remote, Stream};
+
+use crate::DirectoryError;
+use crate::protocol::{Change, Directory, Entry, InterfaceInfo, Page, interface_name};
+use crate::server::MAX_PAGE;
+
+/// The environment variable [`DirectoryClient::from_env`] reads: the
+/// address of the node whose directory to use.
+pub const DIRECTORY_ENV: &str = "FARCALL_DIRECTORY";
+
+/// A directory, local or remote, with typed operations.
+///
+/// Get one with [`DirectoryExt::directory`] (this node's own),
+/// [`DirectoryClient::connect`] (another node's) or
+/// [`DirectoryClient::from_env`] (the node named by `FARCALL_DIRECTORY`).
+/// Clones share the reference.
+#[derive(Clone, Debug)]
+pub struct DirectoryClient {
+    remote: Remote<dyn Directory>,
+}
+
+fn mismatch<I: ?Sized + Interface>(name: &str, members: &[AnyRemote]) -> DirectoryError {
+    let mut found: Vec<String> = Vec::new();
+    for m in members {
+        let n = interface_name(m.interface_id());
+        if !found.contains(&n) {
+            found.push(n);
+        }
+    }
+    DirectoryError::InterfaceMismatch {
+        name: name.to_owned(),
+        expected: I::descriptor().name.to_owned(),
+        found,
+    }
+}
+
+impl DirectoryClient {
+    /// A client over a reference to a directory.
+    pub fn new(remote: Remote<dyn Directory>) -> DirectoryClient {
+        DirectoryClient { remote }
+    }
+
+    /// The directory embedded in `node` (the same as `node.directory()`):
+    /// calls go through its dispatcher without a socket.
+    pub fn local(node: &Node) -> DirectoryClient {
+        let wire = WireRef {
+            owner: node.id(),
+            addrs: node.local_addrs(),
+            object: ObjectId::DIRECTORY,
+            interface: <dyn Directory as Interface>::descriptor().id,
+        };
+        let remote = AnyRemote::bind(node, wire, None)
+            .narrow::<dyn Directory>()
+            .expect("a reference to a live node's own object narrows to its interface");
+        DirectoryClient { remote }
+    }
+
+    /// The directory of the node at `addr`, called from `node` (which dials
+    /// it now, and again if the connection breaks).
+    pub async fn connect(
+        node: &Node,
+        addr: impl IntoAddress,
+    ) -> Result<DirectoryClient, DirectoryError> {
+        let remote = node
+            .connect::<dyn Directory>(addr, ObjectId::DIRECTORY)
+            .await?;
+        Ok(DirectoryClient { remote })
+    }
+
+    /// The directory of the node whose address is in the environment
+    /// variable `FARCALL_DIRECTORY` (e.g. `tcp://10.0.0.5:7400`).
+    pub async fn from_env(node: &Node) -> Result<DirectoryClient, DirectoryError> {
+        let value = std::env::var(DIRECTORY_ENV).map_err(|_| {
+            DirectoryError::Config(format!(
+                "{DIRECTORY_ENV} is not set (it names the directory's node, e.g. tcp://127.0.0.1:7400)"
+            ))
+        })?;
+        let addr: Address = value.trim().parse().map_err(|e| {
+            DirectoryError::Config(format!("{DIRECTORY_ENV}={value:?} is not an address: {e}"))
+        })?;
+        Self::connect(node, addr).await
+    }
+
+    /// The reference to the directory (its wire-level operations).
+    pub fn remote(&self) -> &Remote<dyn Directory> {
+        &self.remote
+    }
+
+    /// The same directory with another deadline for every call.
+    pub fn with_deadline(&self, deadline: Duration) -> DirectoryClient {
+        DirectoryClient {
+            remote: self.remote.with_deadline(deadline),
+        }
+    }
+
+    fn dir(&self) -> &dyn Directory {
+        &*self.remote
+    }
+
+    /// Binds `name` to `r`; `AlreadyBound` if the name is taken. The
+    /// directory holds a lease on `r`: the object stays exported while it
+    /// is bound.
+    pub async fn bind<I: ?Sized + Interface>(
+        &self,
+        name: &str,
+        r: &Remote<I>,
+    ) -> Result<(), DirectoryError> {
+        self.dir().bind(name.to_owned(), r.clone().into_any()).await
+    }
+
+    /// Binds `name` to `r` alone, replacing whatever was bound there.
+    pub async fn rebind<I: ?Sized + Interface>(
+        &self,
+        name: &str,
+        r: &Remote<I>,
+    ) -> Result<(), DirectoryError> {
+        self.dir()
+            .rebind(name.to_owned(), r.clone().into_any())
+            .await
+    }
+
+    /// Adds `r` to the group under `name` (creating it if need be).
+    pub async fn add<I: ?Sized + Interface>(
+        &self,
+        name: &str,
+        r: &Remote<I>,
+    ) -> Result<(), DirectoryError> {
+        self.dir().add(name.to_owned(), r.clone().into_any()).await
+    }
+
+    /// Binds an untyped reference (`bind` of an [`AnyRemote`]).
+    pub async fn bind_any(&self, name: &str, r: AnyRemote) -> Result<(), DirectoryError> {
+        self.dir().bind(name.to_owned(), r).await
+    }
+
+    /// Adds an untyped reference to the group under `name`.
+    pub async fn add_any(&self, name: &str, r: AnyRemote) -> Result<(), DirectoryError> {
+        self.dir().add(name.to_owned(), r).await
+    }
+
+    /// Removes everything bound under `name`; `NotBound` if nothing is.
+    pub async fn unbind(&self, name: &str) -> Result<(), DirectoryError> {
+        self.dir().unbind(name.to_owned()).await
+    }
+
+    /// Removes `r` from the group under `name`.
+    pub async fn remove<I: ?Sized + Interface>(
+        &self,
+        name: &str,
+        r: &Remote<I>,
+    ) -> Result<(), DirectoryError> {
+        self.dir().remove(name.to_owned(), r.owner(), r.id()).await
+    }
+
+    /// Removes the member `r` (untyped) from the group under `name`.
+    pub async fn remove_any(&self, name: &str, r: &AnyRemote) -> Result<(), DirectoryError> {
+        self.dir().remove(name.to_owned(), r.owner(), r.id()).await
+    }
+
+    /// The first object under `name` that implements `I`: `NotBound` if
+    /// nothing is bound there, `InterfaceMismatch` if no member is an `I`.
+    pub async fn lookup<I: ?Sized + Interface>(
+        &self,
+        name: &str,
+    ) -> Result<Remote<I>, DirectoryError> {
+        let members = self.lookup_any(name).await?;
+        members
+            .iter()
+            .find_map(AnyRemote::narrow::<I>)
+            .ok_or_else(|| mismatch::<I>(name, &members))
+    }
+
+    /// Every object under `name` that implements `I`, in the order they
+    /// were added (the group's order, stable across lookups).
+    pub async fn lookup_all<I: ?Sized + Interface>(
+        &self,
+        name: &str,
+    ) -> Result<Vec<Remote<I>>, DirectoryError> {
+        let members = self.lookup_any(name).await?;
+        let typed: Vec<Remote<I>> = members.iter().filter_map(AnyRemote::narrow::<I>).collect();
+        if typed.is_empty() {
+            return Err(mismatch::<I>(name, &members));
+        }
+        Ok(typed)
+    }
+
+    /// The group under `name`, untyped, in the order it was added.
+    pub async fn lookup_any(&self, name: &str) -> Result<Vec<AnyRemote>, DirectoryError> {
+        self.dir().lookup(name.to_owned()).await
+    }
+
+    /// Every binding whose name starts with `prefix`, sorted by name
+    /// (fetched page by page).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<Entry>, DirectoryError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.list_page(prefix, after, MAX_PAGE).await?;
+            out.extend(page.entries);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// One page of `list`: up to `limit` entries after the name `after`.
+    pub async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Page, DirectoryError> {
+        self.dir().list(prefix.to_owned(), after, limit).await
+    }
+
+    /// Every bound object that implements `I` (or a subtrait of it), with
+    /// its name, sorted by name. The directory judges "implements" with its
+    /// own catalogue of interfaces; an object this process cannot narrow
+    /// to `I` is left out.
+    pub async fn find<I: ?Sized + Interface>(
+        &self,
+    ) -> Result<Vec<(String, Remote<I>)>, DirectoryError> {
+        let id = I::descriptor().id;
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.dir().find(id, after, MAX_PAGE).await?;
+            out.extend(
+                page.matches
+                    .into_iter()
+                    .filter_map(|(n, r)| r.narrow::<I>().map(|t| (n, t))),
+            );
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The changes to come under names starting with `prefix`.
+    pub async fn watch(&self, prefix: &str) -> Result<Stream<Change>, DirectoryError> {
+        self.dir().watch(prefix.to_owned()).await
+    }
+
+    /// The interfaces of the objects under `name` (each followed by its
+    /// supertraits) with their methods, argument names and types. An
+    /// interface the directory does not link is described from this
+    /// process's catalogue when it links it.
+    pub async fn describe(&self, name: &str) -> Result<Vec<InterfaceInfo>, DirectoryError> {
+        let infos = self.dir().describe(name.to_owned()).await?;
+        let mut out: Vec<InterfaceInfo> = Vec::new();
+        for info in infos {
+            let more = if !info.known && find_interface(info.id).is_some() {
+                InterfaceInfo::with_supertraits(info.id)
+            } else {
+                vec![info]
+            };
+            for i in more {
+                match out.iter_mut().find(|o| o.id == i.id) {
+                    Some(o) if !o.known && i.known => *o = i,
+                    Some(_) => {}
+                    None => out.push(i),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `node.directory()`: the directory every node embeds.
+pub trait DirectoryExt {
+    /// This node's own directory (served at [`ObjectId::DIRECTORY`] to
+    /// every peer, called here without a socket).
+    fn directory(&self) -> DirectoryClient;
+}
+
+impl DirectoryExt for Node {
+    fn directory(&self) -> DirectoryClient {
+        DirectoryClient::local(self)
+    }
+}

@@ -1,0 +1,972 @@
+//! The directory (late binding) through the facade: every operation, on a
+//! node's own directory and on another node's over TCP; groups; name
+//! validation; `NotBound` and `InterfaceMismatch`; find by supertrait;
+//! paging over 100,000 bindings; watch; describe; leases (a bound object
+//! stays alive; a binding vanishes when the process that made it is
+//! killed); and the write check.
+//!
+//! Time-outs here only keep a broken build from hanging; nothing asserts
+//! speed.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use farcall::registry::{DIRECTORY_ENV, MAX_PAGE, WRITE_METHODS, authorize_write, validate_name};
+use farcall::remote::Interface;
+use farcall::runtime::codec;
+use farcall::{
+    Change, Directory, DirectoryClient, DirectoryError, DirectoryExt, Limits, Node, ObjectId,
+    Remote, RemoteError,
+};
+
+// ---------------------------------------------------------------------------
+// Interfaces and objects
+// ---------------------------------------------------------------------------
+
+/// Anything with an area.
+#[farcall::remote]
+pub trait Shape {
+    /// Its area.
+    async fn area(&self) -> Result<f64, RemoteError>;
+    /// Scales it by `k` around `center`; returns the new area.
+    async fn scale(&self, k: f64, center: (f64, f64)) -> Result<f64, RemoteError>;
+}
+
+/// A circle is a shape.
+#[farcall::remote]
+pub trait Circle: Shape {
+    /// Its radius.
+    async fn radius(&self) -> Result<f64, RemoteError>;
+}
+
+/// A square is a shape, and not a circle.
+#[farcall::remote]
+pub trait Square: Shape {
+    /// Its side.
+    async fn side(&self) -> Result<f64, RemoteError>;
+}
+
+/// Not a shape at all.
+#[farcall::remote]
+pub trait Greeter {
+    /// Greets someone.
+    async fn greet(&self, name: String) -> Result<String, RemoteError>;
+}
+
+struct Disc {
+    r: f64,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Disc {
+    fn new(r: f64) -> Disc {
+        Disc {
+            r,
+            drops: Arc::default(),
+        }
+    }
+}
+
+impl Drop for Disc {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[farcall::remote]
+impl Shape for Disc {
+    async fn area(&self) -> Result<f64, RemoteError> {
+        Ok(3.0 * self.r * self.r)
+    }
+    async fn scale(&self, k: f64, _center: (f64, f64)) -> Result<f64, RemoteError> {
+        Ok(3.0 * self.r * self.r * k * k)
+    }
+}
+
+#[farcall::remote]
+impl Circle for Disc {
+    async fn radius(&self) -> Result<f64, RemoteError> {
+        Ok(self.r)
+    }
+}
+
+struct Tile(f64);
+
+#[farcall::remote]
+impl Shape for Tile {
+    async fn area(&self) -> Result<f64, RemoteError> {
+        Ok(self.0 * self.0)
+    }
+    async fn scale(&self, k: f64, _center: (f64, f64)) -> Result<f64, RemoteError> {
+        Ok(self.0 * self.0 * k * k)
+    }
+}
+
+#[farcall::remote]
+impl Square for Tile {
+    async fn side(&self) -> Result<f64, RemoteError> {
+        Ok(self.0)
+    }
+}
+
+struct English;
+
+#[farcall::remote]
+impl Greeter for English {
+    async fn greet(&self, name: String) -> Result<String, RemoteError> {
+        Ok(format!("hello, {name}"))
+    }
+}
+
+async fn within<F: Future>(secs: u64, what: &str, f: F) -> F::Output {
+    match tokio::time::timeout(Duration::from_secs(secs), f).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: no result within {secs} s"),
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds (the time-out only keeps a
+/// broken build from hanging).
+async fn until<F, Fut>(secs: u64, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    within(secs, what, async {
+        while !cond().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------
+// 1. Every operation, on the node's own directory
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_lookup_rebind_unbind_on_the_local_directory() {
+    let node = Node::new();
+    let dir = node.directory();
+    let one: Remote<dyn Circle> = node.export(Disc::new(1.0));
+    let two: Remote<dyn Circle> = node.export(Disc::new(2.0));
+
+    dir.bind("shapes/one", &one).await.unwrap();
+    let got: Remote<dyn Circle> = dir.lookup("shapes/one").await.unwrap();
+    assert_eq!(got, one);
+    assert!(got.is_local(), "the node's own object comes back local");
+    assert_eq!(got.radius().await.unwrap(), 1.0);
+    // Looked up through a supertrait.
+    let shape: Remote<dyn Shape> = dir.lookup("shapes/one").await.unwrap();
+    assert_eq!(shape.area().await.unwrap(), 3.0);
+
+    // bind fails on a taken name; rebind replaces.
+    match dir.bind("shapes/one", &two).await {
+        Err(DirectoryError::AlreadyBound(n)) => assert_eq!(n, "shapes/one"),
+        other => panic!("expected AlreadyBound, got {other:?}"),
+    }
+    dir.rebind("shapes/one", &two).await.unwrap();
+    let got: Remote<dyn Circle> = dir.lookup("shapes/one").await.unwrap();
+    assert_eq!(got.radius().await.unwrap(), 2.0);
+    assert_eq!(dir.lookup_any("shapes/one").await.unwrap().len(), 1);
+
+    // unbind, then NotBound everywhere.
+    dir.unbind("shapes/one").await.unwrap();
+    match dir.lookup::<dyn Circle>("shapes/one").await {
+        Err(DirectoryError::NotBound(n)) => assert_eq!(n, "shapes/one"),
+        other => panic!("expected NotBound, got {other:?}"),
+    }
+    assert!(matches!(
+        dir.unbind("shapes/one").await,
+        Err(DirectoryError::NotBound(_))
+    ));
+    assert!(matches!(
+        dir.describe("shapes/one").await,
+        Err(DirectoryError::NotBound(_))
+    ));
+    assert!(matches!(
+        dir.remove("shapes/one", &one).await,
+        Err(DirectoryError::NotBound(_))
+    ));
+    assert!(dir.list("").await.unwrap().is_empty());
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_keep_their_order() {
+    let node = Node::new();
+    let dir = node.directory();
+    let discs: Vec<Remote<dyn Circle>> =
+        (1..=3).map(|r| node.export(Disc::new(r as f64))).collect();
+    let tile: Remote<dyn Square> = node.export(Tile(5.0));
+    for d in &discs {
+        dir.add("pool", d).await.unwrap();
+    }
+    // Adding a member twice changes nothing.
+    dir.add("pool", &discs[0]).await.unwrap();
+    dir.add("pool", &tile).await.unwrap();
+
+    let all: Vec<Remote<dyn Circle>> = dir.lookup_all("pool").await.unwrap();
+    assert_eq!(all, discs, "the circles, in the order they were added");
+    let shapes: Vec<Remote<dyn Shape>> = dir.lookup_all("pool").await.unwrap();
+    assert_eq!(shapes.len(), 4);
+    let squares: Vec<Remote<dyn Square>> = dir.lookup_all("pool").await.unwrap();
+    assert_eq!(squares.len(), 1);
+    assert_eq!(squares[0].side().await.unwrap(), 5.0);
+    // The same order on every lookup.
+    for _ in 0..3 {
+        assert_eq!(dir.lookup_all::<dyn Circle>("pool").await.unwrap(), discs);
+    }
+    let entry = &dir.list("pool").await.unwrap()[0];
+    assert_eq!(entry.members, 4);
+    assert_eq!(entry.interfaces, ["Circle", "Square"]);
+
+    // remove takes one member out; the rest keep their order.
+    dir.remove("pool", &discs[1]).await.unwrap();
+    let all: Vec<Remote<dyn Circle>> = dir.lookup_all("pool").await.unwrap();
+    assert_eq!(all, [discs[0].clone(), discs[2].clone()]);
+    match dir.remove("pool", &discs[1]).await {
+        Err(DirectoryError::NoSuchMember { name, object }) => {
+            assert_eq!(name, "pool");
+            assert_eq!(object, discs[1].id());
+        }
+        other => panic!("expected NoSuchMember, got {other:?}"),
+    }
+    // The name goes with its last member.
+    dir.remove("pool", &discs[0]).await.unwrap();
+    dir.remove("pool", &discs[2]).await.unwrap();
+    dir.remove("pool", &tile).await.unwrap();
+    assert!(matches!(
+        dir.lookup_any("pool").await,
+        Err(DirectoryError::NotBound(_))
+    ));
+    // bind after add on a free name works again.
+    dir.bind("pool", &tile).await.unwrap();
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_are_validated() {
+    let node = Node::new();
+    let dir = node.directory();
+    let disc: Remote<dyn Circle> = node.export(Disc::new(1.0));
+    let long = "x".repeat(256);
+    let cases: [(&str, &str); 8] = [
+        ("", "empty"),
+        ("/a", "leading"),
+        ("a/", "trailing"),
+        ("a//b", "'//'"),
+        ("a b", "' '"),
+        ("caf\u{e9}", "'\u{e9}'"),
+        ("a:b", "':'"),
+        (&long, "256 bytes"),
+    ];
+    for (name, why) in cases {
+        match dir.bind(name, &disc).await {
+            Err(DirectoryError::InvalidName { name: n, reason }) => {
+                assert_eq!(n, name);
+                assert!(reason.contains(why), "{name:?}: {reason}");
+            }
+            other => panic!("{name:?}: expected InvalidName, got {other:?}"),
+        }
+        assert!(matches!(
+            dir.lookup_any(name).await,
+            Err(DirectoryError::InvalidName { .. })
+        ));
+        assert!(validate_name(name).is_err());
+    }
+    // The longest name, every allowed character, and a bad prefix.
+    let max = "y".repeat(255);
+    dir.bind(&max, &disc).await.unwrap();
+    dir.bind("A-Z_a.z/0-9", &disc).await.unwrap();
+    assert_eq!(dir.list("").await.unwrap().len(), 2);
+    assert!(matches!(
+        dir.list("bad prefix").await,
+        Err(DirectoryError::InvalidName { .. })
+    ));
+    assert!(matches!(
+        dir.watch("bad prefix").await,
+        Err(DirectoryError::InvalidName { .. })
+    ));
+    let e = dir.bind("a b", &disc).await.unwrap_err().to_string();
+    assert!(e.starts_with("invalid name \"a b\""), "{e}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_as_the_wrong_interface_is_a_mismatch() {
+    let node = Node::new();
+    let dir = node.directory();
+    let disc: Remote<dyn Circle> = node.export(Disc::new(1.0));
+    let hello: Remote<dyn Greeter> = node.export(English);
+    dir.add("mixed", &disc).await.unwrap();
+    dir.add("mixed", &hello).await.unwrap();
+    match dir.lookup::<dyn Square>("mixed").await {
+        Err(DirectoryError::InterfaceMismatch {
+            name,
+            expected,
+            found,
+        }) => {
+            assert_eq!(name, "mixed");
+            assert_eq!(expected, "Square");
+            assert_eq!(found, ["Circle", "Greeter"]);
+        }
+        other => panic!("expected InterfaceMismatch, got {other:?}"),
+    }
+    assert!(matches!(
+        dir.lookup_all::<dyn Square>("mixed").await,
+        Err(DirectoryError::InterfaceMismatch { .. })
+    ));
+    // Each interface finds its own member.
+    let g: Remote<dyn Greeter> = dir.lookup("mixed").await.unwrap();
+    assert_eq!(g.greet("Ada".into()).await.unwrap(), "hello, Ada");
+    let s: Remote<dyn Shape> = dir.lookup("mixed").await.unwrap();
+    assert_eq!(s.area().await.unwrap(), 3.0);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_by_interface_and_supertrait() {
+    let node = Node::new();
+    let dir = node.directory();
+    let disc: Remote<dyn Circle> = node.export(Disc::new(1.0));
+    let tile: Remote<dyn Square> = node.export(Tile(2.0));
+    let hello: Remote<dyn Greeter> = node.export(English);
+    dir.bind("b/disc", &disc).await.unwrap();
+    dir.bind("a/tile", &tile).await.unwrap();
+    dir.bind("c/hello", &hello).await.unwrap();
+    dir.add("d/both", &tile).await.unwrap();
+    dir.add("d/both", &hello).await.unwrap();
+    dir.add("d/both", &disc).await.unwrap();
+
+    let shapes: Vec<(String, Remote<dyn Shape>)> = dir.find().await.unwrap();
+    let names: Vec<&str> = shapes.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["a/tile", "b/disc", "d/both", "d/both"]);
+    let mut total = 0.0;
+    for (_, s) in &shapes {
+        total += s.area().await.unwrap();
+    }
+    assert_eq!(total, 2.0 * (4.0 + 3.0));
+
+    let circles: Vec<(String, Remote<dyn Circle>)> = dir.find().await.unwrap();
+    assert_eq!(circles.len(), 2);
+    assert!(circles.iter().all(|(_, c)| *c == disc));
+    let greeters: Vec<(String, Remote<dyn Greeter>)> = dir.find().await.unwrap();
+    let names: Vec<&str> = greeters.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["c/hello", "d/both"]);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_lists_methods_and_supertraits() {
+    let node = Node::new();
+    let dir = node.directory();
+    let disc: Remote<dyn Circle> = node.export(Disc::new(1.0));
+    dir.bind("disc", &disc).await.unwrap();
+    let infos = dir.describe("disc").await.unwrap();
+    let names: Vec<&str> = infos.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Circle", "Shape"],
+        "the interface, then its supertraits"
+    );
+    let circle = &infos[0];
+    assert!(circle.known);
+    assert_eq!(circle.id, <dyn Circle as Interface>::descriptor().id);
+    assert_eq!(circle.supertraits, ["Shape"]);
+    assert_eq!(circle.methods.len(), 1);
+    assert_eq!(circle.methods[0].name, "radius");
+    assert!(circle.methods[0].args.is_empty());
+    assert!(
+        circle.methods[0].result.contains("f64"),
+        "{}",
+        circle.methods[0].result
+    );
+    let shape = &infos[1];
+    let scale = shape.methods.iter().find(|m| m.name == "scale").unwrap();
+    let args: Vec<(&str, &str)> = scale
+        .args
+        .iter()
+        .map(|a| (a.name.as_str(), a.ty.as_str()))
+        .collect();
+    assert_eq!(args.len(), 2);
+    assert_eq!(args[0], ("k", "f64"));
+    assert_eq!(args[1].0, "center");
+    assert!(args[1].1.contains("f64"), "{}", args[1].1);
+    assert!(shape.supertraits.is_empty());
+    node.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// 2. Another node's directory, over TCP
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_directory_over_tcp() {
+    let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    // A writer on this host (a loopback connection) may bind.
+    let owner = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let dir = DirectoryClient::connect(&owner, &addr).await.unwrap();
+    assert!(!dir.remote().is_local());
+    assert_eq!(dir.remote().id(), ObjectId::DIRECTORY);
+    let drops;
+    {
+        let d = Disc::new(4.0);
+        drops = d.drops.clone();
+        let disc: Remote<dyn Circle> = owner.export(d);
+        dir.bind("remote/disc", &disc).await.unwrap();
+        let hello: Remote<dyn Greeter> = owner.export(English);
+        dir.add("remote/group", &hello).await.unwrap();
+        dir.add("remote/group", &disc).await.unwrap();
+    }
+    // The owner dropped its references: the directory's lease holds them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+
+    // A third node finds them and calls the owner directly.
+    let reader = Node::new();
+    let rdir = DirectoryClient::connect(&reader, addr.to_string())
+        .await
+        .unwrap();
+    let disc: Remote<dyn Circle> = rdir.lookup("remote/disc").await.unwrap();
+    assert_eq!(disc.owner(), owner.id());
+    assert_eq!(disc.radius().await.unwrap(), 4.0);
+    let group = rdir.lookup_any("remote/group").await.unwrap();
+    assert_eq!(group.len(), 2);
+    assert_eq!(group[0].interface_name(), Some("Greeter"));
+    assert_eq!(group[1].interface_name(), Some("Circle"));
+    let entries = rdir.list("remote/").await.unwrap();
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["remote/disc", "remote/group"]);
+    let found: Vec<(String, Remote<dyn Shape>)> = rdir.find().await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(rdir.describe("remote/disc").await.unwrap().len(), 2);
+    assert!(matches!(
+        rdir.lookup::<dyn Square>("remote/disc").await,
+        Err(DirectoryError::InterfaceMismatch { .. })
+    ));
+    // The reader (loopback too) may write.
+    rdir.unbind("remote/group").await.unwrap();
+    assert!(matches!(
+        rdir.lookup_any("remote/group").await,
+        Err(DirectoryError::NotBound(_))
+    ));
+
+    // The server sees the same bindings in its own directory.
+    let local = server.directory();
+    let here: Remote<dyn Circle> = local.lookup("remote/disc").await.unwrap();
+    assert!(!here.is_local());
+    assert_eq!(here.radius().await.unwrap(), 4.0);
+    drop((here, disc, group, found));
+
+    // Unbound and unreferenced, the object is freed.
+    dir.unbind("remote/disc").await.unwrap();
+    until(20, "the unbound disc is freed", || async {
+        drops.load(Ordering::SeqCst) == 1
+    })
+    .await;
+
+    // Connecting to one's own address gives the local directory.
+    let own = DirectoryClient::connect(&server, &addr).await.unwrap();
+    assert!(own.remote().is_local());
+    reader.shutdown().await;
+    owner.shutdown().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_local_object_stays_alive_until_unbound() {
+    let node = Node::new();
+    let dir = node.directory();
+    let d = Disc::new(1.0);
+    let drops = d.drops.clone();
+    {
+        let disc: Remote<dyn Circle> = node.export(d);
+        dir.bind("kept", &disc).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "the directory holds it");
+    let disc: Remote<dyn Circle> = dir.lookup("kept").await.unwrap();
+    assert_eq!(disc.radius().await.unwrap(), 1.0);
+    drop(disc);
+    dir.unbind("kept").await.unwrap();
+    until(20, "the unbound disc is freed", || async {
+        drops.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    node.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// 3. Paging
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_bindings_list_in_pages() {
+    const N: usize = 100_000;
+    // A smaller frame limit than the default, so that the page budget
+    // (a quarter of it) is what bounds long names.
+    let limits = Limits::default().max_frame_len(64 << 10);
+    let node = Node::builder()
+        .limits(limits)
+        .listen("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let max_frame = node.limits().get_max_frame_len() as usize;
+    let dir = node.directory();
+    let disc: Remote<dyn Circle> = node.export(Disc::new(1.0));
+    let any = disc.clone().into_any();
+    let started = Instant::now();
+    for i in 0..N {
+        dir.bind_any(&format!("svc/{:02}/{i:06}", i % 97), any.clone())
+            .await
+            .unwrap();
+    }
+    let bound = started.elapsed();
+
+    // Every page, through the local client.
+    let started = Instant::now();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    let mut seen = 0;
+    let mut last = String::new();
+    loop {
+        let page = dir
+            .list_page("svc/", after.clone(), u32::MAX)
+            .await
+            .unwrap();
+        let bytes = codec::encode(&page).unwrap().len();
+        assert!(bytes < max_frame, "a page of {bytes} bytes");
+        assert!(page.entries.len() <= MAX_PAGE as usize);
+        for e in &page.entries {
+            assert!(e.name > last, "sorted: {} after {last}", e.name);
+            assert_eq!(e.members, 1);
+            last = e.name.clone();
+        }
+        seen += page.entries.len();
+        pages += 1;
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, N);
+    assert_eq!(pages, N / MAX_PAGE as usize);
+    let listed = started.elapsed();
+
+    // Over TCP, by another node with the default frame limit, all at once
+    // through the client (which iterates the pages), and by prefix.
+    let reader = Node::new();
+    let rdir = DirectoryClient::connect(&reader, node.local_addr().unwrap())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let all = rdir.list("").await.unwrap();
+    assert_eq!(all.len(), N);
+    let remote_listed = started.elapsed();
+    let some = rdir.list("svc/05/").await.unwrap();
+    assert_eq!(some.len(), (0..N).filter(|i| i % 97 == 5).count());
+    assert!(some.iter().all(|e| e.name.starts_with("svc/05/")));
+    let page = rdir
+        .list_page("svc/05/", Some("svc/05/000500".into()), 3)
+        .await
+        .unwrap();
+    let names: Vec<&str> = page.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["svc/05/000587", "svc/05/000684", "svc/05/000781"]);
+    assert_eq!(page.next.as_deref(), Some("svc/05/000781"));
+    println!(
+        "directory: {N} binds in {:.0} ms, listed locally in {pages} pages in {:.0} ms, over TCP in {:.0} ms",
+        bound.as_secs_f64() * 1e3,
+        listed.as_secs_f64() * 1e3,
+        remote_listed.as_secs_f64() * 1e3,
+    );
+
+    // Long names: the byte budget cuts pages short of 1,000 entries.
+    for i in 0..400 {
+        let name = format!("long/{i:03}/{}", "n".repeat(240));
+        dir.bind_any(&name, any.clone()).await.unwrap();
+    }
+    let mut after = None;
+    let mut seen = 0;
+    let mut pages = 0;
+    loop {
+        let page = dir.list_page("long/", after, 1000).await.unwrap();
+        let bytes = codec::encode(&page).unwrap().len();
+        assert!(bytes < max_frame / 2, "a page of {bytes} bytes");
+        seen += page.entries.len();
+        pages += 1;
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 400);
+    assert!(pages > 1, "{pages} pages");
+    // find pages too: 100,400 matches.
+    let circles: Vec<(String, Remote<dyn Circle>)> = dir.find().await.unwrap();
+    assert_eq!(circles.len(), N + 400);
+    reader.shutdown().await;
+    node.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// 4. Watch
+// ---------------------------------------------------------------------------
+
+async fn next_change(s: &mut farcall::Stream<Change>) -> Change {
+    within(10, "a change", s.next())
+        .await
+        .expect("the stream goes on")
+        .expect("a change, not an error")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_sees_binds_and_unbinds() {
+    let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let dir = server.directory();
+    let client = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let rdir = DirectoryClient::connect(&client, server.local_addr().unwrap())
+        .await
+        .unwrap();
+    // One watcher on the node itself, one over TCP.
+    let mut local = dir.watch("app/").await.unwrap();
+    let mut remote = rdir.watch("app/").await.unwrap();
+
+    let one: Remote<dyn Circle> = server.export(Disc::new(1.0));
+    let two: Remote<dyn Square> = client.export(Tile(2.0));
+    dir.bind("other/x", &one).await.unwrap(); // not watched
+    dir.bind("app/one", &one).await.unwrap();
+    rdir.add("app/one", &two).await.unwrap();
+    dir.rebind("app/one", &two).await.unwrap();
+    rdir.unbind("app/one").await.unwrap();
+
+    let expected = [
+        Change::Bound {
+            name: "app/one".into(),
+            owner: server.id(),
+            object: one.id(),
+            interface: one.interface_id(),
+        },
+        Change::Bound {
+            name: "app/one".into(),
+            owner: client.id(),
+            object: two.id(),
+            interface: two.interface_id(),
+        },
+        // rebind: every old member leaves, then the new one arrives.
+        Change::Unbound {
+            name: "app/one".into(),
+            owner: server.id(),
+            object: one.id(),
+        },
+        Change::Unbound {
+            name: "app/one".into(),
+            owner: client.id(),
+            object: two.id(),
+        },
+        Change::Bound {
+            name: "app/one".into(),
+            owner: client.id(),
+            object: two.id(),
+            interface: two.interface_id(),
+        },
+        Change::Unbound {
+            name: "app/one".into(),
+            owner: client.id(),
+            object: two.id(),
+        },
+    ];
+    for want in &expected {
+        assert_eq!(&next_change(&mut local).await, want);
+        assert_eq!(&next_change(&mut remote).await, want);
+    }
+    // Nothing else came.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), local.next())
+            .await
+            .is_err()
+    );
+    // A dropped watcher is forgotten; the directory goes on.
+    drop(remote);
+    dir.bind("app/two", &one).await.unwrap();
+    assert_eq!(next_change(&mut local).await.name(), "app/two");
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// 5. Leases: a binding vanishes when its process dies
+// ---------------------------------------------------------------------------
+
+const CHILD_ENV: &str = "FARCALL_DIRECTORY_CHILD";
+const BOUND_LINE: &str = "FARCALL_DIRECTORY_BOUND";
+
+/// The binding process of `a_binding_vanishes_when_its_process_dies`:
+/// does nothing unless started by it (the test binary runs itself).
+#[test]
+#[ignore = "the child process of a_binding_vanishes_when_its_process_dies"]
+fn child_binder() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+        // The directory named by FARCALL_DIRECTORY: the parent's.
+        let dir = DirectoryClient::from_env(&node).await.unwrap();
+        let disc: Remote<dyn Circle> = node.export(Disc::new(7.0));
+        dir.bind("leased/disc", &disc).await.unwrap();
+        dir.add("leased/group", &disc).await.unwrap();
+        drop(disc); // the directory's lease keeps it
+        println!("{BOUND_LINE}");
+        tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut sink);
+        })
+        .await
+        .unwrap();
+        node.shutdown().await;
+    });
+}
+
+/// Kills the child when the test ends, whatever happens.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_vanishes_when_its_process_dies() {
+    let limits = Limits::default().lease_time(Duration::from_millis(300));
+    let node = Node::builder()
+        .limits(limits)
+        .listen("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let dir = node.directory();
+    let mine: Remote<dyn Circle> = node.export(Disc::new(1.0));
+    dir.add("leased/group", &mine).await.unwrap();
+    let mut changes = dir.watch("leased/").await.unwrap();
+
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_binder", "--ignored", "--nocapture"])
+        .env(CHILD_ENV, "1")
+        .env(DIRECTORY_ENV, node.local_addr().unwrap().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the test binary starts as a child");
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Reaper(child);
+    within(
+        20,
+        "the child binds",
+        tokio::task::spawn_blocking(move || {
+            for line in BufReader::new(stdout).lines() {
+                if line.expect("the child's stdout").contains(BOUND_LINE) {
+                    return;
+                }
+            }
+            panic!("the child exited without binding");
+        }),
+    )
+    .await
+    .unwrap();
+
+    let disc: Remote<dyn Circle> = dir.lookup("leased/disc").await.unwrap();
+    assert_eq!(disc.radius().await.unwrap(), 7.0);
+    let child_node = disc.owner();
+    drop(disc);
+    // Alive and renewed, it stays well past a lease time.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let disc: Remote<dyn Circle> = dir.lookup("leased/disc").await.unwrap();
+    assert_eq!(disc.radius().await.unwrap(), 7.0);
+    drop(disc);
+    assert_eq!(dir.lookup_any("leased/group").await.unwrap().len(), 2);
+
+    child.0.kill().unwrap();
+    let killed = Instant::now();
+    until(30, "the dead process's binding goes", || async {
+        matches!(
+            dir.lookup_any("leased/disc").await,
+            Err(DirectoryError::NotBound(_))
+        )
+    })
+    .await;
+    println!(
+        "directory: a killed binder's binding went {:.0} ms after the kill (lease time 300 ms)",
+        killed.elapsed().as_secs_f64() * 1e3
+    );
+    // The group keeps its live member only.
+    until(10, "the dead member leaves the group", || async {
+        dir.lookup_any("leased/group").await.unwrap().len() == 1
+    })
+    .await;
+    let left: Remote<dyn Circle> = dir.lookup("leased/group").await.unwrap();
+    assert_eq!(left, mine);
+    // Watchers heard of the bindings and of their end.
+    let mut saw = Vec::new();
+    while saw.len() < 4 {
+        saw.push(next_change(&mut changes).await);
+    }
+    assert!(
+        saw[..2]
+            .iter()
+            .all(|c| matches!(c, Change::Bound { owner, .. } if *owner == child_node))
+    );
+    let mut gone: Vec<&str> = saw[2..]
+        .iter()
+        .map(|c| match c {
+            Change::Unbound { name, owner, .. } if *owner == child_node => name.as_str(),
+            other => panic!("expected the child's Unbound, got {other:?}"),
+        })
+        .collect();
+    gone.sort();
+    assert_eq!(gone, ["leased/disc", "leased/group"]);
+    node.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// 6. Who may write
+// ---------------------------------------------------------------------------
+
+#[test]
+fn the_write_check_admits_this_host_only() {
+    for ok in [
+        "tcp://127.0.0.1:4000",
+        "tcp://127.3.2.1:1",
+        "tcp://[::1]:4000",
+        "tcp://[::ffff:127.0.0.1]:4000",
+        "tcp://localhost:4000",
+        "unix peer",
+        "unix:///tmp/farcall.sock",
+        "mem://test",
+    ] {
+        assert!(authorize_write(ok).is_ok(), "{ok}");
+    }
+    for no in [
+        "tcp://10.0.0.1:4000",
+        "tcp://192.168.1.20:4000",
+        "tcp://0.0.0.0:4000",
+        "tcp://[2001:db8::1]:4000",
+        "tcp://[::ffff:10.0.0.1]:4000",
+        "tcp://example.com:4000",
+        "tcp://localhost.example.com:4000",
+        "tcp://?",
+        "nats://127.0.0.1:4222",
+        "",
+    ] {
+        let why = authorize_write(no).unwrap_err();
+        assert!(why.contains("own host"), "{no}: {why}");
+    }
+    assert_eq!(WRITE_METHODS, ["bind", "rebind", "add", "unbind", "remove"]);
+}
+
+/// The method word of a directory method, from its descriptor.
+fn word(name: &str) -> u64 {
+    <dyn Directory as Interface>::descriptor()
+        .methods
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap()
+        .word()
+}
+
+/// An address of this host other than loopback, if it has one.
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // No packet is sent: connecting a UDP socket only picks a route.
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_from_another_address_are_refused_before_decoding() {
+    let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let client = Node::new();
+    // Over loopback, a garbage write payload reaches the decoder...
+    let conn = client
+        .connection(server.local_addr().unwrap())
+        .await
+        .unwrap();
+    match conn
+        .call_bytes(ObjectId::DIRECTORY, word("bind"), &[0xff; 8], None)
+        .await
+    {
+        Err(farcall::Error::Remote(farcall::Fault::Decode(_))) => {}
+        other => panic!("expected a decode fault, got {other:?}"),
+    }
+
+    // ... and from a non-loopback address it is refused before that.
+    let Some(ip) = non_loopback_ip() else {
+        println!("directory: this host has no non-loopback address; the refusal is not exercised");
+        return;
+    };
+    let addr = match ip {
+        std::net::IpAddr::V4(v4) => format!("tcp://{v4}:0"),
+        std::net::IpAddr::V6(v6) => format!("tcp://[{v6}]:0"),
+    };
+    let Ok(bound) = server.listen_on(addr.as_str()).await else {
+        println!("directory: cannot listen on {addr}; the refusal is not exercised");
+        return;
+    };
+    let outsider = Node::new();
+    let conn = outsider.connection(&bound).await.unwrap();
+    for m in WRITE_METHODS {
+        match conn
+            .call_bytes(ObjectId::DIRECTORY, word(m), &[0xff; 8], None)
+            .await
+        {
+            Err(farcall::Error::Remote(farcall::Fault::Rejected(why))) => {
+                assert!(why.starts_with("unauthorized: "), "{m}: {why}");
+            }
+            other => panic!("{m}: expected a refusal, got {other:?}"),
+        }
+    }
+    // Through the typed client: Unauthorized for writes, reads open.
+    let dir = DirectoryClient::connect(&outsider, &bound).await.unwrap();
+    let disc: Remote<dyn Circle> = outsider.export(Disc::new(1.0));
+    match dir.bind("outside", &disc).await {
+        Err(DirectoryError::Unauthorized(why)) => assert!(why.contains("own host"), "{why}"),
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    assert!(matches!(
+        dir.unbind("x").await,
+        Err(DirectoryError::Unauthorized(_))
+    ));
+    let inside: Remote<dyn Circle> = server.export(Disc::new(2.0));
+    server.directory().bind("inside", &inside).await.unwrap();
+    let inside: Remote<dyn Circle> = dir.lookup("inside").await.unwrap();
+    assert_eq!(inside.radius().await.unwrap(), 2.0);
+    assert_eq!(dir.list("").await.unwrap().len(), 1);
+    outsider.shutdown().await;
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn from_env_without_the_variable_says_so() {
+    if std::env::var_os(DIRECTORY_ENV).is_some() {
+        return;
+    }
+    let node = Node::new();
+    match DirectoryClient::from_env(&node).await {
+        Err(DirectoryError::Config(why)) => assert!(why.contains(DIRECTORY_ENV), "{why}"),
+        other => panic!("expected Config, got {other:?}"),
+    }
+}

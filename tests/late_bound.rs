@@ -1,0 +1,177 @@
+//! Late binding: `LateBound<dyn T>` picks an object per call from a
+//! resolver's candidates and fails over when the one picked is gone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use farcall::remote::AnyRemote;
+use farcall::remote::Candidates;
+use farcall::{LateBound, Node, Policy, Remote, RemoteError, Resolve};
+
+#[farcall::remote]
+pub trait Worker {
+    /// Who answers; safe to retry anywhere.
+    #[remote(idempotent)]
+    async fn who(&self) -> Result<String, RemoteError>;
+    /// Counts a job: not idempotent.
+    async fn count(&self) -> Result<u64, RemoteError>;
+    /// Takes its time (to be caught mid-call).
+    #[remote(idempotent)]
+    async fn slow_who(&self, millis: u64) -> Result<String, RemoteError>;
+}
+
+struct Named {
+    name: String,
+    n: AtomicU64,
+}
+
+#[farcall::remote]
+impl Worker for Named {
+    async fn who(&self) -> Result<String, RemoteError> {
+        Ok(self.name.clone())
+    }
+    async fn count(&self) -> Result<u64, RemoteError> {
+        Ok(self.n.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+    async fn slow_who(&self, millis: u64) -> Result<String, RemoteError> {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        Ok(self.name.clone())
+    }
+}
+
+/// A fixed list of candidates (the directory supplies a live one).
+struct Fixed(Mutex<Vec<AnyRemote>>);
+
+impl Resolve for Fixed {
+    fn candidates(&self) -> Candidates<'_> {
+        let v = self.0.lock().unwrap().clone();
+        Box::pin(async move { Ok(v) })
+    }
+}
+
+async fn three_servers(client: &Node) -> (Vec<Node>, Arc<Fixed>) {
+    let mut servers = Vec::new();
+    let mut cands = Vec::new();
+    for i in 0..3 {
+        let s = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+        let _: Remote<dyn Worker> = s.serve(
+            "worker",
+            Named {
+                name: format!("server {i}"),
+                n: AtomicU64::new(0),
+            },
+        );
+        let r: Remote<dyn Worker> = client
+            .connect_service(s.local_addr().unwrap(), "worker")
+            .await
+            .unwrap();
+        cands.push(r.into_any());
+        servers.push(s);
+    }
+    (servers, Arc::new(Fixed(Mutex::new(cands))))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_reaches_every_object() {
+    let client = Node::new();
+    let (servers, resolver) = three_servers(&client).await;
+    let late: LateBound<dyn Worker> = LateBound::new(&client, resolver, Policy::RoundRobin);
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for _ in 0..30 {
+        *seen.entry(late.who().await.unwrap()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen.values().all(|&n| n == 10), "{seen:?}");
+    for s in servers {
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_healthy_sticks_and_random_spreads() {
+    let client = Node::new();
+    let (servers, resolver) = three_servers(&client).await;
+    let first: LateBound<dyn Worker> =
+        LateBound::new(&client, resolver.clone(), Policy::FirstHealthy);
+    for _ in 0..10 {
+        assert_eq!(first.who().await.unwrap(), "server 0");
+    }
+    let random: LateBound<dyn Worker> = LateBound::new(&client, resolver, Policy::Random);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..200 {
+        seen.insert(random.who().await.unwrap());
+    }
+    assert_eq!(seen.len(), 3);
+    for s in servers {
+        s.shutdown().await;
+    }
+}
+
+/// The test: three servers, one killed during 1,000 idempotent
+/// calls: all 1,000 succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_idempotent_calls_survive_a_dead_server() {
+    let client = Node::new();
+    let (mut servers, resolver) = three_servers(&client).await;
+    let late: LateBound<dyn Worker> = LateBound::new(&client, resolver, Policy::RoundRobin);
+    let calls = {
+        let late = late.clone();
+        tokio::spawn(async move {
+            let mut by: HashMap<String, u32> = HashMap::new();
+            for i in 0..1000u32 {
+                // A few slow calls are in flight when the server dies.
+                let who = if i % 50 == 0 {
+                    late.slow_who(30).await
+                } else {
+                    late.who().await
+                };
+                *by.entry(who.unwrap_or_else(|e| panic!("call {i} failed: {e}")))
+                    .or_default() += 1;
+            }
+            by
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let dead = servers.remove(1);
+    dead.shutdown().await;
+    let by = calls.await.unwrap();
+    assert_eq!(by.values().sum::<u32>(), 1000);
+    assert!(
+        by.contains_key("server 0") && by.contains_key("server 2"),
+        "{by:?}"
+    );
+    println!("answers by server: {by:?}");
+    for s in servers {
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_never_reached_its_object_fails_over_whatever_the_method() {
+    let client = Node::new();
+    let (mut servers, resolver) = three_servers(&client).await;
+    let late: LateBound<dyn Worker> = LateBound::new(&client, resolver, Policy::FirstHealthy);
+    assert_eq!(late.who().await.unwrap(), "server 0");
+    let dead = servers.remove(0);
+    dead.shutdown().await;
+    // `count` is not idempotent, but server 0 is unreachable: the request
+    // never left, so it goes to the next one.
+    assert_eq!(late.count().await.unwrap(), 1);
+    assert_eq!(late.who().await.unwrap(), "server 1");
+    for s in servers {
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_candidates_is_no_such_object() {
+    let client = Node::new();
+    let late: LateBound<dyn Worker> = LateBound::new(
+        &client,
+        Arc::new(Fixed(Mutex::new(Vec::new()))),
+        Policy::RoundRobin,
+    );
+    assert_eq!(late.who().await.unwrap_err(), RemoteError::NoSuchObject);
+}
