@@ -175,3 +175,64 @@ async fn no_candidates_is_no_such_object() {
     );
     assert_eq!(late.who().await.unwrap_err(), RemoteError::NoSuchObject);
 }
+
+/// Through the directory: the members of a binding, kept fresh by watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_bound_through_the_directory_follows_its_changes() {
+    use farcall::DirectoryExt;
+
+    let dir_node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let mut servers = Vec::new();
+    let mut kept = Vec::new();
+    for i in 0..3 {
+        let s = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+        let w: Remote<dyn Worker> = s.export(Named {
+            name: format!("server {i}"),
+            n: AtomicU64::new(0),
+        });
+        let dir = farcall::DirectoryClient::connect(&s, dir_node.local_addr().unwrap())
+            .await
+            .unwrap();
+        dir.add("workers", &w).await.unwrap();
+        kept.push(w);
+        servers.push(s);
+    }
+    let client = Node::new();
+    let dir = farcall::DirectoryClient::connect(&client, dir_node.local_addr().unwrap())
+        .await
+        .unwrap();
+    let late: LateBound<dyn Worker> = dir.late_bound(&client, "workers", Policy::RoundRobin);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..9 {
+        seen.insert(late.who().await.unwrap());
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+
+    // One member leaves the binding: the view follows.
+    dir_node
+        .directory()
+        .remove("workers", &kept[1])
+        .await
+        .unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        let mut now = std::collections::HashSet::new();
+        for _ in 0..6 {
+            now.insert(late.who().await.unwrap());
+        }
+        if !now.contains("server 1") {
+            assert_eq!(now.len(), 2);
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the view never followed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client.shutdown().await;
+    for s in servers {
+        s.shutdown().await;
+    }
+    dir_node.shutdown().await;
+}

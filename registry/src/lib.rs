@@ -87,6 +87,7 @@
 mod auth;
 mod client;
 mod error;
+mod late;
 mod name;
 #[allow(unreachable_pub, dead_code)]
 // the generated `DirectoryClient` stub alias is not re-exported
