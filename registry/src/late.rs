@@ -31,10 +31,9 @@ struct NameResolver {
 impl Resolve for NameResolver {
     fn candidates(&self) -> Candidates<'_> {
         Box::pin(async move {
-            if !self.stale.load(Ordering::Acquire) {
-                if let Some(v) = lock(&self.view).clone() {
-                    return Ok(v);
-                }
+            let fresh = !self.stale.load(Ordering::Acquire);
+            if let Some(v) = lock(&self.view).clone().filter(|_| fresh) {
+                return Ok(v);
             }
             self.stale.store(false, Ordering::Release);
             let members = match self.dir.lookup_any(&self.name).await {
