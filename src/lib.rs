@@ -111,7 +111,7 @@
 //! ```
 #![warn(missing_docs)]
 
-pub use farcall_macros::remote;
+pub use farcall_macros::{export, remote};
 pub use farcall_runtime::{
     Address, AddressError, CallContext, Connection, Error, Fault, IntoAddress, LateBound, Limits,
     Node, NodeBuilder, NodeId, ObjectId, Policy, Remote, RemoteError, Resolve, Result, Stream,
@@ -119,7 +119,8 @@ pub use farcall_runtime::{
 };
 
 pub use farcall_registry::{
-    Change, Directory, DirectoryClient, DirectoryError, DirectoryExt, Entry, InterfaceInfo, Page,
+    Change, Directory, DirectoryClient, DirectoryError, DirectoryExt, Entry, ExportRegistered,
+    InterfaceInfo, Page,
 };
 
 #[doc(hidden)]

@@ -11,6 +11,7 @@
 mod ast;
 mod attr;
 mod expand;
+mod export;
 mod hash;
 mod implementation;
 mod valid;
@@ -53,5 +54,32 @@ fn item_keyword(item: &syn::Item) -> proc_macro2::TokenStream {
         syn::Item::Fn(f) => f.sig.fn_token.to_token_stream(),
         syn::Item::Mod(m) => m.mod_token.to_token_stream(),
         other => other.to_token_stream(),
+    }
+}
+
+/// Registers an implementation at link time, so that
+/// `node.export_registered()` creates it (with `Default`, or
+/// `with = "path::to::constructor"`), exports it, and binds it in the
+/// node's directory under `name`.
+///
+/// ```ignore
+/// #[farcall::export(name = "services/calculator")]
+/// #[farcall::remote]
+/// impl Calculator for Calc { /* ... */ }
+/// ```
+#[proc_macro_attribute]
+pub fn export(args: TokenStream, input: TokenStream) -> TokenStream {
+    let input2 = proc_macro2::TokenStream::from(input.clone());
+    let out = match syn::parse::<syn::Item>(input) {
+        Ok(syn::Item::Impl(i)) => export::export(args.into(), i),
+        Ok(other) => Err(syn::Error::new_spanned(
+            item_keyword(&other),
+            "#[export] applies to an `impl RemoteTrait for Type`",
+        )),
+        Err(e) => Err(e),
+    };
+    match out {
+        Ok(tokens) => tokens.into(),
+        Err(e) => with_error(input2, e).into(),
     }
 }

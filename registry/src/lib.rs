@@ -92,6 +92,7 @@ mod name;
 #[allow(unreachable_pub, dead_code)]
 // the generated `DirectoryClient` stub alias is not re-exported
 mod protocol;
+mod registered;
 mod server;
 
 use std::sync::Arc;
@@ -104,6 +105,7 @@ pub use client::{DIRECTORY_ENV, DirectoryClient, DirectoryExt};
 pub use error::DirectoryError;
 pub use name::{MAX_NAME_LEN, validate_name, validate_prefix};
 pub use protocol::{ArgInfo, Change, Directory, Entry, Found, InterfaceInfo, MethodInfo, Page};
+pub use registered::ExportRegistered;
 pub use server::{MAX_GROUP, MAX_PAGE, WATCH_BACKLOG};
 
 /// Serves an empty directory at [`ObjectId::DIRECTORY`] on `node`, behind
@@ -111,7 +113,7 @@ pub use server::{MAX_GROUP, MAX_PAGE, WATCH_BACKLOG};
 /// [`NodeExtension`] registered by this crate); calling it again replaces
 /// the node's directory with an empty one.
 pub fn install(node: &Node) {
-    let embedded: Arc<dyn Directory> = Arc::new(server::Embedded::new(node.downgrade()));
+    let embedded: Arc<dyn Directory> = Arc::new(server::Embedded::new(node));
     let guarded = auth::Guarded::new(Dispatcher::new(embedded));
     node.serve_object(ObjectId::DIRECTORY, Arc::new(guarded));
 }

@@ -14,6 +14,7 @@ mod interface;
 pub(crate) mod late;
 pub(crate) mod lease;
 mod reference;
+mod registered;
 pub(crate) mod stream;
 mod stub;
 mod wire;
@@ -31,6 +32,7 @@ pub use interface::{
 };
 pub use late::{Candidates, LateBound, Policy, Resolve};
 pub use reference::Remote;
+pub use registered::{ExportRegistration, registered_exports};
 pub use stream::{DEFAULT_WINDOW, MAX_STREAMS, MAX_WINDOW, Stream, StreamSender};
 pub use stub::{Stub, StubCore, decode_args, decode_fault};
 pub use wire::{WireRef, decode_in};
