@@ -134,9 +134,9 @@ pub struct ReadmeDoctests;
 /// Interfaces, stubs and the catalogue of remote traits.
 pub mod remote {
     pub use farcall_runtime::remote::{
-        AnyRemote, ArgDescriptor, Candidates, Coerce, Interface, InterfaceDescriptor,
-        MethodDescriptor, Stub, StubCore, Upcast, WireRef, catalogue, decode_in, find_interface,
-        is_subinterface,
+        AnyRemote, ArgDescriptor, Candidates, Coerce, ExportRegistration, Interface,
+        InterfaceDescriptor, MethodDescriptor, Stub, StubCore, Upcast, WireRef, catalogue,
+        decode_in, find_interface, is_subinterface, registered_exports,
     };
 }
 

@@ -1,0 +1,4 @@
+#[farcall::export(name = "things/x")]
+struct NotAnImpl;
+
+fn main() {}
