@@ -1,0 +1,758 @@
+//! The `farcall` command: a standalone directory, and a look into any
+//! directory.
+//!
+//! ```text
+//! farcall directory serve --listen tcp://0.0.0.0:7400 [--data DIR]
+//! farcall ls [PREFIX] [--directory ADDR] [--json]
+//! farcall describe NAME [--directory ADDR] [--json]
+//! ```
+//!
+//! `--directory` defaults to the `FARCALL_DIRECTORY` environment variable.
+//! Every error is one line on stderr and a non-zero exit status (2 for a
+//! wrong command line, 1 for anything else).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use farcall::registry::DIRECTORY_ENV;
+use farcall::remote::{AnyRemote, WireRef};
+use farcall::{
+    Address, Change, DirectoryClient, DirectoryError, DirectoryExt, Entry, InterfaceInfo, Node,
+    NodeId, ObjectId,
+};
+use serde_json::{Value, json};
+
+/// Remote procedures and objects: the directory, from the command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "farcall",
+    version,
+    about = "farcall's directory from the command line: serve one, list its bindings, describe their interfaces.",
+    after_help = "Addresses look like tcp://127.0.0.1:7400 or unix:///run/farcall.sock. \
+                  `ls` and `describe` read the directory's address from --directory, \
+                  or else from the FARCALL_DIRECTORY environment variable."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs a standalone directory.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+    /// Lists the bindings under a prefix, with their interfaces.
+    Ls(LsArgs),
+    /// Describes the interfaces of what is bound under a name: methods,
+    /// arguments, results, supertraits.
+    Describe(DescribeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum DirectoryCommand {
+    /// Serves a directory on ADDR until killed: a node whose embedded
+    /// directory is the service. Prints `listening on <address>` once
+    /// ready (with the real port when ADDR's port is 0).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Where to listen, e.g. tcp://0.0.0.0:7400 (port 0: any free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Address,
+    /// Keeps the bindings in DIR/bindings.json, rewritten after every
+    /// change and bound again on start: a binding whose owner is still
+    /// alive answers again after a restart; one whose owner is gone is
+    /// dropped within a lease time.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DirectoryArg {
+    /// The directory's address (default: $FARCALL_DIRECTORY).
+    #[arg(long, value_name = "ADDR")]
+    directory: Option<String>,
+    /// Prints JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct LsArgs {
+    /// Only names starting with PREFIX (e.g. `shop/`); all by default.
+    #[arg(value_name = "PREFIX", default_value = "")]
+    prefix: String,
+    #[command(flatten)]
+    target: DirectoryArg,
+}
+
+#[derive(Debug, Args)]
+struct DescribeArgs {
+    /// The name to describe (e.g. `shop/cart`).
+    #[arg(value_name = "NAME")]
+    name: String,
+    #[command(flatten)]
+    target: DirectoryArg,
+}
+
+/// A failure: a one-line message and an exit status.
+#[derive(Debug)]
+struct Fail {
+    message: String,
+    code: u8,
+}
+
+impl Fail {
+    fn new(message: impl Into<String>) -> Fail {
+        Fail {
+            message: message.into(),
+            code: 1,
+        }
+    }
+
+    fn usage(message: impl Into<String>) -> Fail {
+        Fail {
+            message: message.into(),
+            code: 2,
+        }
+    }
+}
+
+/// How long `ls` and `describe` wait for the directory.
+const CALL_DEADLINE: Duration = Duration::from_secs(10);
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                // Help and version are printed as clap renders them; help
+                // asked for by omission (`farcall`) is still an error.
+                let code = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                };
+                let _ = e.print();
+                return ExitCode::from(code);
+            }
+            return report(&Fail::usage(one_line_clap_error(&e.to_string())));
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return report(&Fail::new(format!("cannot start the runtime: {e}"))),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fail) => report(&fail),
+    }
+}
+
+fn report(fail: &Fail) -> ExitCode {
+    eprintln!("farcall: {}", fail.message);
+    ExitCode::from(fail.code)
+}
+
+/// Clap's multi-line error as one line: the message and its indented
+/// continuation (what is missing), without the usage block.
+fn one_line_clap_error(rendered: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for line in rendered.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            break;
+        }
+        parts.push(line.strip_prefix("error: ").unwrap_or(line));
+    }
+    let mut msg = parts.join(" ");
+    if msg.is_empty() {
+        msg = "invalid command line".to_owned();
+    }
+    // The help to see: the command's, as the usage line names it.
+    let command = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(|usage| {
+            usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "farcall".to_owned());
+    format!("{msg} (see `{command} --help`)")
+}
+
+async fn run(cli: Cli) -> Result<(), Fail> {
+    match cli.command {
+        Command::Directory(DirectoryCommand::Serve(args)) => serve(args).await,
+        Command::Ls(args) => ls(args).await,
+        Command::Describe(args) => describe(args).await,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ls and describe
+// ---------------------------------------------------------------------------
+
+/// The directory named by `--directory` or `FARCALL_DIRECTORY`, from a
+/// node of this process that only dials.
+async fn connect(target: &DirectoryArg) -> Result<(Node, DirectoryClient), Fail> {
+    let (text, source) = match &target.directory {
+        Some(a) => (a.clone(), "--directory"),
+        None => match std::env::var(DIRECTORY_ENV) {
+            Ok(v) if !v.trim().is_empty() => (v, DIRECTORY_ENV),
+            _ => {
+                return Err(Fail::usage(format!(
+                    "no directory given: pass --directory ADDR or set {DIRECTORY_ENV} \
+                     (e.g. tcp://127.0.0.1:7400)"
+                )));
+            }
+        },
+    };
+    let addr: Address = text
+        .trim()
+        .parse()
+        .map_err(|e| Fail::usage(format!("{source}: {e}")))?;
+    let node = Node::new();
+    let dir =
+        match tokio::time::timeout(CALL_DEADLINE, DirectoryClient::connect(&node, &addr)).await {
+            Ok(Ok(dir)) => dir,
+            Ok(Err(e)) => {
+                return Err(Fail::new(format!(
+                    "cannot reach the directory at {addr}: {}",
+                    one_line(&e.to_string())
+                )));
+            }
+            Err(_) => {
+                return Err(Fail::new(format!(
+                    "cannot reach the directory at {addr}: no answer within {} s",
+                    CALL_DEADLINE.as_secs()
+                )));
+            }
+        };
+    Ok((node, dir.with_deadline(CALL_DEADLINE)))
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn directory_failure(e: DirectoryError) -> Fail {
+    Fail::new(one_line(&e.to_string()))
+}
+
+async fn ls(args: LsArgs) -> Result<(), Fail> {
+    let (_node, dir) = connect(&args.target).await?;
+    let entries = dir.list(&args.prefix).await.map_err(directory_failure)?;
+    let out = if args.target.json {
+        format!("{}\n", entries_json(&entries))
+    } else {
+        entries_table(&entries)
+    };
+    print_out(&out)
+}
+
+async fn describe(args: DescribeArgs) -> Result<(), Fail> {
+    let (_node, dir) = connect(&args.target).await?;
+    let infos = dir.describe(&args.name).await.map_err(directory_failure)?;
+    let out = if args.target.json {
+        format!("{}\n", interfaces_json(&infos))
+    } else {
+        interfaces_text(&infos)
+    };
+    print_out(&out)
+}
+
+fn print_out(s: &str) -> Result<(), Fail> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(s.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Fail::new(format!("cannot write the output: {e}")))
+}
+
+/// `ls` as a table: name, members, interfaces.
+fn entries_table(entries: &[Entry]) -> String {
+    if entries.is_empty() {
+        return "no bindings\n".to_owned();
+    }
+    let width = entries
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("NAME".len());
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<width$}  MEMBERS  INTERFACES", "NAME");
+    for e in entries {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>7}  {}",
+            e.name,
+            e.members,
+            e.interfaces.join(", ")
+        );
+    }
+    out
+}
+
+fn entries_json(entries: &[Entry]) -> Value {
+    Value::Array(
+        entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "name": e.name,
+                    "interfaces": e.interfaces,
+                    "members": e.members,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `describe` as Rust-like trait declarations.
+fn interfaces_text(infos: &[InterfaceInfo]) -> String {
+    let mut out = String::new();
+    for (i, info) in infos.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "// interface id {:016x}", info.id);
+        if !info.known {
+            let _ = writeln!(
+                out,
+                "// {}: neither the directory nor this program links this interface; \
+                 its methods are unknown",
+                info.name
+            );
+            continue;
+        }
+        let supers = if info.supertraits.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", info.supertraits.join(" + "))
+        };
+        if info.methods.is_empty() {
+            let _ = writeln!(out, "trait {}{supers} {{}}", info.name);
+            continue;
+        }
+        let _ = writeln!(out, "trait {}{supers} {{", info.name);
+        for m in &info.methods {
+            let mut marks = Vec::new();
+            if m.oneway {
+                marks.push("oneway");
+            }
+            if m.idempotent {
+                marks.push("idempotent");
+            }
+            if !marks.is_empty() {
+                let _ = writeln!(out, "    #[remote({})]", marks.join(", "));
+            }
+            let mut args = String::from("&self");
+            for a in &m.args {
+                let _ = write!(args, ", {}: {}", a.name, a.ty);
+            }
+            let _ = writeln!(out, "    async fn {}({args}) -> {};", m.name, m.result);
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+fn interfaces_json(infos: &[InterfaceInfo]) -> Value {
+    Value::Array(
+        infos
+            .iter()
+            .map(|i| {
+                json!({
+                    "name": i.name,
+                    "id": format!("{:016x}", i.id),
+                    "known": i.known,
+                    "supertraits": i.supertraits,
+                    "methods": i.methods.iter().map(|m| json!({
+                        "name": m.name,
+                        "args": m.args.iter().map(|a| json!({"name": a.name, "type": a.ty})).collect::<Vec<_>>(),
+                        "result": m.result,
+                        "oneway": m.oneway,
+                        "idempotent": m.idempotent,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// directory serve
+// ---------------------------------------------------------------------------
+
+async fn serve(args: ServeArgs) -> Result<(), Fail> {
+    let node = Node::listen(args.listen.clone()).await.map_err(|e| {
+        Fail::new(format!(
+            "cannot listen on {}: {}",
+            args.listen,
+            one_line(&e.to_string())
+        ))
+    })?;
+    let addr = node
+        .local_addr()
+        .ok_or_else(|| Fail::new(format!("listening on {} gave no address", args.listen)))?;
+    let dir = node.directory();
+    if let Some(data) = &args.data {
+        let store = Store::open(data)?;
+        let saved = store.load()?;
+        // Watch before restoring, so that nothing bound meanwhile is missed.
+        let changes = dir.watch("").await.map_err(directory_failure)?;
+        let mut names = restore(&node, &dir, saved).await;
+        names.extend(snapshot_names(&dir).await?);
+        let state = snapshot(&dir, names).await?;
+        store.save(&state)?;
+        tokio::spawn(persist(dir.clone(), store, state, changes));
+    }
+    print_out(&format!("listening on {addr}\n"))?;
+    std::future::pending::<()>().await;
+    drop(node);
+    Ok(())
+}
+
+/// The bindings as saved: name -> members.
+type Saved = BTreeMap<String, Vec<WireRef>>;
+
+/// Where the bindings are kept: `DIR/bindings.json`.
+#[derive(Debug)]
+struct Store {
+    file: PathBuf,
+}
+
+const STORE_VERSION: u64 = 1;
+
+impl Store {
+    fn open(dir: &Path) -> Result<Store, Fail> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Fail::new(format!("--data {}: {e}", dir.display())))?;
+        Ok(Store {
+            file: dir.join("bindings.json"),
+        })
+    }
+
+    fn load(&self) -> Result<Saved, Fail> {
+        let text = match std::fs::read_to_string(&self.file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Saved::new()),
+            Err(e) => return Err(Fail::new(format!("{}: {e}", self.file.display()))),
+        };
+        decode_saved(&text).map_err(|why| Fail::new(format!("{}: {why}", self.file.display())))
+    }
+
+    /// Writes the bindings to a temporary file and renames it over the
+    /// old one, so that a crash leaves one or the other whole.
+    fn save(&self, saved: &Saved) -> Result<(), Fail> {
+        let tmp = self.file.with_extension("json.tmp");
+        let text = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&encode_saved(saved)).unwrap_or_default()
+        );
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &self.file))
+            .map_err(|e| Fail::new(format!("{}: {e}", self.file.display())))
+    }
+}
+
+fn encode_saved(saved: &Saved) -> Value {
+    let bindings: serde_json::Map<String, Value> = saved
+        .iter()
+        .map(|(name, members)| {
+            let members = members
+                .iter()
+                .map(|w| {
+                    json!({
+                        "owner": format!("{:032x}", w.owner.0),
+                        "object": format!("{:032x}", w.object.0),
+                        "interface": format!("{:016x}", w.interface),
+                        "addrs": w.addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            (name.clone(), Value::Array(members))
+        })
+        .collect();
+    json!({ "version": STORE_VERSION, "bindings": bindings })
+}
+
+fn decode_saved(text: &str) -> Result<Saved, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    if v.get("version").and_then(Value::as_u64) != Some(STORE_VERSION) {
+        return Err(format!("not a bindings file of version {STORE_VERSION}"));
+    }
+    let bindings = v
+        .get("bindings")
+        .and_then(Value::as_object)
+        .ok_or("no `bindings` object")?;
+    let mut out = Saved::new();
+    for (name, members) in bindings {
+        let members = members
+            .as_array()
+            .ok_or_else(|| format!("{name:?}: not a list of members"))?;
+        let mut wires = Vec::new();
+        for m in members {
+            wires.push(decode_wire(m).map_err(|why| format!("{name:?}: {why}"))?);
+        }
+        out.insert(name.clone(), wires);
+    }
+    Ok(out)
+}
+
+fn decode_wire(m: &Value) -> Result<WireRef, String> {
+    let hex = |key: &str| -> Result<u128, String> {
+        let s = m
+            .get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("member without `{key}`"))?;
+        u128::from_str_radix(s, 16).map_err(|_| format!("`{key}` is not hexadecimal: {s:?}"))
+    };
+    let interface = u64::try_from(hex("interface")?).map_err(|_| "`interface` too large")?;
+    let addrs = m
+        .get("addrs")
+        .and_then(Value::as_array)
+        .ok_or("member without `addrs`")?
+        .iter()
+        .map(|a| {
+            let s = a.as_str().ok_or("an address is not a string")?;
+            s.parse::<Address>().map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(WireRef {
+        owner: NodeId(hex("owner")?),
+        addrs,
+        object: ObjectId(hex("object")?),
+        interface,
+    })
+}
+
+/// Binds again what was saved; returns the names it touched. A member
+/// that cannot be added is reported on stderr and left out.
+async fn restore(node: &Node, dir: &DirectoryClient, saved: Saved) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (name, wires) in saved {
+        for wire in wires {
+            let r = AnyRemote::bind(node, wire, None);
+            if let Err(e) = dir.add_any(&name, r).await {
+                eprintln!(
+                    "farcall: not restoring a member of {name:?}: {}",
+                    one_line(&e.to_string())
+                );
+            }
+        }
+        names.insert(name);
+    }
+    names
+}
+
+/// Every name bound now.
+async fn snapshot_names(dir: &DirectoryClient) -> Result<BTreeSet<String>, Fail> {
+    Ok(dir
+        .list("")
+        .await
+        .map_err(directory_failure)?
+        .into_iter()
+        .map(|e| e.name)
+        .collect())
+}
+
+/// The members of `names` as they are now (a name no longer bound is
+/// left out).
+async fn snapshot(dir: &DirectoryClient, names: BTreeSet<String>) -> Result<Saved, Fail> {
+    let mut out = Saved::new();
+    refresh(dir, &mut out, names).await?;
+    Ok(out)
+}
+
+/// Reads the members of `names` into `state` again.
+async fn refresh(
+    dir: &DirectoryClient,
+    state: &mut Saved,
+    names: BTreeSet<String>,
+) -> Result<(), Fail> {
+    for name in names {
+        match dir.lookup_any(&name).await {
+            Ok(members) => {
+                state.insert(name, members.iter().map(|r| r.wire().clone()).collect());
+            }
+            Err(DirectoryError::NotBound(_)) => {
+                state.remove(&name);
+            }
+            Err(e) => return Err(directory_failure(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Saves the bindings after every change (changes coming together are
+/// saved once). A watch that breaks (it fell behind) is started again
+/// and everything read anew.
+async fn persist(
+    dir: DirectoryClient,
+    store: Store,
+    mut state: Saved,
+    mut changes: farcall::Stream<Change>,
+) {
+    loop {
+        let mut dirty = BTreeSet::new();
+        let mut rescan = false;
+        match changes.next().await {
+            Some(Ok(c)) => {
+                dirty.insert(c.name().to_owned());
+            }
+            _ => rescan = true,
+        }
+        // Let a burst of changes settle, then take what has come.
+        if !rescan {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            while let Ok(next) = tokio::time::timeout(Duration::ZERO, changes.next()).await {
+                match next {
+                    Some(Ok(c)) => {
+                        dirty.insert(c.name().to_owned());
+                    }
+                    _ => {
+                        rescan = true;
+                        break;
+                    }
+                }
+            }
+        }
+        let result = if rescan {
+            match dir.watch("").await {
+                Ok(s) => changes = s,
+                Err(e) => {
+                    eprintln!(
+                        "farcall: cannot watch the directory ({}); no longer saving bindings",
+                        one_line(&e.to_string())
+                    );
+                    return;
+                }
+            }
+            match snapshot_names(&dir).await {
+                Ok(names) => match snapshot(&dir, names).await {
+                    Ok(s) => {
+                        state = s;
+                        Ok(())
+                    }
+                    Err(f) => Err(f),
+                },
+                Err(f) => Err(f),
+            }
+        } else {
+            refresh(&dir, &mut state, dirty).await
+        };
+        if let Err(f) = result.and_then(|()| store.save(&state)) {
+            eprintln!("farcall: saving the bindings: {}", f.message);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use farcall::registry::{ArgInfo, MethodInfo};
+
+    #[test]
+    fn describe_text_shows_methods_and_supertraits() {
+        let infos = vec![
+            InterfaceInfo {
+                name: "Circle".into(),
+                id: 0xab,
+                known: true,
+                methods: vec![MethodInfo {
+                    name: "scale".into(),
+                    args: vec![
+                        ArgInfo {
+                            name: "k".into(),
+                            ty: "f64".into(),
+                        },
+                        ArgInfo {
+                            name: "center".into(),
+                            ty: "(f64, f64)".into(),
+                        },
+                    ],
+                    result: "Result<f64, RemoteError>".into(),
+                    oneway: false,
+                    idempotent: true,
+                }],
+                supertraits: vec!["Shape".into(), "Named".into()],
+            },
+            InterfaceInfo {
+                name: "#00000000000000cd".into(),
+                id: 0xcd,
+                known: false,
+                methods: vec![],
+                supertraits: vec![],
+            },
+        ];
+        let text = interfaces_text(&infos);
+        assert!(text.contains("trait Circle: Shape + Named {"), "{text}");
+        assert!(text.contains("    #[remote(idempotent)]\n"), "{text}");
+        assert!(
+            text.contains(
+                "    async fn scale(&self, k: f64, center: (f64, f64)) -> Result<f64, RemoteError>;"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("#00000000000000cd: neither"), "{text}");
+        let json = interfaces_json(&infos);
+        assert_eq!(json[0]["supertraits"], json!(["Shape", "Named"]));
+        assert_eq!(json[0]["methods"][0]["args"][1]["type"], "(f64, f64)");
+        assert_eq!(json[1]["known"], false);
+    }
+
+    #[test]
+    fn saved_bindings_round_trip() {
+        let mut saved = Saved::new();
+        saved.insert(
+            "shop/cart".into(),
+            vec![WireRef {
+                owner: NodeId(u128::MAX - 5),
+                addrs: vec!["tcp://127.0.0.1:7400".parse().unwrap()],
+                object: ObjectId(1 << 100),
+                interface: u64::MAX - 1,
+            }],
+        );
+        let text = encode_saved(&saved).to_string();
+        assert_eq!(decode_saved(&text).unwrap(), saved);
+        assert!(decode_saved("{}").is_err());
+        assert!(decode_saved("not json").is_err());
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let e = Cli::try_parse_from(["farcall", "directory", "serve"]).unwrap_err();
+        let line = one_line_clap_error(&e.to_string());
+        assert!(!line.contains('\n'));
+        assert!(line.contains("--listen"), "{line}");
+        assert!(
+            line.ends_with("(see `farcall directory serve --help`)"),
+            "{line}"
+        );
+        Cli::try_parse_from(["farcall", "ls", "--directory", "tcp://127.0.0.1:1"]).unwrap();
+    }
+}
