@@ -1,5 +1,7 @@
 //! The typed client: what applications call.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use farcall_runtime::remote::{AnyRemote, Interface, WireRef, find_interface};
@@ -7,7 +9,7 @@ use farcall_runtime::{Address, IntoAddress, Node, ObjectId, Remote, Stream};
 
 use crate::DirectoryError;
 use crate::protocol::{Change, Directory, Entry, InterfaceInfo, Page, interface_name};
-use crate::server::MAX_PAGE;
+use crate::server::{Embedded, MAX_PAGE};
 
 /// The environment variable [`DirectoryClient::from_env`] reads: the
 /// address of the node whose directory to use.
@@ -19,9 +21,34 @@ pub const DIRECTORY_ENV: &str = "FARCALL_DIRECTORY";
 /// [`DirectoryClient::connect`] (another node's) or
 /// [`DirectoryClient::from_env`] (the node named by `FARCALL_DIRECTORY`).
 /// Clones share the reference.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DirectoryClient {
-    remote: Remote<dyn Directory>,
+    target: Target,
+}
+
+#[derive(Clone)]
+enum Target {
+    /// This process's own directory, called directly.
+    Local(Arc<dyn Directory>),
+    /// A reference to a directory (a stub, or one of this node's objects
+    /// served through its dispatcher).
+    Remote(Remote<dyn Directory>),
+}
+
+impl fmt::Debug for DirectoryClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Target::Local(_) => f
+                .debug_struct("DirectoryClient")
+                .field("local", &true)
+                .finish(),
+            Target::Remote(r) => f
+                .debug_struct("DirectoryClient")
+                .field("owner", &r.owner())
+                .field("addrs", &r.owner_addrs())
+                .finish(),
+        }
+    }
 }
 
 fn mismatch<I: ?Sized + Interface>(name: &str, members: &[AnyRemote]) -> DirectoryError {
@@ -42,12 +69,20 @@ fn mismatch<I: ?Sized + Interface>(name: &str, members: &[AnyRemote]) -> Directo
 impl DirectoryClient {
     /// A client over a reference to a directory.
     pub fn new(remote: Remote<dyn Directory>) -> DirectoryClient {
-        DirectoryClient { remote }
+        DirectoryClient {
+            target: Target::Remote(remote),
+        }
     }
 
     /// The directory embedded in `node` (the same as `node.directory()`):
-    /// calls go through its dispatcher without a socket.
+    /// calls are direct, without encoding or socket.
     pub fn local(node: &Node) -> DirectoryClient {
+        if let Some(embedded) = Embedded::of(node) {
+            return DirectoryClient {
+                target: Target::Local(Arc::new(embedded)),
+            };
+        }
+        // Not one of ours (replaced by hand?): through the dispatcher.
         let wire = WireRef {
             owner: node.id(),
             addrs: node.local_addrs(),
@@ -57,7 +92,7 @@ impl DirectoryClient {
         let remote = AnyRemote::bind(node, wire, None)
             .narrow::<dyn Directory>()
             .expect("a reference to a live node's own object narrows to its interface");
-        DirectoryClient { remote }
+        DirectoryClient::new(remote)
     }
 
     /// The directory of the node at `addr`, called from `node` (which dials
@@ -69,7 +104,10 @@ impl DirectoryClient {
         let remote = node
             .connect::<dyn Directory>(addr, ObjectId::DIRECTORY)
             .await?;
-        Ok(DirectoryClient { remote })
+        if remote.owner() == node.id() {
+            return Ok(DirectoryClient::local(node));
+        }
+        Ok(DirectoryClient::new(remote))
     }
 
     /// The directory of the node whose address is in the environment
@@ -86,20 +124,44 @@ impl DirectoryClient {
         Self::connect(node, addr).await
     }
 
-    /// The reference to the directory (its wire-level operations).
-    pub fn remote(&self) -> &Remote<dyn Directory> {
-        &self.remote
+    /// The wire-level operations ([`Directory`]'s methods, untyped).
+    pub fn remote(&self) -> &dyn Directory {
+        match &self.target {
+            Target::Local(d) => &**d,
+            Target::Remote(r) => &**r,
+        }
     }
 
-    /// The same directory with another deadline for every call.
+    /// The wire-level operations (the same as [`DirectoryClient::remote`]).
+    pub fn raw(&self) -> &dyn Directory {
+        self.remote()
+    }
+
+    /// The reference to the directory, for a directory of another node
+    /// (`None` for this node's own, which is called directly).
+    pub fn reference(&self) -> Option<&Remote<dyn Directory>> {
+        match &self.target {
+            Target::Local(_) => None,
+            Target::Remote(r) => Some(r),
+        }
+    }
+
+    /// Whether this is the calling node's own directory (called directly).
+    pub fn is_local(&self) -> bool {
+        matches!(self.target, Target::Local(_))
+    }
+
+    /// The same directory with another deadline for every call (a local
+    /// directory answers at once and ignores it).
     pub fn with_deadline(&self, deadline: Duration) -> DirectoryClient {
-        DirectoryClient {
-            remote: self.remote.with_deadline(deadline),
+        match &self.target {
+            Target::Local(_) => self.clone(),
+            Target::Remote(r) => DirectoryClient::new(r.with_deadline(deadline)),
         }
     }
 
     fn dir(&self) -> &dyn Directory {
-        &*self.remote
+        self.remote()
     }
 
     /// Binds `name` to `r`; `AlreadyBound` if the name is taken. The

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use farcall_runtime::remote::{AnyRemote, is_subinterface};
-use farcall_runtime::{NodeId, ObjectId, RemoteError, Stream, WeakNode};
+use farcall_runtime::{Node, NodeId, ObjectId, RemoteError, Stream, WeakNode};
 use tokio::sync::mpsc;
 
 use crate::DirectoryError;
@@ -101,13 +101,34 @@ pub(crate) struct Shared {
 /// What the dispatcher serves: the directory of one node.
 pub(crate) struct Embedded(pub(crate) Arc<Shared>);
 
+/// The directory of each node of this process, by node id, for
+/// `node.directory()` to call directly (no encoding: a bound object is
+/// handed over as it is).
+static EMBEDDED: Mutex<Vec<(NodeId, Weak<Shared>)>> = Mutex::new(Vec::new());
+
 impl Embedded {
-    pub(crate) fn new(node: WeakNode) -> Embedded {
-        Embedded(Arc::new(Shared {
-            node,
+    /// A new, empty directory for `node`, known to [`Embedded::of`].
+    pub(crate) fn new(node: &Node) -> Embedded {
+        let shared = Arc::new(Shared {
+            node: node.downgrade(),
             state: Mutex::new(State::default()),
             sweeping: AtomicBool::new(false),
-        }))
+        });
+        let mut all = lock(&EMBEDDED);
+        all.retain(|(id, w)| w.strong_count() > 0 && *id != node.id());
+        all.push((node.id(), Arc::downgrade(&shared)));
+        Embedded(shared)
+    }
+
+    /// The directory `node` serves, if it is one of this process's
+    /// embedded directories.
+    pub(crate) fn of(node: &Node) -> Option<Embedded> {
+        let all = lock(&EMBEDDED);
+        all.iter()
+            .filter(|(id, _)| *id == node.id())
+            .filter_map(|(_, w)| w.upgrade())
+            .find(|s| s.node.upgrade().is_some_and(|n| n.id() == node.id()))
+            .map(Embedded)
     }
 }
 
