@@ -13,6 +13,8 @@
 mod dme_asymmetric;
 #[path = "chapters/dme_symmetric.rs"]
 mod dme_symmetric;
+#[path = "chapters/late_binding.rs"]
+mod late_binding;
 #[path = "chapters/rmi_shapes.rs"]
 mod rmi_shapes;
 #[path = "chapters/rpc_calculator.rs"]
@@ -22,16 +24,10 @@ use std::error::Error;
 use std::process::ExitCode;
 
 /// Chapters still to come: title, and where they will live.
-const PLANNED: &[(&str, &str)] = &[
-    (
-        "RMI, late binding",
-        "farcall::Directory, farcall::LateBound<dyn Trait>",
-    ),
-    (
-        "Mediated message exchange",
-        "farcall::mme::{Broker, Queue, Topic}",
-    ),
-];
+const PLANNED: &[(&str, &str)] = &[(
+    "Mediated message exchange",
+    "farcall::mme::{Broker, Queue, Topic}",
+)];
 
 fn chapter(n: usize, title: &str, module: &str, summary: &str) {
     println!();
@@ -91,10 +87,23 @@ async fn run() -> Result<(), Box<dyn Error>> {
     );
     rmi_shapes::one_process("mem://tour-rmi".parse()?, "mem://tour-rmi-other".parse()?).await?;
 
+    chapter(
+        5,
+        "RMI, late binding: the directory",
+        "farcall::DirectoryClient, farcall::LateBound<dyn Trait>",
+        "Servers add their objects to a name in a directory; a late-bound stub picks one per call and fails over when one stops.",
+    );
+    late_binding::one_process(
+        "mem://tour-directory".parse()?,
+        "mem://tour-greeter-en".parse()?,
+        "mem://tour-greeter-fr".parse()?,
+    )
+    .await?;
+
     println!();
     println!("Still to come:");
     for (i, (title, module)) in PLANNED.iter().enumerate() {
-        println!("Chapter {}. {title} ({module}): not built yet", i + 5);
+        println!("Chapter {}. {title} ({module}): not built yet", i + 6);
     }
     println!();
     println!("End of the tour.");
