@@ -132,6 +132,8 @@ pub(crate) type OnDead = Box<dyn FnOnce() + Send>;
 pub(crate) struct Shared {
     io: WriteHalf,
     node: WeakNode,
+    /// What the peer presented in its hello (only when it dialed us).
+    peer_credentials: Option<Bytes>,
     serial: u64,
     peer: NodeId,
     peer_desc: String,
@@ -204,6 +206,7 @@ pub(crate) struct Established {
     pub(crate) peer_desc: String,
     pub(crate) peer_max_frame: u32,
     pub(crate) peer_max_in_flight: u32,
+    pub(crate) peer_credentials: Option<Bytes>,
 }
 
 impl Connection {
@@ -220,6 +223,7 @@ impl Connection {
         let shared = Arc::new(Shared {
             io: writer,
             node: e.node,
+            peer_credentials: e.peer_credentials,
             serial: e.serial,
             peer: e.peer,
             peer_desc: e.peer_desc,
@@ -267,6 +271,12 @@ impl Connection {
     /// The node at this end, if it still exists.
     pub fn node(&self) -> Option<Node> {
         self.shared.node.upgrade()
+    }
+
+    /// The credentials the peer presented in the handshake, if it dialed
+    /// this node and presented any.
+    pub fn peer_credentials(&self) -> Option<&Bytes> {
+        self.shared.peer_credentials.as_ref()
     }
 
     /// The id of the node at this end.

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use crate::address::Address;
@@ -70,12 +71,22 @@ impl IntoAddress for &String {
 pub struct NodeBuilder {
     limits: Limits,
     id: Option<NodeId>,
+    credentials: Option<Bytes>,
 }
 
 impl NodeBuilder {
     /// Sets the limits (see [`Limits`] for the defaults).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Credentials this node presents in the handshake of every connection
+    /// it dials (a token, say). The other side reads them with
+    /// [`Connection::peer_credentials`] and decides what they allow (the
+    /// directory admits remote writers that present its token).
+    pub fn credentials(mut self, credentials: impl Into<Bytes>) -> Self {
+        self.credentials = Some(credentials.into());
         self
     }
 
@@ -109,6 +120,7 @@ impl NodeBuilder {
                 shut: AtomicBool::new(false),
                 leases: Default::default(),
                 conns_closed: AtomicBool::new(false),
+                credentials: self.credentials,
             }),
         }
     }
@@ -160,6 +172,8 @@ struct NodeInner {
     next_serial: AtomicU64,
     shut: AtomicBool,
     leases: crate::remote::lease::Leases,
+    /// Presented in the hello of every connection this node dials.
+    credentials: Option<Bytes>,
     /// Connections registered from now on are aborted (see `register`).
     conns_closed: AtomicBool,
 }
@@ -316,7 +330,7 @@ impl Node {
                 node: self.inner.id,
                 max_frame_len: limits.max_frame_len,
                 max_in_flight: limits.max_in_flight,
-                credentials: None,
+                credentials: self.inner.credentials.clone(),
             });
             let io_err = |e| Error::io(format!("handshake with {addr}"), e);
             io.write_all(&hello).await.map_err(io_err)?;
@@ -362,6 +376,7 @@ impl Node {
             peer_desc,
             peer_max_frame,
             peer_max_in_flight,
+            None,
         )
     }
 
@@ -451,6 +466,7 @@ fn register(
     peer_desc: String,
     peer_max_frame: u32,
     peer_max_in_flight: u32,
+    peer_credentials: Option<Bytes>,
 ) -> Connection {
     let serial = inner.next_serial.fetch_add(1, Ordering::Relaxed);
     let weak: Weak<NodeInner> = Arc::downgrade(inner);
@@ -477,6 +493,7 @@ fn register(
             peer_desc,
             peer_max_frame,
             peer_max_in_flight,
+            peer_credentials,
         },
         inner.limits.clone(),
         inner.objects.clone(),
@@ -521,6 +538,7 @@ async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
                         desc,
                         hello.max_frame_len,
                         hello.max_in_flight,
+                        hello.credentials,
                     );
                 }
                 Ok(Err(e)) => tracing::debug!(peer = %desc, error = %e, "handshake refused"),
