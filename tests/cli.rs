@@ -1,0 +1,437 @@
+//! The `farcall` command, run as a real binary: a standalone directory
+//! (`farcall directory serve --data DIR`) that a node of this test binds
+//! to; `farcall ls` and `farcall describe`, as text and JSON; the
+//! directory killed and started again on the same data, its bindings back
+//! and answering (their owner is alive); and bad input, each a one-line
+//! error and a non-zero exit.
+//!
+//! Time-outs here only keep a broken build from hanging.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use farcall::registry::DIRECTORY_ENV;
+use farcall::remote::Interface;
+use farcall::{Directory, DirectoryClient, Node, ObjectId, Remote, RemoteError};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_farcall");
+
+/// A counter: an interface the `farcall` binary does not link.
+#[farcall::remote]
+pub trait Counter {
+    /// The next number.
+    async fn next(&self) -> Result<u64, RemoteError>;
+}
+
+struct Count(AtomicU64);
+
+#[farcall::remote]
+impl Counter for Count {
+    async fn next(&self) -> Result<u64, RemoteError> {
+        Ok(self.0.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+}
+
+async fn within<F: Future>(secs: u64, what: &str, f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no result within {secs} s"))
+}
+
+/// A directory process, killed when dropped.
+struct DirectoryProcess {
+    child: Child,
+    addr: String,
+}
+
+impl DirectoryProcess {
+    /// Starts `farcall directory serve` on a free port with `data`, and
+    /// reads its address from the line it prints.
+    async fn start(data: &Path) -> DirectoryProcess {
+        let mut child = Command::new(BIN)
+            .args([
+                "directory",
+                "serve",
+                "--listen",
+                "tcp://127.0.0.1:0",
+                "--data",
+            ])
+            .arg(data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the farcall binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut process = DirectoryProcess {
+            child,
+            addr: String::new(),
+        };
+        let line = within(
+            10,
+            "the directory prints its address",
+            tokio::task::spawn_blocking(move || {
+                let mut line = String::new();
+                BufReader::new(stdout)
+                    .read_line(&mut line)
+                    .expect("the directory's stdout");
+                line
+            }),
+        )
+        .await
+        .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        assert!(addr.starts_with("tcp://127.0.0.1:"), "{addr}");
+        assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
+        process.addr = addr;
+        process
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for DirectoryProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `farcall ARGS` (without `FARCALL_DIRECTORY` unless `env` sets it).
+async fn farcall_env(args: &[&str], env: Option<&str>) -> Output {
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    let env = env.map(str::to_owned);
+    within(
+        20,
+        &format!("farcall {}", args.join(" ")),
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new(BIN);
+            cmd.args(&args).env_remove(DIRECTORY_ENV);
+            if let Some(v) = env {
+                cmd.env(DIRECTORY_ENV, v);
+            }
+            cmd.stdin(Stdio::null())
+                .output()
+                .expect("the farcall binary runs")
+        }),
+    )
+    .await
+    .unwrap()
+}
+
+async fn farcall(args: &[&str]) -> Output {
+    farcall_env(args, None).await
+}
+
+/// The stdout of a run that must succeed.
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
+}
+
+/// The one-line error of a run that must fail with `code`.
+fn fails(out: &Output, code: i32) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {} stderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    let err = String::from_utf8(out.stderr.clone()).expect("UTF-8 error");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("farcall: "), "{err}");
+    err
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Waits until the data file holds `present` and not `absent`.
+async fn saved(data: &Path, present: &[&str], absent: &[&str]) {
+    let file = data.join("bindings.json");
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if let Ok(v) = serde_json::from_str::<Value>(&text) {
+            let b = &v["bindings"];
+            if present.iter().all(|n| b.get(n).is_some())
+                && absent.iter().all(|n| b.get(n).is_none())
+            {
+                return;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{} never held {present:?} without {absent:?}: {text}",
+            file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn counter_interface() -> String {
+    format!("#{:016x}", <dyn Counter as Interface>::descriptor().id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_ls_describe_and_restart_on_the_same_data() {
+    let data = fresh_dir("restart");
+    let first = DirectoryProcess::start(&data).await;
+
+    // A node of this test binds in the standalone directory: an object of
+    // an interface the directory does not know, a reference to a
+    // directory (an interface it does know), and a name it unbinds again.
+    let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let counter: Remote<dyn Counter> = server.export(Count(AtomicU64::new(0)));
+    let own_dir: Remote<dyn Directory> = server
+        .connect(server.local_addr().unwrap(), ObjectId::DIRECTORY)
+        .await
+        .unwrap();
+    let dir = DirectoryClient::connect(&server, &first.addr)
+        .await
+        .unwrap();
+    dir.bind("demo/counter", &counter).await.unwrap();
+    dir.add("demo/counter", &counter).await.unwrap(); // already a member: no change
+    dir.bind("demo/dir", &own_dir).await.unwrap();
+    dir.bind("demo/gone", &counter).await.unwrap();
+    dir.bind("other/counter", &counter).await.unwrap();
+    dir.unbind("demo/gone").await.unwrap();
+
+    // ls, as a table.
+    let table = ok(&farcall(&["ls", "--directory", &first.addr]).await);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(lines[0].starts_with("NAME"), "{table}");
+    assert!(lines[0].contains("MEMBERS") && lines[0].contains("INTERFACES"));
+    assert!(lines[1].starts_with("demo/counter "), "{table}");
+    assert!(lines[1].ends_with(&counter_interface()), "{table}");
+    assert!(lines[2].starts_with("demo/dir "), "{table}");
+    assert!(lines[2].ends_with(" Directory"), "{table}");
+    assert!(lines[3].starts_with("other/counter "), "{table}");
+
+    // ls with a prefix, as JSON; the address from FARCALL_DIRECTORY.
+    let json = ok(&farcall_env(&["ls", "demo/", "--json"], Some(&first.addr)).await);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["demo/counter", "demo/dir"]);
+    assert_eq!(v[0]["members"], 1);
+    assert_eq!(v[0]["interfaces"][0], counter_interface());
+    assert_eq!(v[1]["interfaces"][0], "Directory");
+    let empty = ok(&farcall(&["ls", "nothing/", "--directory", &first.addr, "--json"]).await);
+    assert_eq!(empty.trim(), "[]");
+    let empty = ok(&farcall(&["ls", "nothing/", "--directory", &first.addr]).await);
+    assert_eq!(empty.trim(), "no bindings");
+
+    // describe: a known interface in full, an unknown one by id.
+    let text = ok(&farcall(&["describe", "demo/dir", "--directory", &first.addr]).await);
+    assert!(text.contains("trait Directory {"), "{text}");
+    assert!(
+        text.contains(
+            "    async fn bind(&self, name: String, r: AnyRemote) -> Result<(), DirectoryError>;"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("    #[remote(idempotent)]\n    async fn lookup(&self, name: String)"),
+        "{text}"
+    );
+    let json = ok(&farcall(&["describe", "demo/dir", "--directory", &first.addr, "--json"]).await);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["name"], "Directory");
+    assert_eq!(v[0]["known"], true);
+    assert_eq!(v[0]["supertraits"], serde_json::json!([]));
+    let list = v[0]["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "list")
+        .expect("a list method");
+    assert_eq!(list["args"][1]["name"], "after");
+    assert_eq!(list["args"][1]["type"], "Option<String>");
+    assert_eq!(list["idempotent"], true);
+    assert!(list["result"].as_str().unwrap().contains("Page"), "{list}");
+    let text = ok(&farcall(&["describe", "demo/counter", "--directory", &first.addr]).await);
+    assert!(text.contains(&counter_interface()), "{text}");
+    assert!(text.contains("methods are unknown"), "{text}");
+    let json = ok(&farcall(&[
+        "describe",
+        "demo/counter",
+        "--directory",
+        &first.addr,
+        "--json",
+    ])
+    .await);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["known"], false);
+
+    // Bad input: a name bound to nothing, a bad name.
+    let err = fails(
+        &farcall(&["describe", "demo/none", "--directory", &first.addr]).await,
+        1,
+    );
+    assert!(
+        err.contains("nothing is bound under \"demo/none\""),
+        "{err}"
+    );
+    let err = fails(
+        &farcall(&["describe", "no spaces", "--directory", &first.addr]).await,
+        1,
+    );
+    assert!(err.contains("invalid name"), "{err}");
+    let err = fails(
+        &farcall(&["ls", "bad prefix", "--directory", &first.addr]).await,
+        1,
+    );
+    assert!(err.contains("invalid name"), "{err}");
+    // The port is taken.
+    let err = fails(
+        &farcall(&["directory", "serve", "--listen", &first.addr]).await,
+        1,
+    );
+    assert!(err.contains("cannot listen on"), "{err}");
+
+    // The directory dies and starts again on the same data, on another
+    // port: the bindings are back, and answer (their owner is alive).
+    saved(
+        &data,
+        &["demo/counter", "demo/dir", "other/counter"],
+        &["demo/gone"],
+    )
+    .await;
+    first.kill();
+    let second = DirectoryProcess::start(&data).await;
+    let table = ok(&farcall(&["ls", "--directory", &second.addr]).await);
+    let names: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["demo/counter", "demo/dir", "other/counter"],
+        "{table}"
+    );
+    let client = Node::new();
+    let dir = DirectoryClient::connect(&client, &second.addr)
+        .await
+        .unwrap();
+    let found: Remote<dyn Counter> = within(10, "lookup", dir.lookup("demo/counter"))
+        .await
+        .unwrap();
+    let before = within(10, "a call", found.next()).await.unwrap();
+    assert_eq!(counter.next().await.unwrap(), before + 1, "the same object");
+    let found: Remote<dyn Directory> = dir.lookup("demo/dir").await.unwrap();
+    assert_eq!(found.owner(), server.id());
+
+    // A change after the restart is saved too.
+    DirectoryClient::connect(&server, &second.addr)
+        .await
+        .unwrap()
+        .unbind("other/counter")
+        .await
+        .unwrap();
+    saved(&data, &["demo/counter", "demo/dir"], &["other/counter"]).await;
+    drop(second);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_one_line_and_a_non_zero_exit() {
+    // No directory at all.
+    let err = fails(&farcall(&["ls"]).await, 2);
+    assert!(
+        err.contains("--directory") && err.contains(DIRECTORY_ENV),
+        "{err}"
+    );
+    let err = fails(&farcall(&["describe", "x"]).await, 2);
+    assert!(err.contains(DIRECTORY_ENV), "{err}");
+    // Not an address, from the flag or from the environment.
+    let err = fails(&farcall(&["ls", "--directory", "tcp://nohost"]).await, 2);
+    assert!(err.contains("tcp://nohost"), "{err}");
+    let err = fails(&farcall_env(&["ls"], Some("localhost:7400")).await, 2);
+    assert!(
+        err.contains(DIRECTORY_ENV) && err.contains("scheme"),
+        "{err}"
+    );
+    // Nobody there.
+    let err = fails(
+        &farcall(&["ls", "--directory", "tcp://127.0.0.1:1"]).await,
+        1,
+    );
+    assert!(
+        err.contains("cannot reach the directory at tcp://127.0.0.1:1"),
+        "{err}"
+    );
+    // A wrong command line.
+    let err = fails(&farcall(&["directory", "serve"]).await, 2);
+    assert!(err.contains("--listen"), "{err}");
+    let err = fails(
+        &farcall(&["directory", "serve", "--listen", "nowhere"]).await,
+        2,
+    );
+    assert!(err.contains("nowhere"), "{err}");
+    let err = fails(&farcall(&["frobnicate"]).await, 2);
+    assert!(err.contains("frobnicate"), "{err}");
+    let err = fails(
+        &farcall(&["describe", "--directory", "tcp://127.0.0.1:1"]).await,
+        2,
+    );
+    assert!(err.contains("<NAME>"), "{err}");
+    // A data file that is not one.
+    let data = fresh_dir("corrupt");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("bindings.json"), "{ not json").unwrap();
+    let args = [
+        "directory",
+        "serve",
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--data",
+    ];
+    let data_arg = data.to_str().unwrap();
+    let err = fails(&farcall(&[&args[..], &[data_arg]].concat()).await, 1);
+    assert!(
+        err.contains("bindings.json") && err.contains("not JSON"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+
+    // Help is useful, and not an error.
+    let help = ok(&farcall(&["--help"]).await);
+    for word in ["directory", "ls", "describe", "FARCALL_DIRECTORY"] {
+        assert!(help.contains(word), "{help}");
+    }
+    let help = ok(&farcall(&["directory", "serve", "--help"]).await);
+    assert!(
+        help.contains("--listen") && help.contains("--data"),
+        "{help}"
+    );
+}
