@@ -5,11 +5,13 @@
 //! cargo run --release -p farcall-bench -- dme [--quick]
 //! cargo run --release -p farcall-bench -- rpc [--quick]
 //! cargo run --release -p farcall-bench -- rmi [--quick]
+//! cargo run --release -p farcall-bench -- directory [--quick]
 //! ```
 //!
 //! Each scenario prints a readable table, then, as its last line, one JSON
 //! object of figures keyed `<system>.<transport>.<scenario>.<metric>`.
 
+mod directory;
 mod dme;
 mod measure;
 mod raw;
@@ -59,12 +61,14 @@ fn main() {
         "rpc" => rt.block_on(rpc::run(budget)),
         "rmi" => rt.block_on(rmi::run(budget)),
         "stream" => rt.block_on(stream::run(budget)),
+        "directory" => rt.block_on(directory::run(budget)),
         // Only farcall's hot path, for a profiler.
         "hot" => rt.block_on(rpc::hot(budget)),
         "hot-echo" => rt.block_on(rpc::hot_echo(budget)),
         "hot-seq" => rt.block_on(dme::hot_seq(budget)),
+        "hot-late" => rt.block_on(directory::hot_late(budget)),
         other => {
-            eprintln!("unknown scenario `{other}`; available: dme, rpc, rmi");
+            eprintln!("unknown scenario `{other}`; available: dme, rpc, rmi, stream, directory");
             std::process::exit(2);
         }
     }
