@@ -27,7 +27,7 @@ use farcall::{
 };
 use serde_json::{Value, json};
 
-/// Remote procedures and objects: the directory, from the command line.
+/// The command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "farcall",
@@ -35,7 +35,11 @@ use serde_json::{Value, json};
     about = "farcall's directory from the command line: serve one, list its bindings, describe their interfaces.",
     after_help = "Addresses look like tcp://127.0.0.1:7400 or unix:///run/farcall.sock. \
                   `ls` and `describe` read the directory's address from --directory, \
-                  or else from the FARCALL_DIRECTORY environment variable."
+                  or else from the FARCALL_DIRECTORY environment variable.\n\n\
+                  Examples:\n  \
+                  farcall directory serve --listen tcp://127.0.0.1:7400 --data ./directory-data\n  \
+                  FARCALL_DIRECTORY=tcp://127.0.0.1:7400 farcall ls shop/\n  \
+                  farcall describe shop/cart --directory tcp://127.0.0.1:7400 --json"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,17 +52,27 @@ enum Command {
     #[command(subcommand)]
     Directory(DirectoryCommand),
     /// Lists the bindings under a prefix, with their interfaces.
+    ///
+    /// A table of name, number of members and interfaces, sorted by name
+    /// (`--json`: an array of {name, members, interfaces}). Interfaces the
+    /// directory does not link show as `#` and their id.
     Ls(LsArgs),
-    /// Describes the interfaces of what is bound under a name: methods,
-    /// arguments, results, supertraits.
+    /// Describes the interfaces of what is bound under a name.
+    ///
+    /// Each interface, followed by its supertraits, as a Rust-like trait:
+    /// methods with argument names and types, result types, and
+    /// `#[remote(oneway)]` or `#[remote(idempotent)]` (`--json`: an array
+    /// of {name, id, known, supertraits, methods}).
     Describe(DescribeArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum DirectoryCommand {
-    /// Serves a directory on ADDR until killed: a node whose embedded
-    /// directory is the service. Prints `listening on <address>` once
-    /// ready (with the real port when ADDR's port is 0).
+    /// Serves a directory on ADDR until killed.
+    ///
+    /// A node listening on ADDR whose embedded directory is the service.
+    /// Prints `listening on <address>` once ready (the real port when
+    /// ADDR's port is 0). Writes are accepted from the same host only.
     Serve(ServeArgs),
 }
 
@@ -88,8 +102,8 @@ struct DirectoryArg {
 #[derive(Debug, Args)]
 struct LsArgs {
     /// Only names starting with PREFIX (e.g. `shop/`); all by default.
-    #[arg(value_name = "PREFIX", default_value = "")]
-    prefix: String,
+    #[arg(value_name = "PREFIX")]
+    prefix: Option<String>,
     #[command(flatten)]
     target: DirectoryArg,
 }
@@ -263,7 +277,8 @@ fn directory_failure(e: DirectoryError) -> Fail {
 
 async fn ls(args: LsArgs) -> Result<(), Fail> {
     let (_node, dir) = connect(&args.target).await?;
-    let entries = dir.list(&args.prefix).await.map_err(directory_failure)?;
+    let prefix = args.prefix.as_deref().unwrap_or("");
+    let entries = dir.list(prefix).await.map_err(directory_failure)?;
     let out = if args.target.json {
         format!("{}\n", entries_json(&entries))
     } else {
@@ -642,6 +657,8 @@ async fn persist(
             }
         }
         let result = if rescan {
+            // Not in a tight loop if watching keeps failing.
+            tokio::time::sleep(Duration::from_millis(100)).await;
             match dir.watch("").await {
                 Ok(s) => changes = s,
                 Err(e) => {
