@@ -2,7 +2,8 @@
 //! (`farcall directory serve --data DIR`) that a node of this test binds
 //! to; `farcall ls` and `farcall describe`, as text and JSON; the
 //! directory killed and started again on the same data, its bindings back
-//! and answering (their owner is alive); and bad input, each a one-line
+//! and answering (their owner is alive), the binding of a node that died
+//! meanwhile dropped within a lease time; and bad input, each a one-line
 //! error and a non-zero exit.
 //!
 //! Time-outs here only keep a broken build from hanging.
@@ -52,7 +53,7 @@ struct DirectoryProcess {
 impl DirectoryProcess {
     /// Starts `farcall directory serve` on a free port with `data`, and
     /// reads its address from the line it prints.
-    async fn start(data: &Path) -> DirectoryProcess {
+    async fn start(data: &Path, more: &[&str]) -> DirectoryProcess {
         let mut child = Command::new(BIN)
             .args([
                 "directory",
@@ -62,6 +63,7 @@ impl DirectoryProcess {
                 "--data",
             ])
             .arg(data)
+            .args(more)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -199,7 +201,7 @@ fn counter_interface() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_ls_describe_and_restart_on_the_same_data() {
     let data = fresh_dir("restart");
-    let first = DirectoryProcess::start(&data).await;
+    let first = DirectoryProcess::start(&data, &[]).await;
 
     // A node of this test binds in the standalone directory: an object of
     // an interface the directory does not know, a reference to a
@@ -219,11 +221,20 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
     dir.bind("demo/gone", &counter).await.unwrap();
     dir.bind("other/counter", &counter).await.unwrap();
     dir.unbind("demo/gone").await.unwrap();
+    // And a node that will be gone when the directory comes back.
+    let doomed = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let doomed_counter: Remote<dyn Counter> = doomed.export(Count(AtomicU64::new(0)));
+    DirectoryClient::connect(&doomed, &first.addr)
+        .await
+        .unwrap()
+        .bind("zz/doomed", &doomed_counter)
+        .await
+        .unwrap();
 
     // ls, as a table.
     let table = ok(&farcall(&["ls", "--directory", &first.addr]).await);
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 4, "{table}");
+    assert_eq!(lines.len(), 5, "{table}");
     assert!(lines[0].starts_with("NAME"), "{table}");
     assert!(lines[0].contains("MEMBERS") && lines[0].contains("INTERFACES"));
     assert!(lines[1].starts_with("demo/counter "), "{table}");
@@ -231,6 +242,7 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
     assert!(lines[2].starts_with("demo/dir "), "{table}");
     assert!(lines[2].ends_with(" Directory"), "{table}");
     assert!(lines[3].starts_with("other/counter "), "{table}");
+    assert!(lines[4].starts_with("zz/doomed "), "{table}");
 
     // ls with a prefix, as JSON; the address from FARCALL_DIRECTORY.
     let json = ok(&farcall_env(&["ls", "demo/", "--json"], Some(&first.addr)).await);
@@ -319,26 +331,25 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
     assert!(err.contains("cannot listen on"), "{err}");
 
     // The directory dies and starts again on the same data, on another
-    // port: the bindings are back, and answer (their owner is alive).
-    saved(
-        &data,
-        &["demo/counter", "demo/dir", "other/counter"],
-        &["demo/gone"],
-    )
-    .await;
+    // port, with a short lease: the bindings are back, and answer (their
+    // owner is alive); the one of the node that died meanwhile goes within
+    // a lease time (2 s here: long enough for `ls` to see it first).
+    let all = ["demo/counter", "demo/dir", "other/counter", "zz/doomed"];
+    saved(&data, &all, &["demo/gone"]).await;
     first.kill();
-    let second = DirectoryProcess::start(&data).await;
+    drop(doomed_counter);
+    doomed.shutdown().await;
+    drop(doomed);
+    let second = DirectoryProcess::start(&data, &["--lease-time", "2"]).await;
+    let names = |table: &str| -> Vec<String> {
+        table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap().to_owned())
+            .collect()
+    };
     let table = ok(&farcall(&["ls", "--directory", &second.addr]).await);
-    let names: Vec<&str> = table
-        .lines()
-        .skip(1)
-        .map(|l| l.split_whitespace().next().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        ["demo/counter", "demo/dir", "other/counter"],
-        "{table}"
-    );
+    assert_eq!(names(&table), all, "{table}");
     let client = Node::new();
     let dir = DirectoryClient::connect(&client, &second.addr)
         .await
@@ -350,6 +361,14 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
     assert_eq!(counter.next().await.unwrap(), before + 1, "the same object");
     let found: Remote<dyn Directory> = dir.lookup("demo/dir").await.unwrap();
     assert_eq!(found.owner(), server.id());
+    saved(
+        &data,
+        &["demo/counter", "demo/dir", "other/counter"],
+        &["zz/doomed"],
+    )
+    .await;
+    let table = ok(&farcall(&["ls", "--directory", &second.addr]).await);
+    assert_eq!(names(&table), &all[..3], "{table}");
 
     // A change after the restart is saved too.
     DirectoryClient::connect(&server, &second.addr)

@@ -22,8 +22,8 @@ use clap::{Args, Parser, Subcommand};
 use farcall::registry::DIRECTORY_ENV;
 use farcall::remote::{AnyRemote, WireRef};
 use farcall::{
-    Address, Change, DirectoryClient, DirectoryError, DirectoryExt, Entry, InterfaceInfo, Node,
-    NodeId, ObjectId,
+    Address, Change, DirectoryClient, DirectoryError, DirectoryExt, Entry, InterfaceInfo, Limits,
+    Node, NodeId, ObjectId,
 };
 use serde_json::{Value, json};
 
@@ -87,6 +87,21 @@ struct ServeArgs {
     /// dropped within a lease time.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// How long a lease lasts, in seconds (default 60): a binding whose
+    /// owner cannot be reached for this long is dropped.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    lease_time: Option<Duration>,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(0.02..=86_400.0).contains(&secs) {
+        return Err(format!("{s} s is out of range: 0.02 to 86400"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 #[derive(Debug, Args)]
@@ -164,7 +179,8 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::from(code);
             }
-            return report(&Fail::usage(one_line_clap_error(&e.to_string())));
+            let argv: Vec<String> = std::env::args().skip(1).collect();
+            return report(&Fail::usage(one_line_clap_error(&e.to_string(), &argv)));
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -187,7 +203,9 @@ fn report(fail: &Fail) -> ExitCode {
 
 /// Clap's multi-line error as one line: the message and its indented
 /// continuation (what is missing), without the usage block.
-fn one_line_clap_error(rendered: &str) -> String {
+/// `argv` (without the program) names the command when clap's message
+/// has no usage line.
+fn one_line_clap_error(rendered: &str, argv: &[String]) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for line in rendered.lines() {
         let line = line.trim();
@@ -212,7 +230,17 @@ fn one_line_clap_error(rendered: &str) -> String {
                 .join(" ")
         })
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "farcall".to_owned());
+        .unwrap_or_else(|| {
+            let subcommands = ["directory", "serve", "ls", "describe"];
+            std::iter::once("farcall")
+                .chain(
+                    argv.iter()
+                        .map(String::as_str)
+                        .take_while(|w| subcommands.contains(w)),
+                )
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
     format!("{msg} (see `{command} --help`)")
 }
 
@@ -423,13 +451,21 @@ fn interfaces_json(infos: &[InterfaceInfo]) -> Value {
 // ---------------------------------------------------------------------------
 
 async fn serve(args: ServeArgs) -> Result<(), Fail> {
-    let node = Node::listen(args.listen.clone()).await.map_err(|e| {
-        Fail::new(format!(
-            "cannot listen on {}: {}",
-            args.listen,
-            one_line(&e.to_string())
-        ))
-    })?;
+    let mut limits = Limits::default();
+    if let Some(lease) = args.lease_time {
+        limits = limits.lease_time(lease);
+    }
+    let node = Node::builder()
+        .limits(limits)
+        .listen(args.listen.clone())
+        .await
+        .map_err(|e| {
+            Fail::new(format!(
+                "cannot listen on {}: {}",
+                args.listen,
+                one_line(&e.to_string())
+            ))
+        })?;
     let addr = node
         .local_addr()
         .ok_or_else(|| Fail::new(format!("listening on {} gave no address", args.listen)))?;
@@ -763,9 +799,18 @@ mod tests {
     #[test]
     fn clap_errors_become_one_line() {
         let e = Cli::try_parse_from(["farcall", "directory", "serve"]).unwrap_err();
-        let line = one_line_clap_error(&e.to_string());
+        let line = one_line_clap_error(&e.to_string(), &[]);
         assert!(!line.contains('\n'));
         assert!(line.contains("--listen"), "{line}");
+        assert!(
+            line.ends_with("(see `farcall directory serve --help`)"),
+            "{line}"
+        );
+        let argv = ["directory", "serve", "--lease-time", "x"];
+        let e = Cli::try_parse_from(std::iter::once("farcall").chain(argv)).unwrap_err();
+        let argv: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
+        let line = one_line_clap_error(&e.to_string(), &argv);
+        assert!(line.contains("not a number of seconds"), "{line}");
         assert!(
             line.ends_with("(see `farcall directory serve --help`)"),
             "{line}"
