@@ -39,3 +39,57 @@ async fn a_dialers_credentials_reach_the_listener() {
     without.shutdown().await;
     server.shutdown().await;
 }
+
+#[farcall::remote]
+pub trait Ping {
+    async fn ping(&self) -> Result<u8, farcall::RemoteError>;
+}
+
+struct P;
+
+#[farcall::remote]
+impl Ping for P {
+    async fn ping(&self) -> Result<u8, farcall::RemoteError> {
+        Ok(1)
+    }
+}
+
+/// The directory's token: with `TokenOnly`, a writer must present it even
+/// from the same host; lookups stay open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_directory_admits_writers_that_present_its_token() {
+    use farcall::registry::{WriteAccess, set_write_access};
+    use farcall::{DirectoryClient, DirectoryError, Remote};
+
+    let dir_node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    assert!(set_write_access(
+        &dir_node,
+        WriteAccess::TokenOnly(bytes::Bytes::from_static(b"tok"))
+    ));
+    let addr = dir_node.local_addr().unwrap();
+
+    let stranger = Node::new();
+    let obj: Remote<dyn Ping> = stranger.export(P);
+    let dir = DirectoryClient::connect(&stranger, &addr).await.unwrap();
+    match dir.bind("svc/ping", &obj).await {
+        Err(DirectoryError::Unauthorized(why)) => assert!(why.contains("token"), "{why}"),
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+
+    // It listens, so that the stranger can reach what it binds.
+    let trusted = Node::builder()
+        .credentials(&b"tok"[..])
+        .listen("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let obj2: Remote<dyn Ping> = trusted.export(P);
+    let dir2 = DirectoryClient::connect(&trusted, &addr).await.unwrap();
+    dir2.bind("svc/ping", &obj2).await.unwrap();
+
+    // Lookups are open to all.
+    let found: Remote<dyn Ping> = dir.lookup("svc/ping").await.unwrap();
+    assert_eq!(found.ping().await.unwrap(), 1);
+    stranger.shutdown().await;
+    trusted.shutdown().await;
+    dir_node.shutdown().await;
+}

@@ -2,10 +2,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
 use bytes::Bytes;
-use farcall_runtime::Fault;
 use farcall_runtime::remote::{Dispatcher, Interface};
 use farcall_runtime::service::{CallContext, OutcomeFuture, Service};
+use farcall_runtime::{Fault, Node, NodeId};
 
 use crate::error::UNAUTHORIZED;
 use crate::protocol::Directory;
@@ -65,6 +68,8 @@ fn is_loopback(ip: IpAddr) -> bool {
 pub(crate) struct Guarded {
     inner: Dispatcher<dyn Directory>,
     writes: Vec<u32>,
+    /// Who may write.
+    access: Mutex<WriteAccess>,
 }
 
 impl Guarded {
@@ -72,8 +77,91 @@ impl Guarded {
         Guarded {
             inner,
             writes: write_method_ids(),
+            access: Mutex::new(WriteAccess::SameHost),
         }
     }
+
+    /// Remembers this node's guard, so that [`set_write_token`] finds it.
+    pub(crate) fn register(node: &Node, guard: &Arc<Guarded>) {
+        guards().insert(node.id(), Arc::downgrade(guard));
+    }
+
+    /// Whether a write coming over `conn` is admitted, or why not.
+    fn admits(&self, conn: &farcall_runtime::Connection) -> Result<(), String> {
+        let access = self.access.lock().unwrap_or_else(|p| p.into_inner());
+        let token_ok = |t: &Bytes| conn.peer_credentials() == Some(t);
+        match &*access {
+            WriteAccess::SameHost => authorize_write(conn.remote_description()),
+            WriteAccess::SameHostOrToken(t) => {
+                if token_ok(t) {
+                    Ok(())
+                } else {
+                    authorize_write(conn.remote_description())
+                        .map_err(|why| format!("{why}, and it did not present the write token"))
+                }
+            }
+            WriteAccess::TokenOnly(t) => {
+                if token_ok(t) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the directory accepts writes only from connections that present its \
+                         write token; {} did not",
+                        conn.remote_description()
+                    ))
+                }
+            }
+        }
+    }
+}
+
+type Guards = Mutex<HashMap<NodeId, Weak<Guarded>>>;
+
+fn guards() -> std::sync::MutexGuard<'static, HashMap<NodeId, Weak<Guarded>>> {
+    static GUARDS: OnceLock<Guards> = OnceLock::new();
+    let mut g = GUARDS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    g.retain(|_, w| w.strong_count() > 0);
+    g
+}
+
+/// Who may bind, rebind, add, unbind and remove in a node's directory.
+/// Lookups are open to all. Writers present a token as their handshake
+/// credentials (`NodeBuilder::credentials`); it travels in clear, so use
+/// it on trusted networks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum WriteAccess {
+    /// Only the same host: loopback, unix socket, in-process (the default).
+    #[default]
+    SameHost,
+    /// The same host, and other hosts that present this token.
+    SameHostOrToken(Bytes),
+    /// Only connections that present this token, wherever they come from.
+    TokenOnly(Bytes),
+}
+
+/// Sets who may write to `node`'s directory; returns whether the node has
+/// one.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use farcall_registry::{WriteAccess, set_write_access};
+/// use farcall_runtime::Node;
+///
+/// let directory = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+/// assert!(set_write_access(&directory, WriteAccess::SameHostOrToken("s3cret".into())));
+/// // A writer on another host: Node::builder().credentials("s3cret").build()
+/// # }
+/// ```
+pub fn set_write_access(node: &Node, access: WriteAccess) -> bool {
+    let Some(guard) = guards().get(&node.id()).and_then(Weak::upgrade) else {
+        return false;
+    };
+    *guard.access.lock().unwrap_or_else(|p| p.into_inner()) = access;
+    true
 }
 
 /// The ids (high 32 bits of the method word) of the write methods, from
@@ -92,7 +180,7 @@ impl Service for Guarded {
         let id = (method >> 32) as u32;
         if self.writes.contains(&id)
             && let Some(conn) = &cx.connection
-            && let Err(why) = authorize_write(conn.remote_description())
+            && let Err(why) = self.admits(conn)
         {
             return Box::pin(std::future::ready(Err(Fault::Rejected(format!(
                 "{UNAUTHORIZED}{why}"

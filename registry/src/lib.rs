@@ -100,7 +100,7 @@ use std::sync::Arc;
 use farcall_runtime::remote::Dispatcher;
 use farcall_runtime::{Node, NodeExtension, ObjectId};
 
-pub use auth::{WRITE_METHODS, authorize_write};
+pub use auth::{WRITE_METHODS, WriteAccess, authorize_write, set_write_access};
 pub use client::{DIRECTORY_ENV, DirectoryClient, DirectoryExt};
 pub use error::DirectoryError;
 pub use name::{MAX_NAME_LEN, validate_name, validate_prefix};
@@ -114,8 +114,9 @@ pub use server::{MAX_GROUP, MAX_PAGE, WATCH_BACKLOG};
 /// the node's directory with an empty one.
 pub fn install(node: &Node) {
     let embedded: Arc<dyn Directory> = Arc::new(server::Embedded::new(node));
-    let guarded = auth::Guarded::new(Dispatcher::new(embedded));
-    node.serve_object(ObjectId::DIRECTORY, Arc::new(guarded));
+    let guarded = Arc::new(auth::Guarded::new(Dispatcher::new(embedded)));
+    auth::Guarded::register(node, &guarded);
+    node.serve_object(ObjectId::DIRECTORY, guarded);
 }
 
 inventory::submit!(NodeExtension {
