@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use farcall::registry::DIRECTORY_ENV;
 use farcall::remote::Interface;
-use farcall::{Directory, DirectoryClient, Node, ObjectId, Remote, RemoteError};
+use farcall::{Directory, DirectoryClient, DirectoryError, Node, ObjectId, Remote, RemoteError};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_farcall");
@@ -453,4 +453,69 @@ async fn bad_input_is_one_line_and_a_non_zero_exit() {
         help.contains("--listen") && help.contains("--data"),
         "{help}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_token_admits_the_writers_that_present_it() {
+    let dir = fresh_dir("token");
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, "s3cret\n").unwrap();
+    let token_arg = token_file.to_str().unwrap();
+    let data = dir.join("data");
+    let directory =
+        DirectoryProcess::start(&data, &["--write-token-file", token_arg, "--token-only"]).await;
+
+    // Without the token, even from this host: refused.
+    let stranger = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let counter: Remote<dyn Counter> = stranger.export(Count(AtomicU64::new(0)));
+    let err = DirectoryClient::connect(&stranger, &directory.addr)
+        .await
+        .unwrap()
+        .bind("tok/counter", &counter)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DirectoryError::Unauthorized(_)), "{err}");
+
+    // With it: admitted. Reads are open to everyone.
+    let writer = Node::builder()
+        .credentials(&b"s3cret"[..])
+        .listen("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let counter: Remote<dyn Counter> = writer.export(Count(AtomicU64::new(0)));
+    DirectoryClient::connect(&writer, &directory.addr)
+        .await
+        .unwrap()
+        .bind("tok/counter", &counter)
+        .await
+        .unwrap();
+    let table = ok(&farcall(&["ls", "tok/", "--directory", &directory.addr]).await);
+    assert!(table.contains("tok/counter"), "{table}");
+    drop(directory);
+
+    // A token file that is missing or empty, or --token-only alone.
+    let serve = ["directory", "serve", "--listen", "tcp://127.0.0.1:0"];
+    let missing = dir.join("missing");
+    let err = fails(
+        &farcall(
+            &[
+                &serve[..],
+                &["--write-token-file", missing.to_str().unwrap()],
+            ]
+            .concat(),
+        )
+        .await,
+        1,
+    );
+    assert!(err.contains("--write-token-file"), "{err}");
+    std::fs::write(&token_file, "\n").unwrap();
+    let err = fails(
+        &farcall(&[&serve[..], &["--write-token-file", token_arg]].concat()).await,
+        1,
+    );
+    assert!(err.contains("empty"), "{err}");
+    let err = fails(&farcall(&[&serve[..], &["--token-only"]].concat()).await, 2);
+    assert!(err.contains("--write-token-file"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use farcall::registry::DIRECTORY_ENV;
+use farcall::registry::{DIRECTORY_ENV, WriteAccess, set_write_access};
 use farcall::remote::{AnyRemote, WireRef};
 use farcall::{
     Address, Change, DirectoryClient, DirectoryError, DirectoryExt, Entry, InterfaceInfo, Limits,
@@ -91,6 +91,15 @@ struct ServeArgs {
     /// owner cannot be reached for this long is dropped.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     lease_time: Option<Duration>,
+    /// Admits writers from other hosts that present the token in FILE
+    /// (its content, without the final newline) as their handshake
+    /// credentials. It travels in clear: for trusted networks.
+    #[arg(long, value_name = "FILE")]
+    write_token_file: Option<PathBuf>,
+    /// With --write-token-file: every writer must present the token, even
+    /// from the same host.
+    #[arg(long, requires = "write_token_file")]
+    token_only: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -469,6 +478,17 @@ async fn serve(args: ServeArgs) -> Result<(), Fail> {
     let addr = node
         .local_addr()
         .ok_or_else(|| Fail::new(format!("listening on {} gave no address", args.listen)))?;
+    if let Some(file) = &args.write_token_file {
+        let token = read_token(file)?;
+        let access = if args.token_only {
+            WriteAccess::TokenOnly(token.into())
+        } else {
+            WriteAccess::SameHostOrToken(token.into())
+        };
+        if !set_write_access(&node, access) {
+            return Err(Fail::new("this node has no directory to guard"));
+        }
+    }
     let dir = node.directory();
     if let Some(data) = &args.data {
         let store = Store::open(data)?;
@@ -485,6 +505,22 @@ async fn serve(args: ServeArgs) -> Result<(), Fail> {
     std::future::pending::<()>().await;
     drop(node);
     Ok(())
+}
+
+/// The token in `file`, without its final line break.
+fn read_token(file: &Path) -> Result<Vec<u8>, Fail> {
+    let mut token = std::fs::read(file)
+        .map_err(|e| Fail::new(format!("--write-token-file {}: {e}", file.display())))?;
+    while token.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        token.pop();
+    }
+    if token.is_empty() {
+        return Err(Fail::new(format!(
+            "--write-token-file {}: the file is empty",
+            file.display()
+        )));
+    }
+    Ok(token)
 }
 
 /// The bindings as saved: name -> members.
