@@ -464,31 +464,32 @@ async fn serve(args: ServeArgs) -> Result<(), Fail> {
     if let Some(lease) = args.lease_time {
         limits = limits.lease_time(lease);
     }
-    let node = Node::builder()
-        .limits(limits)
-        .listen(args.listen.clone())
-        .await
-        .map_err(|e| {
-            Fail::new(format!(
-                "cannot listen on {}: {}",
-                args.listen,
-                one_line(&e.to_string())
-            ))
-        })?;
-    let addr = node
-        .local_addr()
-        .ok_or_else(|| Fail::new(format!("listening on {} gave no address", args.listen)))?;
-    if let Some(file) = &args.write_token_file {
-        let token = read_token(file)?;
-        let access = if args.token_only {
-            WriteAccess::TokenOnly(token.into())
-        } else {
-            WriteAccess::SameHostOrToken(token.into())
-        };
-        if !set_write_access(&node, access) {
-            return Err(Fail::new("this node has no directory to guard"));
+    // The token is read, and write access set, before the node listens:
+    // no writer comes in under the default meanwhile.
+    let access = match &args.write_token_file {
+        Some(file) => {
+            let token = read_token(file)?;
+            Some(if args.token_only {
+                WriteAccess::TokenOnly(token.into())
+            } else {
+                WriteAccess::SameHostOrToken(token.into())
+            })
         }
+        None => None,
+    };
+    let node = Node::builder().limits(limits).build();
+    if let Some(access) = access
+        && !set_write_access(&node, access)
+    {
+        return Err(Fail::new("this node has no directory to guard"));
     }
+    let addr = node.listen_on(args.listen.clone()).await.map_err(|e| {
+        Fail::new(format!(
+            "cannot listen on {}: {}",
+            args.listen,
+            one_line(&e.to_string())
+        ))
+    })?;
     let dir = node.directory();
     if let Some(data) = &args.data {
         let store = Store::open(data)?;
