@@ -36,7 +36,8 @@
 //!   only accepted from the same host: loopback TCP, a unix socket, an
 //!   in-process pipe, or the node itself. The check reads the method word
 //!   only, before the payload is decoded ([`authorize_write`]). Reads are
-//!   open. (A token that admits remote writers is not built yet.)
+//!   open. [`set_write_access`] with a [`WriteAccess`] token also admits
+//!   writers from other hosts that present it as handshake credentials.
 //!
 //! # Example
 //!
