@@ -700,6 +700,43 @@ async fn watch_sees_binds_and_unbinds() {
     server.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_falls_behind_gets_an_error() {
+    let node = Node::new();
+    let dir = node.directory();
+    let disc: Remote<dyn Circle> = node.export(Disc::new(1.0));
+    let mut slow = dir.watch("").await.unwrap();
+    let n = farcall::registry::WATCH_BACKLOG + 1000;
+    for i in 0..n {
+        dir.bind(&format!("n/{i}"), &disc).await.unwrap();
+    }
+    let mut items = 0;
+    let error = within(20, "the lagging watcher's error", async {
+        loop {
+            match slow.next().await {
+                Some(Ok(_)) => items += 1,
+                Some(Err(e)) => return e,
+                None => panic!("the stream ended without an error"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        (farcall::registry::WATCH_BACKLOG..n).contains(&items),
+        "{items} changes before the error"
+    );
+    assert!(error.to_string().contains("watch again"), "{error}");
+    assert!(slow.next().await.is_none());
+    // The directory goes on, and a new watch works.
+    let mut again = dir.watch("").await.unwrap();
+    dir.unbind("n/0").await.unwrap();
+    assert!(matches!(
+        next_change(&mut again).await,
+        Change::Unbound { .. }
+    ));
+    node.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------
 // 5. Leases: a binding vanishes when its process dies
 // ---------------------------------------------------------------------------
