@@ -155,7 +155,16 @@ async fn a_call_that_never_reached_its_object_fails_over_whatever_the_method() {
     let late: LateBound<dyn Worker> = LateBound::new(&client, resolver, Policy::FirstHealthy);
     assert_eq!(late.who().await.unwrap(), "server 0");
     let dead = servers.remove(0);
+    let dead_id = dead.id();
     dead.shutdown().await;
+    // Once the client has seen server 0 go (its connection closed), server 0
+    // is unreachable. (A request sent while the server was closing could
+    // have run: that case fails over only for idempotent methods.)
+    let t = std::time::Instant::now();
+    while client.connection_to(dead_id).is_some() {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // `count` is not idempotent, but server 0 is unreachable: the request
     // never left, so it goes to the next one.
     assert_eq!(late.count().await.unwrap(), 1);
