@@ -50,6 +50,7 @@ pub mod __private {
 mod private;
 pub mod remote;
 pub mod service;
+mod sync;
 pub mod transport;
 pub mod wire;
 

@@ -1,9 +1,10 @@
 //! A node: one participant that listens, connects, or both.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,10 +18,6 @@ use crate::id::{NodeId, ObjectId};
 use crate::service::{Entry, Objects, Service};
 use crate::transport::{Listener, Stream};
 use crate::wire::handshake::{self, HandshakeError, Hello, Welcome};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Accepts anything that names an address: `&str`, `String`, `Address`.
 pub trait IntoAddress {

@@ -1,7 +1,8 @@
+use crate::sync::lock;
 use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,10 +40,6 @@ struct Envelope {
     origin: PeerId,
     dest: PeerId,
     body: Bytes,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A message or request received by a [`Peer`].

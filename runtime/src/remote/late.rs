@@ -7,13 +7,14 @@
 //! reached, or the object no longer exists there), and also after the
 //! request was sent when the method is `#[remote(idempotent)]`.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -28,10 +29,6 @@ use crate::remote::stub::StubCore;
 
 /// How long an object that failed is passed over before it is tried again.
 const SHUN: Duration = Duration::from_secs(1);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The future a [`Resolve`] returns.
 pub type Candidates<'a> =

@@ -14,10 +14,11 @@
 //!   by the owner, not yet leased by its receiver) keeps the object for one
 //!   lease time.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -26,10 +27,6 @@ use crate::connection::Connection;
 use crate::id::{NodeId, ObjectId};
 use crate::node::{Node, WeakNode};
 use crate::remote::stub::Link;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Most objects named in one lease frame.
 const OBJECTS_PER_FRAME: usize = 1024;

@@ -11,10 +11,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::address::Address;
 use crate::id::{NodeId, ObjectId};
 use crate::node::{Node, WeakNode};
+use crate::remote::any::AnyRemote;
 use crate::remote::error::RemoteError;
 use crate::remote::interface::{Interface, Upcast, find_interface, is_subinterface};
 use crate::remote::lease::{LeaseHandle, LocalGuard};
-use crate::remote::stub::{Link, StubCore};
+use crate::remote::stub::StubCore;
 use crate::remote::wire::{WireRef, with_scope};
 use crate::service::{Service, Upcaster};
 
@@ -352,23 +353,9 @@ fn from_wire<I: ?Sized + Interface>(
     }
     let node =
         node.ok_or_else(|| RemoteError::Decode("no node to bind the reference to".into()))?;
-    if w.owner == node.id() {
-        let mut r = node.local_reference::<I>(w.object);
-        r.interface = w.interface;
-        return Ok(r);
-    }
-    let conn = conn
-        .filter(|c| c.peer_id() == w.owner && c.is_open())
-        .cloned()
-        .or_else(|| node.connection_to(w.owner));
-    let link = Arc::new(Link::new(node.downgrade(), w.owner, w.addrs.clone(), conn));
-    let lease = node.leases().hold(node, w.owner, w.object, link.clone());
-    Ok(Remote::<I>::stub(
-        StubCore::linked(link, w.object),
-        w.object,
-        w.owner,
-        w.interface,
-        w.addrs.into(),
-    )
-    .with_lease(lease))
+    // Bound as any reference is (own object, the connection it came on, or
+    // the owner dialed anew), then seen as `I`, which the check above allows.
+    AnyRemote::bind(node, w, conn)
+        .narrow::<I>()
+        .ok_or_else(|| RemoteError::Decode("the reference's node is gone".into()))
 }

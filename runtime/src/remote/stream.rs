@@ -22,6 +22,7 @@
 //! encoded for a call to an object of this very node (no connection) hands
 //! its streams over through a process-wide table instead.
 
+use crate::sync::lock;
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -56,10 +57,6 @@ pub const MAX_STREAMS: usize = 1024;
 /// How long a producer waits for its consumer to claim the stream (decode
 /// it and grant the first credit) before it gives up and drops its source.
 const CLAIM_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 // ------------------------------------------------------------------ the type
 

@@ -1,8 +1,9 @@
 //! Stubs: the client side of a remote object.
 
+use crate::sync::lock;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -31,10 +32,6 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// (within its deadline): long enough for a restart, short enough that a
 /// caller of a dead node learns it promptly.
 pub(crate) const RECONNECT_WINDOW: Duration = Duration::from_secs(2);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// How a stub reaches the node that owns its object: the connection it
 /// has (or had), and the owner's addresses to dial again when it breaks.
