@@ -134,15 +134,22 @@ pub struct ReadmeDoctests;
 /// Interfaces, stubs and the catalogue of remote traits.
 pub mod remote {
     pub use farcall_runtime::remote::{
-        AnyRemote, ArgDescriptor, Candidates, Coerce, ExportRegistration, Interface,
-        InterfaceDescriptor, MethodDescriptor, Stub, StubCore, Upcast, WireRef, catalogue,
-        decode_in, find_interface, is_subinterface, registered_exports,
+        AnyRemote, ArgDescriptor, Candidates, Carrier, CarrierFuture, Coerce, ExportRegistration,
+        Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore, Upcast, WireRef,
+        catalogue, decode_in, find_interface, is_subinterface, registered_exports,
     };
 }
 
 /// The directory and late binding: everything of `farcall-registry`.
 pub mod registry {
     pub use farcall_registry::*;
+}
+
+/// Mediated message exchange: a broker with queues (point to point) and
+/// topics (publish/subscribe), and mediated RPC. Everything of
+/// `farcall-broker`.
+pub mod mme {
+    pub use farcall_broker::*;
 }
 
 /// Lower layers, for those who build on the runtime directly.

@@ -55,6 +55,9 @@ impl ObjectId {
     pub const PEER: ObjectId = ObjectId(2);
     /// The directory every node embeds (late binding; see farcall-registry).
     pub const DIRECTORY: ObjectId = ObjectId(3);
+    /// The broker a standalone `farcall broker serve` runs (see
+    /// farcall-broker).
+    pub const BROKER: ObjectId = ObjectId(4);
 
     /// A fresh random id, outside the well-known range.
     pub fn random() -> Self {

@@ -34,7 +34,7 @@ pub use late::{Candidates, LateBound, Policy, Resolve};
 pub use reference::Remote;
 pub use registered::{ExportRegistration, registered_exports};
 pub use stream::{DEFAULT_WINDOW, MAX_STREAMS, MAX_WINDOW, Stream, StreamSender};
-pub use stub::{Stub, StubCore, decode_args, decode_fault};
+pub use stub::{Carrier, CarrierFuture, Stub, StubCore, decode_args, decode_fault};
 pub use wire::{WireRef, decode_in};
 
 use reference::LocalObject;

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -132,6 +133,40 @@ enum Target {
     },
     /// Whichever object a resolver picks, call by call (late binding).
     Late(Arc<LateLink>),
+    /// Something other than a connection carries the calls (a broker queue).
+    Carried(Arc<dyn Carrier>),
+}
+
+/// The future a [`Carrier`] returns.
+pub type CarrierFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, RemoteError>> + Send + 'a>>;
+
+/// Carries a stub's calls by some other way than a connection to the
+/// object's owner: a broker queue, say (mediated RPC). The stub encodes
+/// the arguments and decodes the result; the carrier moves the bytes.
+///
+/// Arguments and results that travel through a carrier are plain values:
+/// references ([`Remote`](crate::Remote)) and streams inside them are
+/// bound to no connection and cannot be used on the other side.
+pub trait Carrier: Send + Sync + fmt::Debug + 'static {
+    /// Carries one call of `method` with the encoded `payload` and returns
+    /// the encoded result, failing with `DeadlineExceeded` once `deadline`
+    /// passes. `idempotent` says the method may safely run twice.
+    fn call(
+        &self,
+        method: u64,
+        payload: Bytes,
+        deadline: Duration,
+        idempotent: bool,
+    ) -> CarrierFuture<'_, Bytes>;
+
+    /// Carries a one-way message; returns once it is handed over.
+    fn send(&self, method: u64, payload: Bytes) -> CarrierFuture<'_, ()>;
+
+    /// The node whose limits (the default deadline) apply, if any.
+    fn node(&self) -> Option<Node> {
+        None
+    }
 }
 
 /// Where a stub's calls go and how long they may take. Generated stubs
@@ -154,6 +189,7 @@ impl fmt::Debug for StubCore {
             Target::Remote(l) => d.field("link", l),
             Target::Local { node, .. } => d.field("local_node", &node.id()),
             Target::Late(l) => d.field("late", l),
+            Target::Carried(c) => d.field("carrier", c),
         };
         d.field("deadline", &self.deadline).finish()
     }
@@ -201,6 +237,16 @@ impl StubCore {
         }
     }
 
+    /// Calls through `carrier` (mediated RPC: a broker queue, say).
+    pub fn carried(carrier: Arc<dyn Carrier>) -> Self {
+        StubCore {
+            target: Target::Carried(carrier),
+            object: ObjectId(0),
+            deadline: None,
+            reconnect: None,
+        }
+    }
+
     /// The same target, trying to reach its owner for at most `window`
     /// (zero: one attempt) before a call fails.
     pub(crate) fn with_reconnect(mut self, window: Duration) -> Self {
@@ -230,7 +276,7 @@ impl StubCore {
     pub fn connection(&self) -> Option<Connection> {
         match &self.target {
             Target::Remote(l) => l.open(),
-            Target::Local { .. } | Target::Late(_) => None,
+            Target::Local { .. } | Target::Late(_) | Target::Carried(_) => None,
         }
     }
 
@@ -240,6 +286,7 @@ impl StubCore {
             Target::Remote(l) => l.node.upgrade(),
             Target::Local { node, .. } => Some(node.clone()),
             Target::Late(l) => l.node(),
+            Target::Carried(c) => c.node(),
         }
     }
 
@@ -279,6 +326,16 @@ impl StubCore {
             Target::Late(late) => {
                 late.call(self.deadline, method, name, idempotent, args)
                     .await
+            }
+            Target::Carried(carrier) => {
+                let node = carrier.node();
+                let deadline = self.effective_deadline(node.as_ref());
+                let payload = stream::encode_for(None, args)?;
+                let bytes = carrier
+                    .call(method, payload, deadline, idempotent)
+                    .await
+                    .map_err(|e| named(e, name))?;
+                decode_in(node.as_ref(), None, &bytes)
             }
             _ => self
                 .call_once(method, name, args)
@@ -337,7 +394,7 @@ impl StubCore {
                     };
                 decode_in(Some(node), None, &bytes).map_err(Failed::after)
             }
-            Target::Late(_) => Err(Failed::unsent(RemoteError::Rejected(
+            Target::Late(_) | Target::Carried(_) => Err(Failed::unsent(RemoteError::Rejected(
                 "a late-bound target cannot nest another".into(),
             ))),
         }
@@ -355,6 +412,13 @@ impl StubCore {
     {
         match &self.target {
             Target::Late(late) => late.send(self.deadline, method, name, args).await,
+            Target::Carried(carrier) => {
+                let payload = stream::encode_for(None, args)?;
+                carrier
+                    .send(method, payload)
+                    .await
+                    .map_err(|e| named(e, name))
+            }
             _ => self.send_once(method, name, args).await,
         }
     }
@@ -370,7 +434,7 @@ impl StubCore {
         A: Serialize + ?Sized,
     {
         match &self.target {
-            Target::Late(_) => Err(RemoteError::Rejected(
+            Target::Late(_) | Target::Carried(_) => Err(RemoteError::Rejected(
                 "a late-bound target cannot nest another".into(),
             )),
             Target::Remote(link) => {

@@ -1,0 +1,215 @@
+//! What a broker handle talks to: the broker in this process, or one on
+//! another node. Both carry bytes; the typed API is on top ([`crate::Broker`]).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use farcall_runtime::Node;
+
+use crate::config::{QueueConfig, Stats, SubscribeOptions};
+use crate::engine::{Engine, EngineConsumer, EngineSubscription, QueueCore, RawDelivery};
+use crate::error::BrokerError;
+
+/// The future a backend operation returns.
+pub(crate) type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, BrokerError>> + Send + 'a>>;
+
+/// The operations of a broker, on bytes.
+pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
+    /// The largest message the broker accepts.
+    fn max_message(&self) -> u64;
+    /// Creates the queue if absent; with `Some(config)`, checks it.
+    fn declare<'a>(&'a self, queue: &'a str, config: Option<QueueConfig>) -> Fut<'a, QueueConfig>;
+    /// Sends a message to a queue; resolves once the broker accepted it.
+    fn send<'a>(&'a self, queue: &'a str, payload: Bytes) -> Fut<'a, ()>;
+    /// Attaches a consumer.
+    fn consume<'a>(&'a self, queue: &'a str, prefetch: u32) -> Fut<'a, Box<dyn DeliverySource>>;
+    /// Publishes on a subject.
+    fn publish<'a>(&'a self, subject: &'a str, payload: Bytes) -> Fut<'a, ()>;
+    /// Subscribes to a pattern.
+    fn subscribe<'a>(
+        &'a self,
+        pattern: &'a str,
+        options: SubscribeOptions,
+    ) -> Fut<'a, Box<dyn MessageSource>>;
+    /// Every queue's and topic's figures.
+    fn stats(&self) -> Fut<'_, Stats>;
+    /// The node this handle calls from, if any.
+    fn node(&self) -> Option<Node>;
+    /// The in-process broker, if this is one.
+    fn engine(&self) -> Option<&Arc<Engine>> {
+        None
+    }
+    /// Closes the broker (embedded) or lets go of it (a client).
+    fn close(&self) -> Fut<'_, ()>;
+}
+
+/// Deliveries to one consumer.
+pub(crate) trait DeliverySource: Send + fmt::Debug {
+    /// The next delivery; `None` once the queue or broker is gone.
+    fn next(&mut self) -> Fut<'_, Option<RawDelivery>>;
+    /// Acknowledges and refuses this consumer's deliveries.
+    fn acker(&self) -> Arc<dyn Acker>;
+}
+
+/// Acknowledges or refuses deliveries.
+pub(crate) trait Acker: Send + Sync + fmt::Debug {
+    /// The message is done.
+    fn ack(&self, tag: u64) -> Fut<'_, ()>;
+    /// The message goes back to the queue now (or to its dead-letter queue).
+    fn nack(&self, tag: u64) -> Fut<'_, ()>;
+}
+
+/// Messages of one subscription.
+pub(crate) trait MessageSource: Send + fmt::Debug {
+    /// The next message and its subject; `None` once the subscription ended.
+    fn next(&mut self) -> Fut<'_, Option<(Arc<str>, Bytes)>>;
+    /// Messages dropped for this subscriber so far (as far as it knows).
+    fn dropped(&self) -> u64;
+}
+
+// ---------------------------------------------------------------- embedded
+
+/// The broker in this process.
+#[derive(Debug)]
+pub(crate) struct Embedded {
+    pub(crate) engine: Arc<Engine>,
+}
+
+impl Backend for Embedded {
+    fn max_message(&self) -> u64 {
+        self.engine.max_message()
+    }
+
+    fn declare<'a>(&'a self, queue: &'a str, config: Option<QueueConfig>) -> Fut<'a, QueueConfig> {
+        Box::pin(async move { Ok(self.engine.declare(queue, config)?.config().clone()) })
+    }
+
+    fn send<'a>(&'a self, queue: &'a str, payload: Bytes) -> Fut<'a, ()> {
+        Box::pin(self.engine.send(queue, payload))
+    }
+
+    fn consume<'a>(&'a self, queue: &'a str, prefetch: u32) -> Fut<'a, Box<dyn DeliverySource>> {
+        Box::pin(async move {
+            let q = self.engine.declare(queue, None)?;
+            let c = q.consume(prefetch)?;
+            Ok(Box::new(LocalConsumer(c)) as Box<dyn DeliverySource>)
+        })
+    }
+
+    fn publish<'a>(&'a self, subject: &'a str, payload: Bytes) -> Fut<'a, ()> {
+        Box::pin(std::future::ready(self.engine.publish(subject, payload)))
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        pattern: &'a str,
+        options: SubscribeOptions,
+    ) -> Fut<'a, Box<dyn MessageSource>> {
+        Box::pin(async move {
+            let s = self.engine.subscribe(pattern, options)?;
+            Ok(Box::new(LocalSubscription {
+                sub: s,
+                batch: Vec::new(),
+                ready: VecDeque::new(),
+                ended: false,
+            }) as Box<dyn MessageSource>)
+        })
+    }
+
+    fn stats(&self) -> Fut<'_, Stats> {
+        Box::pin(std::future::ready(Ok(self.engine.stats())))
+    }
+
+    fn node(&self) -> Option<Node> {
+        None
+    }
+
+    fn engine(&self) -> Option<&Arc<Engine>> {
+        Some(&self.engine)
+    }
+
+    fn close(&self) -> Fut<'_, ()> {
+        Box::pin(async move {
+            self.engine.close().await;
+            Ok(())
+        })
+    }
+}
+
+#[derive(Debug)]
+struct LocalConsumer(EngineConsumer);
+
+impl DeliverySource for LocalConsumer {
+    fn next(&mut self) -> Fut<'_, Option<RawDelivery>> {
+        Box::pin(async move { Ok(self.0.next().await) })
+    }
+
+    fn acker(&self) -> Arc<dyn Acker> {
+        Arc::new(LocalAcker {
+            queue: self.0.queue().clone(),
+            consumer: self.0.id(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct LocalAcker {
+    queue: Arc<QueueCore>,
+    consumer: u64,
+}
+
+impl Acker for LocalAcker {
+    fn ack(&self, tag: u64) -> Fut<'_, ()> {
+        Box::pin(std::future::ready(self.queue.ack(tag, Some(self.consumer))))
+    }
+
+    fn nack(&self, tag: u64) -> Fut<'_, ()> {
+        Box::pin(std::future::ready(
+            self.queue.nack(tag, Some(self.consumer)),
+        ))
+    }
+}
+
+#[derive(Debug)]
+struct LocalSubscription {
+    sub: EngineSubscription,
+    batch: Vec<(Arc<str>, Bytes)>,
+    ready: VecDeque<(Arc<str>, Bytes)>,
+    ended: bool,
+}
+
+impl MessageSource for LocalSubscription {
+    fn next(&mut self) -> Fut<'_, Option<(Arc<str>, Bytes)>> {
+        Box::pin(async move {
+            if let Some(m) = self.ready.pop_front() {
+                return Ok(Some(m));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            self.batch.clear();
+            match self.sub.next_batch(&mut self.batch, 256).await {
+                Ok(true) => {
+                    self.ready.extend(self.batch.drain(..));
+                    Ok(self.ready.pop_front())
+                }
+                Ok(false) => {
+                    self.ended = true;
+                    Ok(None)
+                }
+                Err(e) => {
+                    self.ended = true;
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn dropped(&self) -> u64 {
+        self.sub.dropped()
+    }
+}

@@ -1,0 +1,122 @@
+//! The broker's error.
+
+use farcall_runtime::RemoteError;
+use serde::{Deserialize, Serialize};
+
+/// Why a broker operation failed.
+///
+/// It crosses the wire as the error of every call to a standalone broker;
+/// a failed call (deadline, disconnection, ...) arrives as
+/// [`BrokerError::Remote`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// A subject given to `publish` breaks the subject rules.
+    #[error("invalid subject {subject:?}: {reason}")]
+    InvalidSubject {
+        /// The subject as given (cut to 300 bytes).
+        subject: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A pattern given to `subscribe` breaks the pattern rules.
+    #[error("invalid pattern {pattern:?}: {reason}")]
+    InvalidPattern {
+        /// The pattern as given (cut to 300 bytes).
+        pattern: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A queue name breaks the naming rules.
+    #[error("invalid queue name {name:?}: {reason}")]
+    InvalidQueueName {
+        /// The name as given (cut to 300 bytes).
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A message is larger than the broker accepts.
+    #[error("message of {size} bytes is over the broker's limit of {limit} bytes")]
+    TooLarge {
+        /// The encoded size of the message.
+        size: u64,
+        /// The broker's limit.
+        limit: u64,
+    },
+    /// The queue exists with another configuration.
+    #[error("queue {name:?} exists with another configuration: {reason}")]
+    QueueConfigMismatch {
+        /// The queue.
+        name: String,
+        /// What differs.
+        reason: String,
+    },
+    /// A durable queue was asked of a broker that has no storage (an
+    /// embedded broker made without a data directory).
+    #[error("queue {0:?} is durable but the broker has no data directory")]
+    NoStorage(String),
+    /// The delivery is no longer in flight: it was acknowledged already,
+    /// or its ack-wait passed and it went back to the queue.
+    #[error(
+        "delivery {tag} of queue {queue:?} is not in flight (acked already, or its ack-wait passed)"
+    )]
+    NotInFlight {
+        /// The queue.
+        queue: String,
+        /// The delivery's tag.
+        tag: u64,
+    },
+    /// A subscriber fell further behind than its buffer and its policy is
+    /// to be disconnected.
+    #[error("subscription to {pattern:?} cut off: it fell {buffer} messages behind")]
+    SlowSubscriber {
+        /// The subscription's pattern.
+        pattern: String,
+        /// Its buffer size.
+        buffer: u32,
+    },
+    /// The queue holds as many messages as its configuration allows.
+    #[error("queue {name:?} is full: {depth} messages (its max_depth)")]
+    QueueFull {
+        /// The queue.
+        name: String,
+        /// Its limit.
+        depth: u64,
+    },
+    /// The broker's storage failed.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// A message did not decode as the type asked for.
+    #[error("could not decode a message: {0}")]
+    Decode(String),
+    /// A message did not encode.
+    #[error("could not encode a message: {0}")]
+    Encode(String),
+    /// The broker refused the request (too many consumers, ...).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The broker is shutting down or gone.
+    #[error("the broker is closed")]
+    Closed,
+    /// The client could not be set up (an address that is not one, ...).
+    #[error("broker configuration: {0}")]
+    Config(String),
+    /// The call failed in the runtime.
+    #[error(transparent)]
+    Remote(RemoteError),
+}
+
+impl From<RemoteError> for BrokerError {
+    fn from(e: RemoteError) -> Self {
+        BrokerError::Remote(e)
+    }
+}
+
+/// `s` cut to at most 300 bytes (on a character boundary), for errors.
+pub(crate) fn cut(s: &str) -> String {
+    let mut end = s.len().min(300);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}

@@ -1,0 +1,474 @@
+//! A broker on another node: the protocol, the server side
+//! ([`crate::Broker::expose`]) and the client side ([`crate::Broker::connect`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use farcall_runtime::remote::Dispatcher;
+use farcall_runtime::{CallContext, Node, NodeId, ObjectId, Remote, Stream};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Acker, Backend, DeliverySource, Fut, MessageSource};
+use crate::config::{QueueConfig, Stats, SubscribeOptions};
+use crate::engine::{Engine, RawDelivery, lock};
+use crate::error::BrokerError;
+use crate::subject::{validate_queue_name, validate_subject};
+
+/// Messages a remote subscriber's stream lets travel before it reads them.
+const SUBSCRIPTION_WINDOW: u32 = 1024;
+
+/// What a broker says about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerInfo {
+    /// The largest message it accepts, in bytes.
+    pub max_message: u64,
+    /// The farcall version it runs.
+    pub version: String,
+}
+
+/// One delivery as it travels to a remote consumer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireDelivery {
+    /// Names the delivery for ack and nack.
+    pub tag: u64,
+    /// 1 for the first delivery, 2 for the first redelivery, ...
+    pub attempt: u32,
+    /// The message.
+    pub payload: Bytes,
+}
+
+/// One item of a remote subscription.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum WireMessage {
+    /// A message published on `subject`.
+    Message {
+        /// The subject it was published on.
+        subject: String,
+        /// The message.
+        payload: Bytes,
+    },
+    /// The subscriber fell a whole buffer behind and its policy cut it off.
+    Cut {
+        /// The subscription's buffer.
+        buffer: u32,
+    },
+}
+
+/// A broker's operations as they travel, served at the well-known
+/// [`ObjectId::BROKER`] by [`Broker::expose`](crate::Broker::expose) (what
+/// `farcall broker serve` runs). [`Broker::connect`](crate::Broker::connect)
+/// is the typed API on top.
+#[farcall_macros::remote(crate = "::farcall_runtime")]
+pub trait BrokerApi {
+    /// The broker's limits and version.
+    #[remote(idempotent)]
+    async fn info(&self) -> Result<BrokerInfo, BrokerError>;
+    /// Creates the queue if absent (with `config`, or the default); with
+    /// `Some(config)`, an existing queue must have it. Returns its
+    /// configuration.
+    #[remote(idempotent)]
+    async fn declare(
+        &self,
+        queue: String,
+        config: Option<QueueConfig>,
+    ) -> Result<QueueConfig, BrokerError>;
+    /// Sends a message to a queue; returns once the broker accepted it (on
+    /// disk under the fsync policy for a durable queue).
+    async fn send(&self, queue: String, payload: Bytes) -> Result<(), BrokerError>;
+    /// Attaches a consumer holding at most `prefetch` unacknowledged
+    /// deliveries; returns its id and its deliveries. Ending the stream
+    /// (or the connection) gives back what it held.
+    async fn consume(
+        &self,
+        queue: String,
+        prefetch: u32,
+    ) -> Result<(u64, Stream<WireDelivery>), BrokerError>;
+    /// Acknowledges delivery `tag` of consumer `consumer`.
+    async fn ack(&self, queue: String, consumer: u64, tag: u64) -> Result<(), BrokerError>;
+    /// Refuses delivery `tag` of consumer `consumer`: delivered again now.
+    async fn nack(&self, queue: String, consumer: u64, tag: u64) -> Result<(), BrokerError>;
+    /// Publishes on a subject (one way: errors stay at the broker).
+    #[remote(oneway)]
+    async fn publish(&self, subject: String, payload: Bytes) -> Result<(), BrokerError>;
+    /// Subscribes to a pattern.
+    async fn subscribe(
+        &self,
+        pattern: String,
+        options: SubscribeOptions,
+    ) -> Result<Stream<WireMessage>, BrokerError>;
+    /// Every queue's and topic's figures.
+    #[remote(idempotent)]
+    async fn stats(&self) -> Result<Stats, BrokerError>;
+}
+
+// ---------------------------------------------------------------- server
+
+/// Serves an engine to other nodes.
+#[derive(Debug)]
+struct Server {
+    engine: Arc<Engine>,
+    /// Which node attached each consumer, by (queue, consumer id).
+    owners: Arc<Mutex<HashMap<(String, u64), NodeId>>>,
+}
+
+fn caller() -> Option<NodeId> {
+    CallContext::current().map(|cx| cx.caller)
+}
+
+impl Server {
+    fn check_owner(&self, queue: &str, consumer: u64, tag: u64) -> Result<(), BrokerError> {
+        let owner = lock(&self.owners)
+            .get(&(queue.to_owned(), consumer))
+            .copied();
+        match owner {
+            Some(o) if Some(o) == caller() => Ok(()),
+            _ => Err(BrokerError::NotInFlight {
+                queue: queue.to_owned(),
+                tag,
+            }),
+        }
+    }
+}
+
+#[farcall_macros::remote(crate = "::farcall_runtime")]
+impl BrokerApi for Server {
+    async fn info(&self) -> Result<BrokerInfo, BrokerError> {
+        Ok(BrokerInfo {
+            max_message: self.engine.max_message(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        })
+    }
+
+    async fn declare(
+        &self,
+        queue: String,
+        config: Option<QueueConfig>,
+    ) -> Result<QueueConfig, BrokerError> {
+        Ok(self.engine.declare(&queue, config)?.config().clone())
+    }
+
+    async fn send(&self, queue: String, payload: Bytes) -> Result<(), BrokerError> {
+        self.engine.send(&queue, payload).await
+    }
+
+    async fn consume(
+        &self,
+        queue: String,
+        prefetch: u32,
+    ) -> Result<(u64, Stream<WireDelivery>), BrokerError> {
+        let q = self.engine.declare(&queue, None)?;
+        let prefetch = prefetch.clamp(1, farcall_runtime::remote::MAX_WINDOW);
+        let mut consumer = q.consume(prefetch)?;
+        let id = consumer.id();
+        let owner = caller().unwrap_or(NodeId(0));
+        let key = (queue, id);
+        lock(&self.owners).insert(key.clone(), owner);
+        let owners = self.owners.clone();
+        let (tx, stream) = Stream::channel(prefetch as usize);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    d = consumer.next() => {
+                        let Some(d) = d else { break };
+                        let item = WireDelivery { tag: d.tag, attempt: d.attempt, payload: d.payload };
+                        if tx.send(item).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ = tx.closed() => break,
+                }
+            }
+            lock(&owners).remove(&key);
+            // Dropping the consumer gives back what it held.
+            drop(consumer);
+        });
+        Ok((id, stream.with_window(prefetch)))
+    }
+
+    async fn ack(&self, queue: String, consumer: u64, tag: u64) -> Result<(), BrokerError> {
+        self.check_owner(&queue, consumer, tag)?;
+        let q = self
+            .engine
+            .existing(&queue)
+            .ok_or(BrokerError::NotInFlight {
+                queue: queue.clone(),
+                tag,
+            })?;
+        q.ack(tag, Some(consumer))
+    }
+
+    async fn nack(&self, queue: String, consumer: u64, tag: u64) -> Result<(), BrokerError> {
+        self.check_owner(&queue, consumer, tag)?;
+        let q = self
+            .engine
+            .existing(&queue)
+            .ok_or(BrokerError::NotInFlight {
+                queue: queue.clone(),
+                tag,
+            })?;
+        q.nack(tag, Some(consumer))
+    }
+
+    async fn publish(&self, subject: String, payload: Bytes) -> Result<(), BrokerError> {
+        let r = self.engine.publish(&subject, payload);
+        if let Err(e) = &r {
+            tracing::debug!(error = %e, "a one-way publish was refused");
+        }
+        r
+    }
+
+    async fn subscribe(
+        &self,
+        pattern: String,
+        options: SubscribeOptions,
+    ) -> Result<Stream<WireMessage>, BrokerError> {
+        let mut sub = self.engine.subscribe(&pattern, options)?;
+        let (tx, stream) = Stream::channel(SUBSCRIPTION_WINDOW as usize);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(256);
+            loop {
+                batch.clear();
+                let got = tokio::select! {
+                    r = sub.next_batch(&mut batch, 256) => r,
+                    _ = tx.closed() => break,
+                };
+                match got {
+                    Ok(true) => {
+                        for (subject, payload) in batch.drain(..) {
+                            let m = WireMessage::Message {
+                                subject: subject.to_string(),
+                                payload,
+                            };
+                            if tx.send(m).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(false) => break,
+                    Err(BrokerError::SlowSubscriber { buffer, .. }) => {
+                        let _ = tx.send(WireMessage::Cut { buffer }).await;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        Ok(stream.with_window(SUBSCRIPTION_WINDOW))
+    }
+
+    async fn stats(&self) -> Result<Stats, BrokerError> {
+        Ok(self.engine.stats())
+    }
+}
+
+/// Serves `engine` at [`ObjectId::BROKER`] on `node`.
+pub(crate) fn expose(node: &Node, engine: Arc<Engine>) {
+    let server: Arc<dyn BrokerApi> = Arc::new(Server {
+        engine,
+        owners: Arc::new(Mutex::new(HashMap::new())),
+    });
+    node.serve_object(ObjectId::BROKER, Arc::new(Dispatcher::new(server)));
+}
+
+// ---------------------------------------------------------------- client
+
+/// A broker on another node.
+#[derive(Debug)]
+pub(crate) struct Client {
+    node: Node,
+    api: Remote<dyn BrokerApi>,
+    info: BrokerInfo,
+}
+
+impl Client {
+    pub(crate) async fn connect(
+        node: &Node,
+        addr: farcall_runtime::Address,
+    ) -> Result<Client, BrokerError> {
+        let api: Remote<dyn BrokerApi> = node.connect(addr, ObjectId::BROKER).await?;
+        let info = api.info().await.map_err(|e| match e {
+            BrokerError::Remote(farcall_runtime::RemoteError::NoSuchObject) => BrokerError::Config(
+                "no broker is served there (run `farcall broker serve`, or Broker::expose)".into(),
+            ),
+            other => other,
+        })?;
+        Ok(Client {
+            node: node.clone(),
+            api,
+            info,
+        })
+    }
+
+    fn check_size(&self, payload: &Bytes) -> Result<(), BrokerError> {
+        let size = payload.len() as u64;
+        if size > self.info.max_message {
+            return Err(BrokerError::TooLarge {
+                size,
+                limit: self.info.max_message,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Backend for Client {
+    fn max_message(&self) -> u64 {
+        self.info.max_message
+    }
+
+    fn declare<'a>(&'a self, queue: &'a str, config: Option<QueueConfig>) -> Fut<'a, QueueConfig> {
+        Box::pin(async move {
+            validate_queue_name(queue)?;
+            self.api.declare(queue.to_owned(), config).await
+        })
+    }
+
+    fn send<'a>(&'a self, queue: &'a str, payload: Bytes) -> Fut<'a, ()> {
+        Box::pin(async move {
+            validate_queue_name(queue)?;
+            self.check_size(&payload)?;
+            self.api.send(queue.to_owned(), payload).await
+        })
+    }
+
+    fn consume<'a>(&'a self, queue: &'a str, prefetch: u32) -> Fut<'a, Box<dyn DeliverySource>> {
+        Box::pin(async move {
+            validate_queue_name(queue)?;
+            let (id, stream) = self.api.consume(queue.to_owned(), prefetch).await?;
+            Ok(Box::new(RemoteConsumer {
+                stream,
+                acker: Arc::new(RemoteAcker {
+                    api: self.api.clone(),
+                    queue: queue.to_owned(),
+                    consumer: id,
+                }),
+            }) as Box<dyn DeliverySource>)
+        })
+    }
+
+    fn publish<'a>(&'a self, subject: &'a str, payload: Bytes) -> Fut<'a, ()> {
+        Box::pin(async move {
+            validate_subject(subject)?;
+            self.check_size(&payload)?;
+            self.api.publish(subject.to_owned(), payload).await
+        })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        pattern: &'a str,
+        options: SubscribeOptions,
+    ) -> Fut<'a, Box<dyn MessageSource>> {
+        Box::pin(async move {
+            crate::subject::Pattern::parse(pattern)?;
+            let stream = self.api.subscribe(pattern.to_owned(), options).await?;
+            Ok(Box::new(RemoteSubscription {
+                stream,
+                ended: false,
+                pattern: pattern.to_owned(),
+                pending: VecDeque::new(),
+            }) as Box<dyn MessageSource>)
+        })
+    }
+
+    fn stats(&self) -> Fut<'_, Stats> {
+        Box::pin(self.api.stats())
+    }
+
+    fn node(&self) -> Option<Node> {
+        Some(self.node.clone())
+    }
+
+    fn close(&self) -> Fut<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[derive(Debug)]
+struct RemoteConsumer {
+    stream: Stream<WireDelivery>,
+    acker: Arc<RemoteAcker>,
+}
+
+impl DeliverySource for RemoteConsumer {
+    fn next(&mut self) -> Fut<'_, Option<RawDelivery>> {
+        Box::pin(async move {
+            match self.stream.next().await {
+                None => Ok(None),
+                Some(Ok(d)) => Ok(Some(RawDelivery {
+                    tag: d.tag,
+                    attempt: d.attempt,
+                    payload: d.payload,
+                })),
+                Some(Err(e)) => Err(e.into()),
+            }
+        })
+    }
+
+    fn acker(&self) -> Arc<dyn Acker> {
+        self.acker.clone()
+    }
+}
+
+#[derive(Debug)]
+struct RemoteAcker {
+    api: Remote<dyn BrokerApi>,
+    queue: String,
+    consumer: u64,
+}
+
+impl Acker for RemoteAcker {
+    fn ack(&self, tag: u64) -> Fut<'_, ()> {
+        Box::pin(self.api.ack(self.queue.clone(), self.consumer, tag))
+    }
+
+    fn nack(&self, tag: u64) -> Fut<'_, ()> {
+        Box::pin(self.api.nack(self.queue.clone(), self.consumer, tag))
+    }
+}
+
+#[derive(Debug)]
+struct RemoteSubscription {
+    stream: Stream<WireMessage>,
+    ended: bool,
+    pattern: String,
+    pending: VecDeque<(Arc<str>, Bytes)>,
+}
+
+impl MessageSource for RemoteSubscription {
+    fn next(&mut self) -> Fut<'_, Option<(Arc<str>, Bytes)>> {
+        Box::pin(async move {
+            if let Some(m) = self.pending.pop_front() {
+                return Ok(Some(m));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            match self.stream.next().await {
+                None => {
+                    self.ended = true;
+                    Ok(None)
+                }
+                Some(Ok(WireMessage::Message { subject, payload })) => {
+                    Ok(Some((subject.into(), payload)))
+                }
+                Some(Ok(WireMessage::Cut { buffer })) => {
+                    self.ended = true;
+                    Err(BrokerError::SlowSubscriber {
+                        pattern: self.pattern.clone(),
+                        buffer,
+                    })
+                }
+                Some(Err(e)) => {
+                    self.ended = true;
+                    Err(e.into())
+                }
+            }
+        })
+    }
+
+    fn dropped(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,385 @@
+//! Mediated RPC: `#[remote]` calls carried by a broker queue.
+//!
+//! A stub made by [`Broker::stub`] sends each call as a message to a queue;
+//! whoever [serves](Broker::serve) that queue takes it, runs it, and
+//! publishes the result on the caller's reply subject (`_INBOX.<id>`),
+//! which the caller subscribed to. Servers compete for the queue, so they
+//! share the load; a call made while no server is up waits in the queue
+//! and is served when one starts, if its deadline has not passed.
+//!
+//! A request is acknowledged before it runs, so a server that dies
+//! mid-call does not make it run twice, unless the method is
+//! `#[remote(idempotent)]`: then it is acknowledged after the reply, and
+//! a server that dies mid-call leaves it to another.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use farcall_runtime::remote::{Carrier, CarrierFuture, Coerce, Dispatcher, Interface, StubCore};
+use farcall_runtime::{CallContext, Fault, Node, NodeId, RemoteError, Service};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::api::Broker;
+use crate::config::{DEFAULT_PREFETCH, SubscribeOptions};
+use crate::engine::lock;
+use crate::error::BrokerError;
+
+/// A call as it travels in the queue.
+#[derive(Debug, Serialize, Deserialize)]
+struct Request {
+    /// Matches the reply to the call.
+    id: u64,
+    /// The calling node.
+    caller: u128,
+    /// The method word.
+    method: u64,
+    /// The encoded arguments.
+    args: Bytes,
+    /// Where the result goes; `None` for a one-way message.
+    reply_to: Option<String>,
+    /// When the caller stops waiting: milliseconds since the Unix epoch.
+    deadline_ms: u64,
+    /// Whether the method may run twice.
+    idempotent: bool,
+}
+
+/// A result as it travels back.
+#[derive(Debug, Serialize, Deserialize)]
+struct Reply {
+    id: u64,
+    outcome: Result<Bytes, Fault>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Bytes, Fault>>>>>;
+
+/// A broker handle's reply subject and the calls waiting on it.
+pub(crate) struct Replies {
+    inbox: String,
+    pending: Pending,
+    next: AtomicU64,
+    caller: NodeId,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for Replies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replies")
+            .field("inbox", &self.inbox)
+            .finish()
+    }
+}
+
+impl Drop for Replies {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl Replies {
+    async fn start(broker: &Broker) -> Result<Arc<Replies>, BrokerError> {
+        let caller = broker
+            .backend()
+            .node()
+            .map_or_else(NodeId::random, |n| n.id());
+        let inbox = format!("_INBOX.{:032x}", NodeId::random().0);
+        let mut sub = broker
+            .subscribe_raw(&inbox, SubscribeOptions::default())
+            .await?;
+        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let routes = pending.clone();
+        let listener = tokio::spawn(async move {
+            while let Some(m) = sub.next().await {
+                let Ok(m) = m else { continue };
+                let Ok(reply) = farcall_runtime::codec::decode::<Reply>(&m.body) else {
+                    tracing::debug!("a reply that does not decode; dropped");
+                    continue;
+                };
+                if let Some(tx) = lock(&routes).remove(&reply.id) {
+                    let _ = tx.send(reply.outcome);
+                }
+            }
+        });
+        Ok(Arc::new(Replies {
+            inbox,
+            pending,
+            next: AtomicU64::new(1),
+            caller,
+            listener,
+        }))
+    }
+}
+
+/// Carries a stub's calls through a queue.
+struct QueueCarrier {
+    broker: Broker,
+    queue: String,
+    replies: Arc<Replies>,
+}
+
+impl fmt::Debug for QueueCarrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueCarrier")
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
+fn to_remote(e: BrokerError) -> RemoteError {
+    match e {
+        BrokerError::Remote(r) => r,
+        BrokerError::TooLarge { .. } => RemoteError::Encode(e.to_string()),
+        other => RemoteError::Rejected(other.to_string()),
+    }
+}
+
+impl QueueCarrier {
+    fn request(
+        &self,
+        method: u64,
+        args: Bytes,
+        reply: bool,
+        deadline: Duration,
+        idempotent: bool,
+    ) -> (u64, Result<Bytes, RemoteError>) {
+        let id = self.replies.next.fetch_add(1, Ordering::Relaxed);
+        let req = Request {
+            id,
+            caller: self.replies.caller.0,
+            method,
+            args,
+            reply_to: reply.then(|| self.replies.inbox.clone()),
+            deadline_ms: now_ms().saturating_add(deadline.as_millis() as u64),
+            idempotent,
+        };
+        let bytes = postcard::to_stdvec(&req)
+            .map(Bytes::from)
+            .map_err(|e| RemoteError::Encode(e.to_string()));
+        (id, bytes)
+    }
+}
+
+impl Carrier for QueueCarrier {
+    fn call(
+        &self,
+        method: u64,
+        payload: Bytes,
+        deadline: Duration,
+        idempotent: bool,
+    ) -> CarrierFuture<'_, Bytes> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let (id, bytes) = self.request(method, payload, true, deadline, idempotent);
+            let bytes = bytes?;
+            let (tx, rx) = oneshot::channel();
+            lock(&self.replies.pending).insert(id, tx);
+            let forget = || {
+                lock(&self.replies.pending).remove(&id);
+            };
+            let sent =
+                tokio::time::timeout(deadline, self.broker.backend().send(&self.queue, bytes))
+                    .await;
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    forget();
+                    return Err(to_remote(e));
+                }
+                Err(_) => {
+                    forget();
+                    return Err(RemoteError::DeadlineExceeded);
+                }
+            }
+            let left = deadline.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, rx).await {
+                Ok(Ok(Ok(bytes))) => Ok(bytes),
+                Ok(Ok(Err(fault))) => Err(fault.into()),
+                Ok(Err(_)) => Err(RemoteError::Disconnected(
+                    "the broker's reply subscription ended".into(),
+                )),
+                Err(_) => {
+                    forget();
+                    Err(RemoteError::DeadlineExceeded)
+                }
+            }
+        })
+    }
+
+    fn send(&self, method: u64, payload: Bytes) -> CarrierFuture<'_, ()> {
+        Box::pin(async move {
+            let deadline = self.node().map_or(Duration::from_secs(30), |n| {
+                n.limits().get_default_deadline()
+            });
+            let (_, bytes) = self.request(method, payload, false, deadline, false);
+            self.broker
+                .backend()
+                .send(&self.queue, bytes?)
+                .await
+                .map_err(to_remote)
+        })
+    }
+
+    fn node(&self) -> Option<Node> {
+        self.broker.backend().node()
+    }
+}
+
+/// A queue served by an object (mediated RPC); dropping it (or
+/// [`Serving::stop`]) stops taking calls, and calls it had not yet taken
+/// stay in the queue for other servers.
+#[derive(Debug)]
+pub struct Serving {
+    queue: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Serving {
+    /// The queue served.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// Stops serving.
+    pub fn stop(self) {}
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Broker {
+    /// A stub of interface `I` whose calls go to the queue `queue` and are
+    /// served by whoever [serves](Broker::serve) it (mediated RPC). Calls
+    /// have the default deadline (30 s, or the calling node's).
+    ///
+    /// Arguments and results are plain values here: remote references and
+    /// streams cannot travel through a broker.
+    pub async fn stub<I: ?Sized + Interface>(&self, queue: &str) -> Result<Arc<I>, BrokerError> {
+        Ok(I::stub(self.stub_core(queue).await?))
+    }
+
+    /// [`Broker::stub`] with a deadline of its own for every call.
+    pub async fn stub_with_deadline<I: ?Sized + Interface>(
+        &self,
+        queue: &str,
+        deadline: Duration,
+    ) -> Result<Arc<I>, BrokerError> {
+        Ok(I::stub(
+            self.stub_core(queue).await?.with_deadline(deadline),
+        ))
+    }
+
+    async fn stub_core(&self, queue: &str) -> Result<StubCore, BrokerError> {
+        crate::subject::validate_queue_name(queue)?;
+        self.backend().declare(queue, None).await?;
+        let replies = self
+            .inner
+            .replies
+            .get_or_try_init(|| Replies::start(self))
+            .await?
+            .clone();
+        let carrier = QueueCarrier {
+            broker: self.clone(),
+            queue: queue.to_owned(),
+            replies,
+        };
+        Ok(StubCore::carried(Arc::new(carrier)))
+    }
+
+    /// Serves the calls sent to the queue `queue` with `obj`, as interface
+    /// `I`. Any number of servers may serve one queue: each call goes to
+    /// one of them.
+    pub async fn serve<I, T>(&self, queue: &str, obj: T) -> Result<Serving, BrokerError>
+    where
+        I: ?Sized + Coerce<T>,
+    {
+        self.serve_arc(queue, I::coerce(obj)).await
+    }
+
+    /// [`Broker::serve`] with an object already behind an `Arc<dyn Trait>`.
+    pub async fn serve_arc<I: ?Sized + Interface>(
+        &self,
+        queue: &str,
+        obj: Arc<I>,
+    ) -> Result<Serving, BrokerError> {
+        let q = self.queue_raw(queue, None).await?;
+        let mut consumer = q.consume_with(DEFAULT_PREFETCH).await?;
+        let service: Arc<dyn Service> = Arc::new(Dispatcher::new(obj));
+        let broker = self.clone();
+        let node = self.backend().node();
+        let task = tokio::spawn(async move {
+            while let Some(d) = consumer.next().await {
+                let Ok(d) = d else { continue };
+                let service = service.clone();
+                let broker = broker.clone();
+                let node = node.clone();
+                tokio::spawn(async move {
+                    let req: Request = match farcall_runtime::codec::decode(d.body()) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a request that does not decode; refused");
+                            let _ = d.nack().await;
+                            return;
+                        }
+                    };
+                    let left = req.deadline_ms.saturating_sub(now_ms());
+                    if left == 0 {
+                        // The caller gave up already.
+                        let _ = d.ack().await;
+                        return;
+                    }
+                    if !req.idempotent {
+                        let _ = d.ack().await;
+                    }
+                    let deadline = Duration::from_millis(left);
+                    let cx = CallContext {
+                        caller: NodeId(req.caller),
+                        deadline: Instant::now().checked_add(deadline),
+                        connection: None,
+                        node: node.clone(),
+                        one_way: req.reply_to.is_none(),
+                    };
+                    let call = service.call(cx.clone(), req.method, req.args);
+                    let outcome = match tokio::time::timeout(deadline, cx.scope(call)).await {
+                        Ok(o) => o,
+                        Err(_) => Err(Fault::DeadlineExceeded),
+                    };
+                    if let Some(to) = &req.reply_to {
+                        let reply = Reply {
+                            id: req.id,
+                            outcome,
+                        };
+                        match postcard::to_stdvec(&reply) {
+                            Ok(b) => {
+                                if let Err(e) = broker.publish_raw(to, Bytes::from(b)).await {
+                                    tracing::warn!(error = %e, "a reply could not be published");
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "a reply did not encode"),
+                        }
+                    }
+                    if req.idempotent {
+                        let _ = d.ack().await;
+                    }
+                });
+            }
+        });
+        Ok(Serving {
+            queue: queue.to_owned(),
+            task,
+        })
+    }
+}
