@@ -201,13 +201,13 @@ impl Engine {
         validate_queue_name(name)?;
         let mut queues = lock(&self.queues);
         if let Some(q) = queues.get(name) {
-            if let Some(c) = config {
-                if c != q.config {
-                    return Err(BrokerError::QueueConfigMismatch {
-                        name: name.to_owned(),
-                        reason: format!("it has {:?}, asked for {c:?}", q.config),
-                    });
-                }
+            if let Some(c) = config
+                && c != q.config
+            {
+                return Err(BrokerError::QueueConfigMismatch {
+                    name: name.to_owned(),
+                    reason: format!("it has {:?}, asked for {c:?}", q.config),
+                });
             }
             return Ok(q.clone());
         }
@@ -277,10 +277,10 @@ impl Engine {
         let queues: Vec<_> = lock(&self.queues).values().cloned().collect();
         for q in queues {
             q.close();
-            if let Some(log) = &q.log {
-                if let Err(e) = log.flush().await {
-                    tracing::warn!(queue = %q.name, error = %e, "flushing the log failed");
-                }
+            if let Some(log) = &q.log
+                && let Err(e) = log.flush().await
+            {
+                tracing::warn!(queue = %q.name, error = %e, "flushing the log failed");
             }
         }
     }
@@ -942,7 +942,7 @@ fn hex(name: &str) -> String {
 }
 
 fn unhex(s: &str) -> Option<String> {
-    if s.len() % 2 != 0 || s.len() > 2 * crate::subject::MAX_SUBJECT_LEN {
+    if !s.len().is_multiple_of(2) || s.len() > 2 * crate::subject::MAX_SUBJECT_LEN {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..s.len())
