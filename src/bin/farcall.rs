@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use farcall::mme::{Broker, BrokerConfig, BrokerError, Fsync};
 use farcall::registry::{DIRECTORY_ENV, WriteAccess, set_write_access};
 use farcall::remote::{AnyRemote, WireRef};
 use farcall::{
@@ -64,6 +65,56 @@ enum Command {
     /// `#[remote(oneway)]` or `#[remote(idempotent)]` (`--json`: an array
     /// of {name, id, known, supertraits, methods}).
     Describe(DescribeArgs),
+    /// Runs a standalone broker, or reads its figures.
+    #[command(subcommand)]
+    Broker(BrokerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BrokerCommand {
+    /// Serves a broker on ADDR until killed.
+    ///
+    /// A node listening on ADDR that serves a broker in this process.
+    /// Prints `listening on <address>` once ready (the real port when
+    /// ADDR's port is 0). On SIGTERM or ctrl-c the broker is closed
+    /// (durable queues flushed to disk) and the command exits 0.
+    Serve(BrokerServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct BrokerServeArgs {
+    /// Where to listen, e.g. tcp://0.0.0.0:7500 (port 0: any free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Address,
+    /// Keeps durable queues in DIR (one sub-directory per queue); they
+    /// come back on start with every message not acknowledged. Without
+    /// it, asking for a durable queue fails.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// When durable queues' writes reach the disk: `always` (fsync before
+    /// a send is confirmed; survives power loss) or MILLIS (confirm once
+    /// written to the operating system, which survives a crash of the
+    /// broker, and fsync every MILLIS ms; a power cut may lose that much).
+    /// Default: 50.
+    #[arg(long, value_name = "always|MILLIS", value_parser = parse_fsync)]
+    fsync: Option<Fsync>,
+    /// The largest message accepted, in bytes (default 1048576, 1 MiB).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_message: Option<u64>,
+}
+
+fn parse_fsync(s: &str) -> Result<Fsync, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("always") {
+        return Ok(Fsync::Always);
+    }
+    let ms: u64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is neither `always` nor a number of milliseconds"))?;
+    if !(1..=60_000).contains(&ms) {
+        return Err(format!("{ms} ms is out of range: 1 to 60000"));
+    }
+    Ok(Fsync::Every(Duration::from_millis(ms)))
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,7 +291,18 @@ fn one_line_clap_error(rendered: &str, argv: &[String]) -> String {
         })
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| {
-            let subcommands = ["directory", "serve", "ls", "describe"];
+            let subcommands = [
+                "directory",
+                "serve",
+                "ls",
+                "describe",
+                "broker",
+                "stats",
+                "pub",
+                "sub",
+                "send",
+                "recv",
+            ];
             std::iter::once("farcall")
                 .chain(
                     argv.iter()
@@ -258,6 +320,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
         Command::Directory(DirectoryCommand::Serve(args)) => serve(args).await,
         Command::Ls(args) => ls(args).await,
         Command::Describe(args) => describe(args).await,
+        Command::Broker(BrokerCommand::Serve(args)) => broker_serve(args).await,
     }
 }
 
@@ -759,6 +822,80 @@ async fn persist(
             eprintln!("farcall: saving the bindings: {}", f.message);
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// broker serve
+// ---------------------------------------------------------------------------
+
+fn broker_failure(e: BrokerError) -> Fail {
+    Fail::new(one_line(&e.to_string()))
+}
+
+async fn broker_serve(args: BrokerServeArgs) -> Result<(), Fail> {
+    let mut config = BrokerConfig {
+        data: args.data.clone(),
+        ..BrokerConfig::default()
+    };
+    if let Some(fsync) = args.fsync {
+        config.fsync = fsync;
+    }
+    if let Some(max) = args.max_message {
+        config.max_message = max;
+    }
+    let broker = Broker::open(config).map_err(|e| match &args.data {
+        Some(dir) => Fail::new(format!(
+            "--data {}: {}",
+            dir.display(),
+            one_line(&e.to_string())
+        )),
+        None => broker_failure(e),
+    })?;
+    let node = Node::new();
+    broker.expose(&node).map_err(broker_failure)?;
+    let addr = node.listen_on(args.listen.clone()).await.map_err(|e| {
+        Fail::new(format!(
+            "cannot listen on {}: {}",
+            args.listen,
+            one_line(&e.to_string())
+        ))
+    })?;
+    // Caught before the address is printed: whoever reads it may stop
+    // the broker at once.
+    let stopped = stop_signals()?;
+    print_out(&format!("listening on {addr}\n"))?;
+    stopped.await;
+    // Close the broker first: it takes no more messages and its durable
+    // queues reach the disk; then the connections go.
+    let closed = broker.close().await;
+    node.shutdown().await;
+    closed.map_err(broker_failure)
+}
+
+/// SIGTERM and ctrl-c (SIGINT), caught from now on; the future ends at
+/// the first.
+#[cfg(unix)]
+fn stop_signals() -> Result<impl Future<Output = ()>, Fail> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let catch = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| Fail::new(format!("cannot catch {name}: {e}")))
+    };
+    let mut term = catch(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = catch(SignalKind::interrupt(), "SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+/// Ctrl-c, caught from the first poll on.
+#[cfg(not(unix))]
+fn stop_signals() -> Result<impl Future<Output = ()>, Fail> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 #[cfg(test)]
