@@ -1,15 +1,26 @@
-//! The `farcall` command: a standalone directory, and a look into any
-//! directory.
+//! The `farcall` command: a standalone directory and a look into any
+//! directory; a standalone broker and its queues and topics from the shell.
 //!
 //! ```text
 //! farcall directory serve --listen tcp://0.0.0.0:7400 [--data DIR]
 //! farcall ls [PREFIX] [--directory ADDR] [--json]
 //! farcall describe NAME [--directory ADDR] [--json]
+//!
+//! farcall broker serve --listen tcp://0.0.0.0:7500 [--data DIR] [--fsync always|MILLIS]
+//!                      [--max-message BYTES]
+//! farcall broker stats [--broker ADDR] [--json]
+//! farcall pub SUBJECT JSON [--broker ADDR]
+//! farcall sub PATTERN [--count N] [--json] [--broker ADDR]
+//! farcall send QUEUE JSON [--durable] [--broker ADDR]
+//! farcall recv QUEUE [--ack] [--count N] [--timeout SECONDS] [--json] [--broker ADDR]
 //! ```
 //!
-//! `--directory` defaults to the `FARCALL_DIRECTORY` environment variable.
-//! Every error is one line on stderr and a non-zero exit status (2 for a
-//! wrong command line, 1 for anything else).
+//! `--directory` defaults to the `FARCALL_DIRECTORY` environment variable,
+//! `--broker` to `FARCALL_BROKER`. Messages are JSON values, carried as
+//! their text (the broker's `*_raw` calls); a payload that is not JSON
+//! text prints as {"bytes_hex": "..."}. Every error is one line on stderr
+//! and a non-zero exit status (2 for a wrong command line, 1 for anything
+//! else).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -19,7 +30,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use farcall::mme::{Broker, BrokerConfig, BrokerError, Fsync};
+use farcall::mme::{
+    Broker, BrokerConfig, BrokerError, Fsync, QueueConfig, Stats, SubscribeOptions,
+};
 use farcall::registry::{DIRECTORY_ENV, WriteAccess, set_write_access};
 use farcall::remote::{AnyRemote, WireRef};
 use farcall::{
@@ -33,14 +46,25 @@ use serde_json::{Value, json};
 #[command(
     name = "farcall",
     version,
-    about = "farcall's directory from the command line: serve one, list its bindings, describe their interfaces.",
+    about = "farcall from the command line: serve a directory, list its bindings, describe their \
+             interfaces; serve a broker, publish and subscribe, send to and receive from its \
+             queues, read its figures.",
     after_help = "Addresses look like tcp://127.0.0.1:7400 or unix:///run/farcall.sock. \
                   `ls` and `describe` read the directory's address from --directory, \
-                  or else from the FARCALL_DIRECTORY environment variable.\n\n\
+                  or else from the FARCALL_DIRECTORY environment variable; `pub`, `sub`, \
+                  `send`, `recv` and `broker stats` read the broker's from --broker, or else \
+                  from FARCALL_BROKER. Messages are JSON values.\n\n\
                   Examples:\n  \
                   farcall directory serve --listen tcp://127.0.0.1:7400 --data ./directory-data\n  \
                   FARCALL_DIRECTORY=tcp://127.0.0.1:7400 farcall ls shop/\n  \
-                  farcall describe shop/cart --directory tcp://127.0.0.1:7400 --json"
+                  farcall describe shop/cart --directory tcp://127.0.0.1:7400 --json\n  \
+                  farcall broker serve --listen tcp://127.0.0.1:7500 --data ./broker-data\n  \
+                  export FARCALL_BROKER=tcp://127.0.0.1:7500\n  \
+                  farcall sub 'prices.>' --json    # in another shell\n  \
+                  farcall pub prices.eu.acme '{\"price\": 12.5}'\n  \
+                  farcall send orders '{\"id\": 7}' --durable\n  \
+                  farcall recv orders --ack --json\n  \
+                  farcall broker stats"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -68,6 +92,39 @@ enum Command {
     /// Runs a standalone broker, or reads its figures.
     #[command(subcommand)]
     Broker(BrokerCommand),
+    /// Publishes a JSON value on a subject.
+    ///
+    /// The value is checked to be JSON and sent as its text without the
+    /// whitespace between tokens (keys in their order, numbers as
+    /// written). Every subscription whose pattern matches SUBJECT gets it;
+    /// with none, it is gone.
+    Pub(PubArgs),
+    /// Prints the messages published on subjects matching a pattern.
+    ///
+    /// One line per message: `SUBJECT JSON`, where JSON is the payload if
+    /// it is JSON text, else {"bytes_hex": "..."} (`--json`: one object
+    /// {"subject", "body"} per line). Once subscribed, `subscribed to
+    /// PATTERN` goes to stderr; only messages published from then on
+    /// arrive. Runs until killed, or until --count messages.
+    Sub(SubArgs),
+    /// Sends a JSON value to a queue, once the broker has it.
+    ///
+    /// The queue is created if it does not exist (durable with
+    /// --durable); an existing queue is used as it is, except that
+    /// --durable on a queue that is not fails. Returns once the broker
+    /// accepted the message (for a durable queue: written to disk under
+    /// the broker's --fsync).
+    Send(SendArgs),
+    /// Receives messages from a queue and prints them.
+    ///
+    /// Prints --count messages (default 1) like `sub`, as `QUEUE JSON`
+    /// (`--json`: {"queue", "body", "attempt"}, attempt 1 for a first
+    /// delivery). With --ack each is acknowledged once printed: done.
+    /// Without it they are given back when the command exits, to be
+    /// delivered again at once (their attempt goes up by one, and a
+    /// message out of attempts moves to the dead-letter queue QUEUE.dlq).
+    /// A queue that does not exist is created (not durable).
+    Recv(RecvArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +136,100 @@ enum BrokerCommand {
     /// ADDR's port is 0). On SIGTERM or ctrl-c the broker is closed
     /// (durable queues flushed to disk) and the command exits 0.
     Serve(BrokerServeArgs),
+    /// Prints the broker's figures: its queues, topics and subscriptions.
+    ///
+    /// A table of queues (name, durable, depth: messages waiting, in
+    /// flight: delivered and not acknowledged, consumers, and since the
+    /// broker started: sent, acked, redelivered, dead-lettered), a table
+    /// of topics (subject, messages published, rate in messages per second
+    /// over the last ten seconds), then the subscriptions open and the
+    /// messages dropped from slow subscribers (`--json`: one object
+    /// {queues, topics, subscriptions, dropped}).
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args)]
+struct BrokerArg {
+    /// The broker's address (default: $FARCALL_BROKER).
+    #[arg(long, value_name = "ADDR")]
+    broker: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct StatsArgs {
+    #[command(flatten)]
+    target: BrokerArg,
+    /// Prints JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct PubArgs {
+    /// The subject, e.g. `prices.eu.acme` (tokens separated by dots).
+    #[arg(value_name = "SUBJECT")]
+    subject: String,
+    /// The message: a JSON value, e.g. '{"price": 12.5}' or '"text"'.
+    #[arg(value_name = "JSON")]
+    json: String,
+    #[command(flatten)]
+    target: BrokerArg,
+}
+
+#[derive(Debug, Args)]
+struct SubArgs {
+    /// The pattern, e.g. `prices.*.acme` (`*`: one token) or `prices.>`
+    /// (`>`: all the tokens left).
+    #[arg(value_name = "PATTERN")]
+    pattern: String,
+    /// Exits after N messages.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+    /// Prints one JSON object per message.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: BrokerArg,
+}
+
+#[derive(Debug, Args)]
+struct SendArgs {
+    /// The queue, e.g. `orders`.
+    #[arg(value_name = "QUEUE")]
+    queue: String,
+    /// The message: a JSON value, sent as `pub` sends it.
+    #[arg(value_name = "JSON")]
+    json: String,
+    /// Creates the queue durable (kept on the broker's disk, surviving a
+    /// restart) if it does not exist.
+    #[arg(long)]
+    durable: bool,
+    #[command(flatten)]
+    target: BrokerArg,
+}
+
+#[derive(Debug, Args)]
+struct RecvArgs {
+    /// The queue, e.g. `orders`.
+    #[arg(value_name = "QUEUE")]
+    queue: String,
+    /// Acknowledges each message once printed (without it, the messages
+    /// are given back on exit and delivered again at once).
+    #[arg(long)]
+    ack: bool,
+    /// How many messages to receive (default 1; at most 1024 without
+    /// --ack).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+    /// Fails (exit 1) if the messages have not all arrived within SECONDS
+    /// (those that did are printed); waits forever by default.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
+    /// Prints one JSON object per message.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: BrokerArg,
 }
 
 #[derive(Debug, Args)]
@@ -321,6 +472,11 @@ async fn run(cli: Cli) -> Result<(), Fail> {
         Command::Ls(args) => ls(args).await,
         Command::Describe(args) => describe(args).await,
         Command::Broker(BrokerCommand::Serve(args)) => broker_serve(args).await,
+        Command::Broker(BrokerCommand::Stats(args)) => broker_stats(args).await,
+        Command::Pub(args) => publish(args).await,
+        Command::Sub(args) => subscribe(args).await,
+        Command::Send(args) => send(args).await,
+        Command::Recv(args) => recv(args).await,
     }
 }
 
@@ -822,6 +978,384 @@ async fn persist(
             eprintln!("farcall: saving the bindings: {}", f.message);
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// pub, sub, send, recv and broker stats
+// ---------------------------------------------------------------------------
+
+/// The environment variable that names the broker when `--broker` is not
+/// given.
+const BROKER_ENV: &str = "FARCALL_BROKER";
+
+/// The most messages `recv` holds unacknowledged (the broker's largest
+/// prefetch over a connection).
+const RECV_MAX_HELD: u64 = 1024;
+
+/// The broker named by `--broker` or `FARCALL_BROKER`, from a node of this
+/// process that only dials. Close the node ([`Node::shutdown`]) before
+/// exiting: that sends what is still queued (a publish is one-way).
+async fn connect_broker(target: &BrokerArg) -> Result<(Node, Broker), Fail> {
+    let (text, source) = match &target.broker {
+        Some(a) => (a.clone(), "--broker"),
+        None => match std::env::var(BROKER_ENV) {
+            Ok(v) if !v.trim().is_empty() => (v, BROKER_ENV),
+            _ => {
+                return Err(Fail::usage(format!(
+                    "no broker given: pass --broker ADDR or set {BROKER_ENV} \
+                     (e.g. tcp://127.0.0.1:7500)"
+                )));
+            }
+        },
+    };
+    let addr: Address = text
+        .trim()
+        .parse()
+        .map_err(|e| Fail::usage(format!("{source}: {e}")))?;
+    let node = Node::new();
+    let broker = match tokio::time::timeout(CALL_DEADLINE, Broker::connect_with(&node, &addr)).await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            return Err(Fail::new(format!(
+                "cannot reach the broker at {addr}: {}",
+                one_line(&e.to_string())
+            )));
+        }
+        Err(_) => {
+            return Err(Fail::new(format!(
+                "cannot reach the broker at {addr}: no answer within {} s",
+                CALL_DEADLINE.as_secs()
+            )));
+        }
+    };
+    Ok((node, broker))
+}
+
+/// Runs `work` with the broker, then closes the node gracefully whatever
+/// the outcome.
+async fn with_broker<F, Fut>(target: &BrokerArg, work: F) -> Result<(), Fail>
+where
+    F: FnOnce(Broker) -> Fut,
+    Fut: Future<Output = Result<(), Fail>>,
+{
+    let (node, broker) = connect_broker(target).await?;
+    let result = work(broker).await;
+    node.shutdown().await;
+    result
+}
+
+/// A call to the broker, within [`CALL_DEADLINE`].
+async fn call<T>(f: impl Future<Output = Result<T, BrokerError>>) -> Result<T, Fail> {
+    match tokio::time::timeout(CALL_DEADLINE, f).await {
+        Ok(r) => r.map_err(broker_failure),
+        Err(_) => Err(Fail::new(format!(
+            "the broker gave no answer within {} s",
+            CALL_DEADLINE.as_secs()
+        ))),
+    }
+}
+
+/// The message argument: checked to be JSON, as compact text.
+fn json_argument(text: &str) -> Result<Vec<u8>, Fail> {
+    serde_json::from_str::<Value>(text).map_err(|e| {
+        Fail::usage(format!(
+            "the message is not JSON ({e}); quote it for the shell, e.g. '{{\"n\": 1}}' or '\"text\"'"
+        ))
+    })?;
+    Ok(compact_json(text).into_bytes())
+}
+
+/// `text`, valid JSON, without whitespace between tokens: one line, with
+/// keys in their order and numbers as written (a round trip through
+/// [`Value`] would sort keys and round large numbers).
+fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A payload as one line of JSON: itself if it is JSON text, else
+/// {"bytes_hex": "..."}.
+fn payload_json(payload: &[u8]) -> String {
+    match std::str::from_utf8(payload) {
+        Ok(text) if serde_json::from_str::<Value>(text).is_ok() => compact_json(text),
+        _ => {
+            let mut hex = String::with_capacity(payload.len() * 2);
+            for b in payload {
+                let _ = write!(hex, "{b:02x}");
+            }
+            json!({ "bytes_hex": hex }).to_string()
+        }
+    }
+}
+
+/// One message as `sub` and `recv` print it: `WHERE BODY`, or with
+/// `json` an object {"<key>": WHERE, "body": BODY, ...more}.
+fn message_line(
+    json: bool,
+    key: &str,
+    place: &str,
+    payload: &[u8],
+    more: &[(&str, Value)],
+) -> String {
+    let body = payload_json(payload);
+    if !json {
+        return format!("{place} {body}\n");
+    }
+    // Built by hand so that the body keeps its keys' order.
+    let mut line = format!(
+        "{{{}:{},\"body\":{body}",
+        Value::from(key),
+        Value::from(place)
+    );
+    for (k, v) in more {
+        let _ = write!(line, ",{}:{v}", Value::from(*k));
+    }
+    line.push_str("}\n");
+    line
+}
+
+async fn publish(args: PubArgs) -> Result<(), Fail> {
+    let payload = json_argument(&args.json)?;
+    // The publish is one-way: the node's graceful close in `with_broker`
+    // sends it before the process exits.
+    with_broker(&args.target, |broker| async move {
+        call(broker.publish_raw(&args.subject, payload.into())).await
+    })
+    .await
+}
+
+async fn subscribe(args: SubArgs) -> Result<(), Fail> {
+    with_broker(&args.target, |broker| async move {
+        let mut sub =
+            call(broker.subscribe_raw(&args.pattern, SubscribeOptions::default())).await?;
+        eprintln!("subscribed to {}", args.pattern);
+        let mut seen = 0u64;
+        while args.count.is_none_or(|n| seen < n) {
+            let msg = match sub.next().await {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => return Err(broker_failure(e)),
+                None => {
+                    return Err(Fail::new(format!(
+                        "the subscription to {} ended: the broker closed",
+                        args.pattern
+                    )));
+                }
+            };
+            print_out(&message_line(
+                args.json,
+                "subject",
+                &msg.subject,
+                &msg.body,
+                &[],
+            ))?;
+            seen += 1;
+        }
+        Ok(())
+    })
+    .await
+}
+
+async fn send(args: SendArgs) -> Result<(), Fail> {
+    let payload = json_argument(&args.json)?;
+    with_broker(&args.target, |broker| async move {
+        let config = args.durable.then(QueueConfig::durable);
+        let queue = call(broker.queue_raw(&args.queue, config)).await?;
+        call(queue.send(&payload.into())).await
+    })
+    .await
+}
+
+async fn recv(args: RecvArgs) -> Result<(), Fail> {
+    let count = args.count.unwrap_or(1);
+    if !args.ack && count > RECV_MAX_HELD {
+        return Err(Fail::usage(format!(
+            "--count {count}: without --ack, recv holds at most {RECV_MAX_HELD} messages"
+        )));
+    }
+    with_broker(&args.target, |broker| async move {
+        let queue = call(broker.queue_raw(&args.queue, None)).await?;
+        // With --ack, one at a time: each ack lets the next one come. The
+        // broker hands over the next message as soon as the last one is
+        // acked, so one message past the last may be delivered here and
+        // given back (its attempt goes up by one): the broker has no way
+        // yet to stop a consumer before its last ack. Without --ack, all
+        // at once: they are held until the consumer goes, which gives
+        // them back; a nack would have them delivered to this consumer
+        // again, counting an attempt each time.
+        let prefetch = if args.ack { 1 } else { count as u32 };
+        let mut consumer = call(queue.consume_with(prefetch)).await?;
+        let deadline = args.timeout.map(|t| tokio::time::Instant::now() + t);
+        let mut got = 0u64;
+        while got < count {
+            let next = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, consumer.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        let secs = args.timeout.unwrap_or_default().as_secs_f64();
+                        return Err(Fail::new(if got == 0 {
+                            format!("no message on queue {:?} within {secs} s", args.queue)
+                        } else {
+                            format!(
+                                "only {got} of {count} messages on queue {:?} within {secs} s",
+                                args.queue
+                            )
+                        }));
+                    }
+                },
+                None => consumer.next().await,
+            };
+            let delivery = match next {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return Err(broker_failure(e)),
+                None => {
+                    return Err(Fail::new(format!(
+                        "the broker closed while receiving from queue {:?}",
+                        args.queue
+                    )));
+                }
+            };
+            print_out(&message_line(
+                args.json,
+                "queue",
+                &args.queue,
+                delivery.body(),
+                &[("attempt", Value::from(delivery.attempt()))],
+            ))?;
+            if args.ack {
+                call(delivery.ack()).await?;
+            }
+            got += 1;
+        }
+        drop(consumer);
+        Ok(())
+    })
+    .await
+}
+
+async fn broker_stats(args: StatsArgs) -> Result<(), Fail> {
+    with_broker(&args.target, |broker| async move {
+        let stats = call(broker.stats()).await?;
+        let out = if args.json {
+            let v = serde_json::to_value(&stats)
+                .map_err(|e| Fail::new(format!("cannot write the figures as JSON: {e}")))?;
+            format!("{v}\n")
+        } else {
+            stats_text(&stats)
+        };
+        print_out(&out)
+    })
+    .await
+}
+
+/// Rows as columns: each as wide as its widest cell, the first one to the
+/// left and the others to the right.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            if i == 0 {
+                let _ = write!(text, "{cell:<w$}");
+            } else {
+                let _ = write!(text, "  {cell:>w$}");
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+}
+
+/// `broker stats` as text.
+fn stats_text(stats: &Stats) -> String {
+    let mut out = String::new();
+    if stats.queues.is_empty() {
+        out.push_str("no queues\n");
+    } else {
+        let rows: Vec<Vec<String>> = stats
+            .queues
+            .iter()
+            .map(|q| {
+                vec![
+                    q.name.clone(),
+                    if q.durable { "yes" } else { "no" }.to_owned(),
+                    q.depth.to_string(),
+                    q.in_flight.to_string(),
+                    q.consumers.to_string(),
+                    q.sent.to_string(),
+                    q.acked.to_string(),
+                    q.redelivered.to_string(),
+                    q.dead_lettered.to_string(),
+                ]
+            })
+            .collect();
+        table(
+            &mut out,
+            &[
+                "QUEUE",
+                "DURABLE",
+                "DEPTH",
+                "IN FLIGHT",
+                "CONSUMERS",
+                "SENT",
+                "ACKED",
+                "REDELIVERED",
+                "DEAD-LETTERED",
+            ],
+            &rows,
+        );
+    }
+    out.push('\n');
+    if stats.topics.is_empty() {
+        out.push_str("no topics\n");
+    } else {
+        let rows: Vec<Vec<String>> = stats
+            .topics
+            .iter()
+            .map(|t| {
+                vec![
+                    t.subject.clone(),
+                    t.published.to_string(),
+                    format!("{:.1}", t.rate),
+                ]
+            })
+            .collect();
+        table(&mut out, &["SUBJECT", "PUBLISHED", "MSGS/S"], &rows);
+    }
+    let _ = writeln!(
+        out,
+        "\nsubscriptions: {}, messages dropped from slow subscribers: {}",
+        stats.subscriptions, stats.dropped
+    );
+    out
 }
 
 // ---------------------------------------------------------------------------
