@@ -106,8 +106,37 @@ impl Broker {
         let addr = addr
             .into_address()
             .map_err(|e| BrokerError::Config(format!("not a broker address: {e}")))?;
+        if let farcall_runtime::Address::Nats { .. } = &addr {
+            return Broker::connect_nats_address(&addr).await;
+        }
         let client = crate::remote::Client::connect(node, addr).await?;
         Ok(Broker::from_backend(Box::new(client)))
+    }
+
+    #[cfg(feature = "nats")]
+    async fn connect_nats_address(addr: &farcall_runtime::Address) -> Result<Broker, BrokerError> {
+        Broker::connect_nats(&addr.to_string(), crate::nats::NatsOptions::from_env()).await
+    }
+
+    #[cfg(not(feature = "nats"))]
+    async fn connect_nats_address(addr: &farcall_runtime::Address) -> Result<Broker, BrokerError> {
+        Err(BrokerError::Config(format!(
+            "{addr}: this build has no NATS backend (enable the `nats` feature of farcall-broker)"
+        )))
+    }
+
+    /// A broker on the NATS server (or cluster) at `url`
+    /// (`nats://host:port`; several servers separated by commas), with
+    /// `options` (the replicas of the streams it creates). A `nats://`
+    /// address given to [`Broker::connect`] comes here with
+    /// [`NatsOptions::from_env`](crate::NatsOptions::from_env).
+    #[cfg(feature = "nats")]
+    pub async fn connect_nats(
+        url: &str,
+        options: crate::nats::NatsOptions,
+    ) -> Result<Broker, BrokerError> {
+        let nats = crate::nats::Nats::connect(url, options).await?;
+        Ok(Broker::from_backend(Box::new(nats)))
     }
 
     /// Serves this broker to other nodes through `node` (at the well-known

@@ -45,6 +45,23 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
     }
     /// Closes the broker (embedded) or lets go of it (a client).
     fn close(&self) -> Fut<'_, ()>;
+    /// Mediated RPC of the backend's own (NATS request/reply), if it has
+    /// one; otherwise calls travel through a queue.
+    fn native_rpc(&self) -> Option<&dyn NativeRpc> {
+        None
+    }
+}
+
+/// A backend's own way of carrying mediated calls.
+pub(crate) trait NativeRpc: Send + Sync {
+    /// Carries calls to whoever serves `queue`.
+    fn carrier(&self, queue: &str) -> Arc<dyn farcall_runtime::remote::Carrier>;
+    /// Serves the calls to `queue` with `service` until the task is aborted.
+    fn serve<'a>(
+        &'a self,
+        queue: &'a str,
+        service: Arc<dyn farcall_runtime::Service>,
+    ) -> Fut<'a, tokio::task::JoinHandle<()>>;
 }
 
 /// Deliveries to one consumer.

@@ -787,13 +787,11 @@ impl Topics {
         options: SubscribeOptions,
         engine: Weak<Engine>,
     ) -> EngineSubscription {
-        let core = Arc::new(SubCore {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+        let core = SubCore::new(
+            self.next_id.fetch_add(1, Ordering::Relaxed),
             pattern,
             options,
-            buf: Mutex::new(SubBuf::default()),
-            notify: Notify::new(),
-        });
+        );
         self.subs
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -841,8 +839,10 @@ struct SubBuf {
     closed: bool,
 }
 
+/// A subscriber's bounded buffer and its slow-subscriber policy (also
+/// used in front of other backends' subscriptions).
 #[derive(Debug)]
-struct SubCore {
+pub(crate) struct SubCore {
     id: u64,
     pattern: Pattern,
     options: SubscribeOptions,
@@ -851,8 +851,59 @@ struct SubCore {
 }
 
 impl SubCore {
+    pub(crate) fn new(id: u64, pattern: Pattern, options: SubscribeOptions) -> Arc<SubCore> {
+        Arc::new(SubCore {
+            id,
+            pattern,
+            options,
+            buf: Mutex::new(SubBuf::default()),
+            notify: Notify::new(),
+        })
+    }
+
+    /// Ends the subscription: what is buffered can still be read.
+    pub(crate) fn close(&self) {
+        lock(&self.buf).closed = true;
+        self.notify.notify_one();
+    }
+
+    /// Messages dropped from the buffer so far.
+    pub(crate) fn dropped(&self) -> u64 {
+        lock(&self.buf).dropped
+    }
+
+    /// Moves up to `max` buffered messages into `out`, waiting for one if
+    /// none is buffered. `Ok(false)`: the subscription ended; an error:
+    /// it was cut off as a slow subscriber.
+    pub(crate) async fn next_batch(
+        &self,
+        out: &mut Vec<(Arc<str>, Bytes)>,
+        max: usize,
+    ) -> Result<bool, BrokerError> {
+        loop {
+            {
+                let mut b = lock(&self.buf);
+                if !b.q.is_empty() {
+                    let n = b.q.len().min(max.max(1));
+                    out.extend(b.q.drain(..n));
+                    return Ok(true);
+                }
+                if b.cut {
+                    return Err(BrokerError::SlowSubscriber {
+                        pattern: self.pattern.as_str().to_owned(),
+                        buffer: self.options.buffer,
+                    });
+                }
+                if b.closed {
+                    return Ok(false);
+                }
+            }
+            self.notify.notified().await;
+        }
+    }
+
     /// Buffers a message; true if an older one was dropped for it.
-    fn push(&self, subject: Arc<str>, payload: Bytes) -> bool {
+    pub(crate) fn push(&self, subject: Arc<str>, payload: Bytes) -> bool {
         let mut b = lock(&self.buf);
         if b.cut || b.closed {
             return false;
@@ -899,31 +950,12 @@ impl EngineSubscription {
         out: &mut Vec<(Arc<str>, Bytes)>,
         max: usize,
     ) -> Result<bool, BrokerError> {
-        loop {
-            {
-                let mut b = lock(&self.core.buf);
-                if !b.q.is_empty() {
-                    let n = b.q.len().min(max.max(1));
-                    out.extend(b.q.drain(..n));
-                    return Ok(true);
-                }
-                if b.cut {
-                    return Err(BrokerError::SlowSubscriber {
-                        pattern: self.core.pattern.as_str().to_owned(),
-                        buffer: self.core.options.buffer,
-                    });
-                }
-                if b.closed {
-                    return Ok(false);
-                }
-            }
-            self.core.notify.notified().await;
-        }
+        self.core.next_batch(out, max).await
     }
 
     /// Messages dropped from this subscription's buffer so far.
     pub(crate) fn dropped(&self) -> u64 {
-        lock(&self.core.buf).dropped
+        self.core.dropped()
     }
 }
 

@@ -95,6 +95,9 @@ pub enum BrokerError {
     /// The broker refused the request (too many consumers, ...).
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The distributed backend (NATS) failed.
+    #[error("nats: {0}")]
+    Backend(String),
     /// The broker is shutting down or gone.
     #[error("the broker is closed")]
     Closed,

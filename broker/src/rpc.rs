@@ -31,31 +31,31 @@ use crate::error::BrokerError;
 
 /// A call as it travels in the queue.
 #[derive(Debug, Serialize, Deserialize)]
-struct Request {
+pub(crate) struct Request {
     /// Matches the reply to the call.
-    id: u64,
+    pub(crate) id: u64,
     /// The calling node.
-    caller: u128,
+    pub(crate) caller: u128,
     /// The method word.
-    method: u64,
+    pub(crate) method: u64,
     /// The encoded arguments.
-    args: Bytes,
+    pub(crate) args: Bytes,
     /// Where the result goes; `None` for a one-way message.
-    reply_to: Option<String>,
+    pub(crate) reply_to: Option<String>,
     /// When the caller stops waiting: milliseconds since the Unix epoch.
-    deadline_ms: u64,
+    pub(crate) deadline_ms: u64,
     /// Whether the method may run twice.
-    idempotent: bool,
+    pub(crate) idempotent: bool,
 }
 
 /// A result as it travels back.
 #[derive(Debug, Serialize, Deserialize)]
-struct Reply {
-    id: u64,
-    outcome: Result<Bytes, Fault>,
+pub(crate) struct Reply {
+    pub(crate) id: u64,
+    pub(crate) outcome: Result<Bytes, Fault>,
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -118,6 +118,31 @@ impl Replies {
             caller,
             listener,
         }))
+    }
+}
+
+/// Runs one request on `service`, within its deadline.
+pub(crate) async fn run(
+    service: &Arc<dyn Service>,
+    node: Option<Node>,
+    req: Request,
+) -> Result<Bytes, Fault> {
+    let left = req.deadline_ms.saturating_sub(now_ms());
+    if left == 0 {
+        return Err(Fault::DeadlineExceeded);
+    }
+    let deadline = Duration::from_millis(left);
+    let cx = CallContext {
+        caller: NodeId(req.caller),
+        deadline: Instant::now().checked_add(deadline),
+        connection: None,
+        node,
+        one_way: req.reply_to.is_none(),
+    };
+    let call = service.call(cx.clone(), req.method, req.args);
+    match tokio::time::timeout(deadline, cx.scope(call)).await {
+        Ok(o) => o,
+        Err(_) => Err(Fault::DeadlineExceeded),
     }
 }
 
@@ -284,6 +309,9 @@ impl Broker {
 
     async fn stub_core(&self, queue: &str) -> Result<StubCore, BrokerError> {
         crate::subject::validate_queue_name(queue)?;
+        if let Some(native) = self.backend().native_rpc() {
+            return Ok(StubCore::carried(native.carrier(queue)));
+        }
         self.backend().declare(queue, None).await?;
         let replies = self
             .inner
@@ -315,9 +343,17 @@ impl Broker {
         queue: &str,
         obj: Arc<I>,
     ) -> Result<Serving, BrokerError> {
+        crate::subject::validate_queue_name(queue)?;
+        let service: Arc<dyn Service> = Arc::new(Dispatcher::new(obj));
+        if let Some(native) = self.backend().native_rpc() {
+            let task = native.serve(queue, service).await?;
+            return Ok(Serving {
+                queue: queue.to_owned(),
+                task,
+            });
+        }
         let q = self.queue_raw(queue, None).await?;
         let mut consumer = q.consume_with(DEFAULT_PREFETCH).await?;
-        let service: Arc<dyn Service> = Arc::new(Dispatcher::new(obj));
         let broker = self.clone();
         let node = self.backend().node();
         let task = tokio::spawn(async move {
@@ -335,8 +371,7 @@ impl Broker {
                             return;
                         }
                     };
-                    let left = req.deadline_ms.saturating_sub(now_ms());
-                    if left == 0 {
+                    if req.deadline_ms <= now_ms() {
                         // The caller gave up already.
                         let _ = d.ack().await;
                         return;
@@ -344,24 +379,10 @@ impl Broker {
                     if !req.idempotent {
                         let _ = d.ack().await;
                     }
-                    let deadline = Duration::from_millis(left);
-                    let cx = CallContext {
-                        caller: NodeId(req.caller),
-                        deadline: Instant::now().checked_add(deadline),
-                        connection: None,
-                        node: node.clone(),
-                        one_way: req.reply_to.is_none(),
-                    };
-                    let call = service.call(cx.clone(), req.method, req.args);
-                    let outcome = match tokio::time::timeout(deadline, cx.scope(call)).await {
-                        Ok(o) => o,
-                        Err(_) => Err(Fault::DeadlineExceeded),
-                    };
-                    if let Some(to) = &req.reply_to {
-                        let reply = Reply {
-                            id: req.id,
-                            outcome,
-                        };
+                    let (id, idempotent, reply_to) = (req.id, req.idempotent, req.reply_to.clone());
+                    let outcome = run(&service, node, req).await;
+                    if let Some(to) = &reply_to {
+                        let reply = Reply { id, outcome };
                         match postcard::to_stdvec(&reply) {
                             Ok(b) => {
                                 if let Err(e) = broker.publish_raw(to, Bytes::from(b)).await {
@@ -371,7 +392,7 @@ impl Broker {
                             Err(e) => tracing::warn!(error = %e, "a reply did not encode"),
                         }
                     }
-                    if req.idempotent {
+                    if idempotent {
                         let _ = d.ack().await;
                     }
                 });

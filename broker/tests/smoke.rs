@@ -92,3 +92,18 @@ async fn over_tcp() {
         .await
         .unwrap();
 }
+
+/// Against a nats-server already running at `FARCALL_TEST_NATS_URL`
+/// (skipped without it; the behaviour suite at the facade starts its own).
+#[cfg(feature = "nats")]
+#[tokio::test]
+async fn over_nats() {
+    let Ok(url) = std::env::var("FARCALL_TEST_NATS_URL") else {
+        eprintln!("over_nats: skipped: FARCALL_TEST_NATS_URL is not set");
+        return;
+    };
+    let b = Broker::connect(url.as_str()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), exercise(&b))
+        .await
+        .unwrap();
+}

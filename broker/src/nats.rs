@@ -1,0 +1,772 @@
+//! The NATS backend (feature `nats`): the same broker API on a NATS server
+//! or cluster.
+//!
+//! - Topics are NATS subjects, wildcards one to one.
+//! - A queue `q` is the JetStream stream `FARCALL_Q_<q escaped>` on the
+//!   subject `_FARCALL.q.<q>`, with work-queue retention (a message is gone
+//!   once acknowledged), file storage if durable and memory storage if not,
+//!   and one durable pull consumer `farcall` that every farcall consumer of
+//!   the queue pulls from (competing consumers). Ack-wait is the consumer's;
+//!   max-deliver is counted by JetStream and enforced here: a delivery past
+//!   the last attempt is moved to `<q>.dlq` (published there, then
+//!   acknowledged here) instead of being handed out.
+//! - Mediated RPC is NATS request/reply on `_FARCALL.rpc.<q>` with the queue
+//!   group `farcall`; a call that finds no server retries until its
+//!   deadline, so one made before any server is up is served when one
+//!   starts.
+//!
+//! Streams are created with [`NatsOptions::replicas`] replicas (from the
+//! `FARCALL_NATS_REPLICAS` environment variable when connecting with
+//! [`Broker::connect`](crate::Broker::connect); 1 by default).
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, stream};
+use bytes::Bytes;
+use farcall_runtime::remote::{Carrier, CarrierFuture};
+use farcall_runtime::{Fault, Node, NodeId, RemoteError, Service};
+use futures_util::StreamExt;
+
+use crate::backend::{Acker, Backend, DeliverySource, Fut, MessageSource, NativeRpc};
+use crate::config::{QueueConfig, QueueStats, Stats, SubscribeOptions};
+use crate::engine::{DLQ_SUFFIX, RawDelivery, SubCore, lock};
+use crate::error::BrokerError;
+use crate::rpc::{Reply, Request, now_ms, run};
+use crate::subject::{Pattern, validate_queue_name, validate_subject};
+
+/// The environment variable that sets the replicas of the streams a
+/// broker creates on NATS.
+pub const REPLICAS_ENV: &str = "FARCALL_NATS_REPLICAS";
+/// The name of the durable consumer every farcall consumer pulls from.
+const CONSUMER: &str = "farcall";
+/// The metadata key holding a queue's name and configuration.
+const META_NAME: &str = "farcall.queue";
+const META_CONFIG: &str = "farcall.config";
+/// The first pause before a call that found no server tries again.
+const NO_RESPONDERS_PAUSE: Duration = Duration::from_millis(20);
+
+/// How a broker on NATS creates what it needs.
+#[derive(Clone, Debug)]
+pub struct NatsOptions {
+    /// Replicas of each stream (queues): 1 on a single server, 3 on a
+    /// three-server cluster to survive the loss of one.
+    pub replicas: usize,
+}
+
+impl Default for NatsOptions {
+    fn default() -> Self {
+        NatsOptions { replicas: 1 }
+    }
+}
+
+impl NatsOptions {
+    /// The options the environment sets: [`REPLICAS_ENV`], else 1.
+    pub fn from_env() -> NatsOptions {
+        let replicas = std::env::var(REPLICAS_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|&r: &usize| (1..=5).contains(&r))
+            .unwrap_or(1);
+        NatsOptions { replicas }
+    }
+}
+
+fn backend_err(e: impl fmt::Display) -> BrokerError {
+    BrokerError::Backend(e.to_string())
+}
+
+/// The stream of queue `name`: `FARCALL_Q_` and the name with every byte
+/// outside `A-Z a-z 0-9 -` escaped as `_XX`.
+pub(crate) fn stream_name(name: &str) -> String {
+    let mut s = String::from("FARCALL_Q_");
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            s.push(b as char);
+        } else {
+            let _ = write!(s, "_{b:02X}");
+        }
+    }
+    s
+}
+
+fn queue_subject(name: &str) -> String {
+    format!("_FARCALL.q.{name}")
+}
+
+fn rpc_subject(queue: &str) -> String {
+    format!("_FARCALL.rpc.{queue}")
+}
+
+fn encode_config(c: &QueueConfig) -> String {
+    format!(
+        "durable={};ack_wait_ms={};max_deliver={};max_depth={}",
+        c.durable,
+        c.ack_wait.as_millis(),
+        c.max_deliver,
+        c.max_depth
+    )
+}
+
+fn decode_config(s: &str) -> Option<QueueConfig> {
+    let mut c = QueueConfig::default();
+    for part in s.split(';') {
+        let (k, v) = part.split_once('=')?;
+        match k {
+            "durable" => c.durable = v.parse().ok()?,
+            "ack_wait_ms" => c.ack_wait = Duration::from_millis(v.parse().ok()?),
+            "max_deliver" => c.max_deliver = v.parse().ok()?,
+            "max_depth" => c.max_depth = v.parse().ok()?,
+            _ => {}
+        }
+    }
+    Some(c)
+}
+
+/// A broker on a NATS server or cluster.
+pub(crate) struct Nats {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    options: NatsOptions,
+    caller: NodeId,
+    /// Queues known to exist, with their configuration.
+    known: Mutex<HashMap<String, QueueConfig>>,
+}
+
+impl fmt::Debug for Nats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nats")
+            .field("server", &self.client.server_info().server_name)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Nats {
+    /// Connects to the NATS server at `url` (`nats://host:port`).
+    pub(crate) async fn connect(url: &str, options: NatsOptions) -> Result<Nats, BrokerError> {
+        let client = async_nats::ConnectOptions::new()
+            .request_timeout(None)
+            .connect(url)
+            .await
+            .map_err(|e| BrokerError::Backend(format!("cannot connect to {url}: {e}")))?;
+        let js = jetstream::new(client.clone());
+        Ok(Nats {
+            client,
+            js,
+            options,
+            caller: NodeId::random(),
+            known: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn check_size(&self, payload: &Bytes) -> Result<(), BrokerError> {
+        let limit = self.max_message();
+        let size = payload.len() as u64;
+        if size > limit {
+            return Err(BrokerError::TooLarge { size, limit });
+        }
+        Ok(())
+    }
+
+    async fn declare_queue(
+        &self,
+        name: &str,
+        asked: Option<QueueConfig>,
+    ) -> Result<QueueConfig, BrokerError> {
+        validate_queue_name(name)?;
+        if let Some(have) = lock(&self.known).get(name).cloned() {
+            return match asked {
+                Some(a) if a != have => Err(mismatch(name, &have, &a)),
+                _ => Ok(have),
+            };
+        }
+        let wanted = asked.clone().unwrap_or_default();
+        let config = stream::Config {
+            name: stream_name(name),
+            subjects: vec![queue_subject(name)],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: if wanted.durable {
+                stream::StorageType::File
+            } else {
+                stream::StorageType::Memory
+            },
+            max_messages: i64::try_from(wanted.max_depth).unwrap_or(i64::MAX),
+            discard: stream::DiscardPolicy::New,
+            num_replicas: self.options.replicas,
+            metadata: HashMap::from([
+                (META_NAME.to_owned(), name.to_owned()),
+                (META_CONFIG.to_owned(), encode_config(&wanted)),
+            ]),
+            ..Default::default()
+        };
+        let stream = self
+            .js
+            .get_or_create_stream(config)
+            .await
+            .map_err(backend_err)?;
+        let have = stream
+            .cached_info()
+            .config
+            .metadata
+            .get(META_CONFIG)
+            .and_then(|s| decode_config(s))
+            .unwrap_or(wanted);
+        if let Some(a) = &asked
+            && *a != have
+        {
+            return Err(mismatch(name, &have, a));
+        }
+        let max_deliver = -1;
+        stream
+            .get_or_create_consumer(
+                CONSUMER,
+                consumer::pull::Config {
+                    durable_name: Some(CONSUMER.to_owned()),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: have.ack_wait,
+                    max_deliver,
+                    max_ack_pending: 100_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(backend_err)?;
+        lock(&self.known).insert(name.to_owned(), have.clone());
+        Ok(have)
+    }
+
+    async fn send_to(&self, name: &str, payload: Bytes) -> Result<(), BrokerError> {
+        let ack = self
+            .js
+            .publish(queue_subject(name), payload)
+            .await
+            .map_err(backend_err)?;
+        ack.await.map_err(|e| {
+            let text = e.to_string();
+            if text.contains("maximum messages exceeded") {
+                BrokerError::QueueFull {
+                    name: name.to_owned(),
+                    depth: lock(&self.known).get(name).map_or(0, |c| c.max_depth),
+                }
+            } else {
+                backend_err(text)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn queue_stats(&self) -> Result<Vec<QueueStats>, BrokerError> {
+        let mut out = Vec::new();
+        let mut streams = self.js.streams();
+        while let Some(info) = streams.next().await {
+            let info = info.map_err(backend_err)?;
+            let Some(name) = info.config.metadata.get(META_NAME).cloned() else {
+                continue;
+            };
+            let config = info
+                .config
+                .metadata
+                .get(META_CONFIG)
+                .and_then(|s| decode_config(s))
+                .unwrap_or_default();
+            let (in_flight, redelivered, pending) =
+                match self.js.get_stream(&info.config.name).await {
+                    Ok(s) => match s.consumer_info(CONSUMER).await {
+                        Ok(c) => (
+                            c.num_ack_pending as u64,
+                            c.num_redelivered as u64,
+                            c.num_pending,
+                        ),
+                        Err(_) => (0, 0, info.state.messages),
+                    },
+                    Err(_) => (0, 0, info.state.messages),
+                };
+            out.push(QueueStats {
+                name,
+                durable: config.durable,
+                depth: pending,
+                in_flight,
+                consumers: 0,
+                sent: info.state.last_sequence,
+                acked: info.state.last_sequence.saturating_sub(info.state.messages),
+                redelivered,
+                dead_lettered: 0,
+                segments: 0,
+                log_bytes: info.state.bytes,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}
+
+fn mismatch(name: &str, have: &QueueConfig, asked: &QueueConfig) -> BrokerError {
+    BrokerError::QueueConfigMismatch {
+        name: name.to_owned(),
+        reason: format!("it has {have:?}, asked for {asked:?}"),
+    }
+}
+
+impl Backend for Nats {
+    fn max_message(&self) -> u64 {
+        self.client.server_info().max_payload as u64
+    }
+
+    fn declare<'a>(&'a self, queue: &'a str, config: Option<QueueConfig>) -> Fut<'a, QueueConfig> {
+        Box::pin(self.declare_queue(queue, config))
+    }
+
+    fn send<'a>(&'a self, queue: &'a str, payload: Bytes) -> Fut<'a, ()> {
+        Box::pin(async move {
+            self.check_size(&payload)?;
+            self.declare_queue(queue, None).await?;
+            self.send_to(queue, payload).await
+        })
+    }
+
+    fn consume<'a>(&'a self, queue: &'a str, prefetch: u32) -> Fut<'a, Box<dyn DeliverySource>> {
+        Box::pin(async move {
+            let config = self.declare_queue(queue, None).await?;
+            let stream = self
+                .js
+                .get_stream(stream_name(queue))
+                .await
+                .map_err(backend_err)?;
+            let consumer: consumer::PullConsumer =
+                stream.get_consumer(CONSUMER).await.map_err(backend_err)?;
+            let messages = consumer
+                .stream()
+                .max_messages_per_batch(prefetch.clamp(1, 10_000) as usize)
+                .messages()
+                .await
+                .map_err(backend_err)?;
+            let dlq = if config.max_deliver > 0 && !queue.ends_with(DLQ_SUFFIX) {
+                Some(format!("{queue}{DLQ_SUFFIX}"))
+            } else {
+                None
+            };
+            Ok(Box::new(NatsConsumer {
+                messages,
+                max_deliver: config.max_deliver,
+                dlq,
+                dlq_config: QueueConfig {
+                    max_deliver: 0,
+                    ..config
+                },
+                acker: Arc::new(NatsAcker {
+                    client: self.client.clone(),
+                    queue: queue.to_owned(),
+                    replies: Mutex::new(HashMap::new()),
+                }),
+                next_tag: 1,
+                backend: NatsRef {
+                    client: self.client.clone(),
+                    js: self.js.clone(),
+                    options: self.options.clone(),
+                },
+            }) as Box<dyn DeliverySource>)
+        })
+    }
+
+    fn publish<'a>(&'a self, subject: &'a str, payload: Bytes) -> Fut<'a, ()> {
+        Box::pin(async move {
+            validate_subject(subject)?;
+            self.check_size(&payload)?;
+            self.client
+                .publish(subject.to_owned(), payload)
+                .await
+                .map_err(backend_err)
+        })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        pattern: &'a str,
+        options: SubscribeOptions,
+    ) -> Fut<'a, Box<dyn MessageSource>> {
+        Box::pin(async move {
+            let parsed = Pattern::parse(pattern)?;
+            if options.buffer == 0 {
+                return Err(BrokerError::Rejected(
+                    "a subscription's buffer must hold at least one message".into(),
+                ));
+            }
+            let mut sub = self
+                .client
+                .subscribe(pattern.to_owned())
+                .await
+                .map_err(backend_err)?;
+            let core = SubCore::new(0, parsed, options);
+            let feed = core.clone();
+            let task = tokio::spawn(async move {
+                while let Some(m) = sub.next().await {
+                    feed.push(m.subject.as_str().into(), m.payload);
+                }
+                feed.close();
+            });
+            Ok(Box::new(NatsSubscription {
+                core,
+                task,
+                batch: Vec::new(),
+                ready: VecDeque::new(),
+                ended: false,
+            }) as Box<dyn MessageSource>)
+        })
+    }
+
+    fn stats(&self) -> Fut<'_, Stats> {
+        Box::pin(async move {
+            Ok(Stats {
+                queues: self.queue_stats().await?,
+                ..Stats::default()
+            })
+        })
+    }
+
+    fn node(&self) -> Option<Node> {
+        None
+    }
+
+    fn close(&self) -> Fut<'_, ()> {
+        Box::pin(async move { self.client.flush().await.map_err(backend_err) })
+    }
+
+    fn native_rpc(&self) -> Option<&dyn NativeRpc> {
+        Some(self)
+    }
+}
+
+/// What a consumer needs of its backend to dead-letter.
+struct NatsRef {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    options: NatsOptions,
+}
+
+struct NatsConsumer {
+    messages: consumer::pull::Stream,
+    max_deliver: u32,
+    dlq: Option<String>,
+    dlq_config: QueueConfig,
+    acker: Arc<NatsAcker>,
+    next_tag: u64,
+    backend: NatsRef,
+}
+
+impl fmt::Debug for NatsConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsConsumer")
+            .field("queue", &self.acker.queue)
+            .finish()
+    }
+}
+
+impl NatsConsumer {
+    /// Moves a message out of attempts to the dead-letter queue.
+    async fn dead_letter(&self, dlq: &str, msg: &jetstream::Message) -> Result<(), BrokerError> {
+        let nats = Nats {
+            client: self.backend.client.clone(),
+            js: self.backend.js.clone(),
+            options: self.backend.options.clone(),
+            caller: NodeId(0),
+            known: Mutex::new(HashMap::new()),
+        };
+        nats.declare_queue(dlq, Some(self.dlq_config.clone()))
+            .await
+            .or_else(|e| match e {
+                // Made by someone else with another configuration: use it.
+                BrokerError::QueueConfigMismatch { .. } => Ok(self.dlq_config.clone()),
+                other => Err(other),
+            })?;
+        nats.send_to(dlq, msg.payload.clone()).await?;
+        msg.double_ack().await.map_err(backend_err)
+    }
+}
+
+impl DeliverySource for NatsConsumer {
+    fn next(&mut self) -> Fut<'_, Option<RawDelivery>> {
+        Box::pin(async move {
+            loop {
+                let msg = match self.messages.next().await {
+                    None => return Ok(None),
+                    Some(Err(e)) => return Err(backend_err(e)),
+                    Some(Ok(m)) => m,
+                };
+                let attempt = msg
+                    .info()
+                    .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
+                    .unwrap_or(1);
+                if let Some(dlq) = &self.dlq
+                    && attempt > self.max_deliver
+                {
+                    if let Err(e) = self.dead_letter(dlq, &msg).await {
+                        tracing::warn!(error = %e, "dead-lettering failed; the message stays");
+                    }
+                    continue;
+                }
+                let Some(reply) = msg.reply.clone() else {
+                    continue;
+                };
+                let tag = self.next_tag;
+                self.next_tag += 1;
+                lock(&self.acker.replies).insert(tag, reply);
+                return Ok(Some(RawDelivery {
+                    tag,
+                    attempt,
+                    payload: msg.payload.clone(),
+                }));
+            }
+        })
+    }
+
+    fn acker(&self) -> Arc<dyn Acker> {
+        self.acker.clone()
+    }
+}
+
+/// Acknowledges deliveries by answering on their JetStream reply subjects,
+/// waiting for the server to confirm.
+struct NatsAcker {
+    client: async_nats::Client,
+    queue: String,
+    replies: Mutex<HashMap<u64, async_nats::Subject>>,
+}
+
+impl fmt::Debug for NatsAcker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsAcker")
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
+impl NatsAcker {
+    async fn answer(&self, tag: u64, what: &'static [u8]) -> Result<(), BrokerError> {
+        let reply = lock(&self.replies)
+            .remove(&tag)
+            .ok_or_else(|| BrokerError::NotInFlight {
+                queue: self.queue.clone(),
+                tag,
+            })?;
+        let req = async_nats::Request::new()
+            .payload(Bytes::from_static(what))
+            .timeout(Some(Duration::from_secs(10)));
+        self.client
+            .send_request(reply, req)
+            .await
+            .map(|_| ())
+            .map_err(backend_err)
+    }
+}
+
+impl Acker for NatsAcker {
+    fn ack(&self, tag: u64) -> Fut<'_, ()> {
+        Box::pin(self.answer(tag, b"+ACK"))
+    }
+
+    fn nack(&self, tag: u64) -> Fut<'_, ()> {
+        Box::pin(self.answer(tag, b"-NAK"))
+    }
+}
+
+struct NatsSubscription {
+    core: Arc<SubCore>,
+    task: tokio::task::JoinHandle<()>,
+    batch: Vec<(Arc<str>, Bytes)>,
+    ready: VecDeque<(Arc<str>, Bytes)>,
+    ended: bool,
+}
+
+impl fmt::Debug for NatsSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsSubscription").finish()
+    }
+}
+
+impl Drop for NatsSubscription {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MessageSource for NatsSubscription {
+    fn next(&mut self) -> Fut<'_, Option<(Arc<str>, Bytes)>> {
+        Box::pin(async move {
+            if let Some(m) = self.ready.pop_front() {
+                return Ok(Some(m));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            self.batch.clear();
+            match self.core.next_batch(&mut self.batch, 256).await {
+                Ok(true) => {
+                    self.ready.extend(self.batch.drain(..));
+                    Ok(self.ready.pop_front())
+                }
+                Ok(false) => {
+                    self.ended = true;
+                    Ok(None)
+                }
+                Err(e) => {
+                    self.ended = true;
+                    self.task.abort();
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn dropped(&self) -> u64 {
+        self.core.dropped()
+    }
+}
+
+// ---------------------------------------------------------------- mediated RPC
+
+/// Carries calls as NATS requests to a queue group.
+struct NatsCarrier {
+    client: async_nats::Client,
+    subject: String,
+    caller: NodeId,
+    next: AtomicU64,
+}
+
+impl fmt::Debug for NatsCarrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsCarrier")
+            .field("subject", &self.subject)
+            .finish()
+    }
+}
+
+impl NatsCarrier {
+    fn envelope(
+        &self,
+        method: u64,
+        args: Bytes,
+        reply: bool,
+        deadline: Duration,
+        idempotent: bool,
+    ) -> Result<Bytes, RemoteError> {
+        let req = Request {
+            id: self.next.fetch_add(1, Ordering::Relaxed),
+            caller: self.caller.0,
+            method,
+            args,
+            reply_to: reply.then(String::new),
+            deadline_ms: now_ms().saturating_add(deadline.as_millis() as u64),
+            idempotent,
+        };
+        postcard::to_stdvec(&req)
+            .map(Bytes::from)
+            .map_err(|e| RemoteError::Encode(e.to_string()))
+    }
+}
+
+impl Carrier for NatsCarrier {
+    fn call(
+        &self,
+        method: u64,
+        payload: Bytes,
+        deadline: Duration,
+        idempotent: bool,
+    ) -> CarrierFuture<'_, Bytes> {
+        Box::pin(async move {
+            let until = Instant::now() + deadline;
+            let bytes = self.envelope(method, payload, true, deadline, idempotent)?;
+            let mut pause = NO_RESPONDERS_PAUSE;
+            loop {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(RemoteError::DeadlineExceeded);
+                }
+                let req = async_nats::Request::new()
+                    .payload(bytes.clone())
+                    .timeout(Some(left));
+                match self.client.send_request(self.subject.clone(), req).await {
+                    Ok(msg) => {
+                        let reply: Reply = farcall_runtime::codec::decode(&msg.payload)
+                            .map_err(|e| RemoteError::Decode(e.to_string()))?;
+                        return reply.outcome.map_err(RemoteError::from);
+                    }
+                    Err(e) => match e.kind() {
+                        async_nats::RequestErrorKind::NoResponders => {
+                            // No server yet: the call waits for one.
+                            tokio::time::sleep(pause.min(left)).await;
+                            pause = (pause * 2).min(Duration::from_millis(250));
+                        }
+                        async_nats::RequestErrorKind::TimedOut => {
+                            return Err(RemoteError::DeadlineExceeded);
+                        }
+                        _ => return Err(RemoteError::Disconnected(e.to_string())),
+                    },
+                }
+            }
+        })
+    }
+
+    fn send(&self, method: u64, payload: Bytes) -> CarrierFuture<'_, ()> {
+        Box::pin(async move {
+            let bytes = self.envelope(method, payload, false, Duration::from_secs(30), false)?;
+            self.client
+                .publish(self.subject.clone(), bytes)
+                .await
+                .map_err(|e| RemoteError::Disconnected(e.to_string()))
+        })
+    }
+}
+
+impl NativeRpc for Nats {
+    fn carrier(&self, queue: &str) -> Arc<dyn Carrier> {
+        Arc::new(NatsCarrier {
+            client: self.client.clone(),
+            subject: rpc_subject(queue),
+            caller: self.caller,
+            next: AtomicU64::new(1),
+        })
+    }
+
+    fn serve<'a>(
+        &'a self,
+        queue: &'a str,
+        service: Arc<dyn Service>,
+    ) -> Fut<'a, tokio::task::JoinHandle<()>> {
+        Box::pin(async move {
+            let mut sub = self
+                .client
+                .queue_subscribe(rpc_subject(queue), CONSUMER.to_owned())
+                .await
+                .map_err(backend_err)?;
+            let client = self.client.clone();
+            Ok(tokio::spawn(async move {
+                while let Some(msg) = sub.next().await {
+                    let service = service.clone();
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        let req: Request = match farcall_runtime::codec::decode(&msg.payload) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "a request that does not decode; dropped");
+                                return;
+                            }
+                        };
+                        let id = req.id;
+                        let wants_reply = req.reply_to.is_some();
+                        let outcome: Result<Bytes, Fault> = run(&service, None, req).await;
+                        if let (true, Some(to)) = (wants_reply, msg.reply) {
+                            let reply = Reply { id, outcome };
+                            if let Ok(b) = postcard::to_stdvec(&reply) {
+                                let _ = client.publish(to, Bytes::from(b)).await;
+                            }
+                        }
+                    });
+                }
+            }))
+        })
+    }
+}
