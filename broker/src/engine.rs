@@ -824,8 +824,7 @@ impl Topics {
     fn close_all(&self) {
         let subs = self.subs.read().unwrap_or_else(|p| p.into_inner());
         for s in subs.iter() {
-            lock(&s.buf).closed = true;
-            s.notify.notify_one();
+            s.close();
         }
     }
 }
