@@ -183,7 +183,7 @@ struct SubArgs {
     #[arg(value_name = "PATTERN")]
     pattern: String,
     /// Exits after N messages.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = parse_count)]
     count: Option<u64>,
     /// Prints one JSON object per message.
     #[arg(long)]
@@ -219,7 +219,7 @@ struct RecvArgs {
     ack: bool,
     /// How many messages to receive (default 1; at most 1024 without
     /// --ack).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = parse_count)]
     count: Option<u64>,
     /// Fails (exit 1) if the messages have not all arrived within SECONDS
     /// (those that did are printed); waits forever by default.
@@ -252,6 +252,14 @@ struct BrokerServeArgs {
     /// The largest message accepted, in bytes (default 1048576, 1 MiB).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     max_message: Option<u64>,
+}
+
+fn parse_count(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("the count must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a count of messages")),
+    }
 }
 
 fn parse_fsync(s: &str) -> Result<Fsync, String> {
@@ -1505,6 +1513,69 @@ mod tests {
     }
 
     #[test]
+    fn messages_are_compact_json_or_hex() {
+        assert_eq!(
+            compact_json(" { \"b\" : [1, 2.50] ,\n\t\"a\": \"x \\\" y\" } "),
+            r#"{"b":[1,2.50],"a":"x \" y"}"#
+        );
+        assert_eq!(compact_json(r#""a\\" "#), r#""a\\""#);
+        assert_eq!(payload_json(b"[1, 2]"), "[1,2]");
+        assert_eq!(payload_json(b"\xff\x00a"), r#"{"bytes_hex":"ff0061"}"#);
+        assert_eq!(payload_json(b""), r#"{"bytes_hex":""}"#);
+        assert_eq!(payload_json(b"1 2"), r#"{"bytes_hex":"312032"}"#);
+        assert!(json_argument("{").is_err());
+        assert_eq!(
+            message_line(
+                true,
+                "queue",
+                "q",
+                b"{\"z\":1,\"a\":2}",
+                &[("attempt", json!(3))]
+            ),
+            "{\"queue\":\"q\",\"body\":{\"z\":1,\"a\":2},\"attempt\":3}\n"
+        );
+        assert_eq!(
+            message_line(false, "subject", "a.b", b"\"x\"", &[]),
+            "a.b \"x\"\n"
+        );
+    }
+
+    #[test]
+    fn fsync_and_stats() {
+        assert_eq!(parse_fsync("always"), Ok(Fsync::Always));
+        assert_eq!(
+            parse_fsync("200"),
+            Ok(Fsync::Every(Duration::from_millis(200)))
+        );
+        assert!(parse_fsync("0").is_err());
+        assert!(parse_fsync("soon").is_err());
+        let stats = Stats {
+            queues: vec![farcall::mme::QueueStats {
+                name: "orders".into(),
+                durable: true,
+                depth: 12,
+                sent: 30,
+                ..Default::default()
+            }],
+            topics: vec![],
+            subscriptions: 2,
+            dropped: 1,
+        };
+        let text = stats_text(&stats);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        assert!(
+            header.starts_with("QUEUE   DURABLE  DEPTH  IN FLIGHT"),
+            "{text}"
+        );
+        let row = lines.next().unwrap();
+        assert_eq!(row.len(), header.len(), "columns line up: {text}");
+        assert!(row.starts_with("orders      yes     12"), "{text}");
+        assert!(text.contains("no topics"), "{text}");
+        assert!(text.contains("subscriptions: 2, messages dropped from slow subscribers: 1"));
+    }
+
+    #[test]
     fn clap_errors_become_one_line() {
         let e = Cli::try_parse_from(["farcall", "directory", "serve"]).unwrap_err();
         let line = one_line_clap_error(&e.to_string(), &[]);
@@ -1524,5 +1595,11 @@ mod tests {
             "{line}"
         );
         Cli::try_parse_from(["farcall", "ls", "--directory", "tcp://127.0.0.1:1"]).unwrap();
+        let argv = ["recv", "q", "--count", "0"];
+        let e = Cli::try_parse_from(std::iter::once("farcall").chain(argv)).unwrap_err();
+        let argv: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
+        let line = one_line_clap_error(&e.to_string(), &argv);
+        assert!(line.contains("at least 1"), "{line}");
+        assert!(line.ends_with("(see `farcall recv --help`)"), "{line}");
     }
 }

@@ -1,0 +1,407 @@
+//! The broker commands of `farcall`, run as real binaries against a
+//! standalone broker (`farcall broker serve --data DIR`): `pub` to a `sub`
+//! with a wildcard pattern; `send` and `recv`, with and without `--ack`
+//! (a message not acknowledged comes again, attempt 2); a durable queue
+//! that survives the broker killed (SIGKILL) and stopped (SIGTERM, exit
+//! 0); `broker stats --json`; and bad input, each a one-line error.
+//!
+//! Time-outs here only keep a broken build from hanging.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_farcall");
+const BROKER_ENV: &str = "FARCALL_BROKER";
+/// The safety net of every wait.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The first line `from` gives, read on a thread of its own.
+fn first_line(from: impl Read + Send + 'static, what: &str) -> String {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(from).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(PATIENCE)
+        .unwrap_or_else(|_| panic!("{what}: no line within {PATIENCE:?}"))
+}
+
+/// Waits for `child` to exit.
+fn wait(child: &mut Child, what: &str) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("the child's status") {
+            return status;
+        }
+        if start.elapsed() > PATIENCE {
+            let _ = child.kill();
+            panic!("{what}: still running after {PATIENCE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A child process, killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A broker process.
+struct BrokerProcess {
+    child: Guard,
+    addr: String,
+}
+
+impl BrokerProcess {
+    /// Starts `farcall broker serve` on a free port with `data`, and reads
+    /// its address from the line it prints.
+    fn start(data: &Path) -> BrokerProcess {
+        let mut child = Command::new(BIN)
+            .args(["broker", "serve", "--listen", "tcp://127.0.0.1:0", "--data"])
+            .arg(data)
+            .env_remove(BROKER_ENV)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the farcall binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let child = Guard(child);
+        let line = first_line(stdout, "the broker prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        assert!(addr.starts_with("tcp://127.0.0.1:"), "{addr}");
+        assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
+        BrokerProcess { child, addr }
+    }
+
+    /// Kills the broker without warning (SIGKILL).
+    fn kill(mut self) {
+        self.child.0.kill().unwrap();
+        wait(&mut self.child.0, "the killed broker");
+    }
+
+    /// Stops the broker with SIGTERM: it closes and exits 0.
+    fn terminate(mut self) {
+        let pid = self.child.0.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = wait(&mut self.child.0, "the broker after SIGTERM");
+        assert!(
+            status.success(),
+            "the broker exits 0 on SIGTERM: {status:?}"
+        );
+    }
+
+    /// Runs `farcall ARGS --broker <this broker>`.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut all = args.to_vec();
+        all.extend(["--broker", &self.addr]);
+        farcall(&all, None)
+    }
+}
+
+/// Runs `farcall ARGS`, with `FARCALL_BROKER` set to `env` if given.
+fn farcall(args: &[&str], env: Option<&str>) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove(BROKER_ENV);
+    if let Some(v) = env {
+        cmd.env(BROKER_ENV, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the farcall binary runs");
+    // The outputs are small: they fit in the pipes until the end.
+    let status = wait(&mut child, &format!("farcall {}", args.join(" ")));
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// The stdout of a run that must succeed.
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
+}
+
+/// The one-line error of a run that must fail with `code`.
+fn fails(out: &Output, code: i32) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {} stderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    let err = String::from_utf8(out.stderr.clone()).expect("UTF-8 error");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("farcall: "), "{err}");
+    err
+}
+
+/// Lines of JSON, parsed.
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cli-broker-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A `farcall sub` process, once it is subscribed.
+fn subscriber(broker: &BrokerProcess, args: &[&str]) -> Guard {
+    let mut child = Command::new(BIN)
+        .arg("sub")
+        .args(args)
+        .args(["--broker", &broker.addr])
+        .env_remove(BROKER_ENV)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the farcall binary starts");
+    let stderr: ChildStderr = child.stderr.take().unwrap();
+    let child = Guard(child);
+    let line = first_line(stderr, "farcall sub");
+    assert_eq!(line.trim(), format!("subscribed to {}", args[0]));
+    child
+}
+
+#[test]
+fn pub_reaches_sub_through_a_wildcard() {
+    let data = fresh_dir("pubsub");
+    let broker = BrokerProcess::start(&data);
+    let mut text = subscriber(&broker, &["prices.*.acme", "--count", "2"]);
+    let mut json = subscriber(&broker, &["prices.>", "--count", "3", "--json"]);
+
+    // Whitespace goes, keys keep their order, numbers stay as written.
+    ok(&broker.run(&["pub", "prices.eu.acme", r#"{"z": 1, "a": [1, 2, "x y"]}"#]));
+    ok(&broker.run(&["pub", "prices.us.other", "\"not for acme\""]));
+    ok(&broker.run(&["pub", "prices.us.acme", "123456789012345678901234567890"]));
+
+    assert!(wait(&mut text.0, "sub --count 2").success());
+    let mut out = String::new();
+    text.0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            r#"prices.eu.acme {"z":1,"a":[1,2,"x y"]}"#,
+            "prices.us.acme 123456789012345678901234567890",
+        ]
+    );
+
+    assert!(wait(&mut json.0, "sub --json --count 3").success());
+    let mut out = String::new();
+    json.0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut got = json_lines(&out);
+    got.sort_by_key(|v| v["subject"].as_str().unwrap_or("").to_owned());
+    assert_eq!(got.len(), 3, "{out}");
+    assert_eq!(
+        got[0],
+        json!({"subject": "prices.eu.acme", "body": {"z": 1, "a": [1, 2, "x y"]}})
+    );
+    assert_eq!(got[1]["subject"], "prices.us.acme");
+    assert_eq!(
+        got[2],
+        json!({"subject": "prices.us.other", "body": "not for acme"})
+    );
+
+    // The topics are counted.
+    let stats: Value = serde_json::from_str(&ok(&broker.run(&["broker", "stats", "--json"])))
+        .expect("stats as JSON");
+    let topic = stats["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["subject"] == "prices.eu.acme")
+        .unwrap_or_else(|| panic!("no topic prices.eu.acme: {stats}"));
+    assert_eq!(topic["published"], 1);
+}
+
+#[test]
+fn send_then_recv_with_and_without_ack() {
+    let data = fresh_dir("queues");
+    let broker = BrokerProcess::start(&data);
+    ok(&broker.run(&["send", "orders", r#"{"id": 1}"#]));
+
+    // Not acknowledged: given back, delivered again as attempt 2.
+    let out = ok(&broker.run(&["recv", "orders", "--json"]));
+    assert_eq!(
+        json_lines(&out),
+        [json!({"queue": "orders", "body": {"id": 1}, "attempt": 1})]
+    );
+    let out = ok(&broker.run(&["recv", "orders", "--ack"]));
+    assert_eq!(out, "orders {\"id\":1}\n");
+
+    // Acknowledged: gone.
+    let out = broker.run(&["recv", "orders", "--timeout", "0.3"]);
+    let err = fails(&out, 1);
+    assert!(err.contains("no message on queue \"orders\""), "{err}");
+
+    // Several, in order.
+    ok(&broker.run(&["send", "orders", "2"]));
+    ok(&broker.run(&["send", "orders", "[3]"]));
+    let out = ok(&broker.run(&["recv", "orders", "--ack", "--count", "2", "--json"]));
+    assert_eq!(
+        json_lines(&out),
+        [
+            json!({"queue": "orders", "body": 2, "attempt": 1}),
+            json!({"queue": "orders", "body": [3], "attempt": 1}),
+        ]
+    );
+
+    // Stats: a queue nobody consumes, with its depth; the acks of orders.
+    ok(&broker.run(&["send", "backlog", "1"]));
+    ok(&broker.run(&["send", "backlog", "2"]));
+    let stats: Value = serde_json::from_str(&ok(&broker.run(&["broker", "stats", "--json"])))
+        .expect("stats as JSON");
+    let queue = |name: &str| {
+        stats["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == name)
+            .unwrap_or_else(|| panic!("no queue {name}: {stats}"))
+            .clone()
+    };
+    let backlog = queue("backlog");
+    assert_eq!(backlog["depth"], 2, "{backlog}");
+    assert_eq!(backlog["sent"], 2, "{backlog}");
+    assert_eq!(backlog["durable"], false, "{backlog}");
+    let orders = queue("orders");
+    assert_eq!(orders["sent"], 3, "{orders}");
+    assert_eq!(orders["acked"], 3, "{orders}");
+    let text = ok(&broker.run(&["broker", "stats"]));
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("backlog "))
+        .unwrap_or_else(|| panic!("no row for backlog: {text}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..3], ["backlog", "no", "2"], "{text}");
+    assert!(text.contains("subscriptions: 0"), "{text}");
+}
+
+#[test]
+fn durable_queue_survives_a_kill_and_a_stop() {
+    let data = fresh_dir("durable");
+    let broker = BrokerProcess::start(&data);
+    ok(&broker.run(&["send", "jobs", r#"{"n": 1}"#, "--durable"]));
+    // A crash loses nothing confirmed (written to the OS before).
+    broker.kill();
+
+    let broker = BrokerProcess::start(&data);
+    ok(&broker.run(&["send", "jobs", r#"{"n": 2}"#]));
+    // SIGTERM: the broker closes (flushes) and exits 0.
+    broker.terminate();
+
+    let broker = BrokerProcess::start(&data);
+    let out = ok(&broker.run(&["recv", "jobs", "--ack", "--count", "2", "--json"]));
+    assert_eq!(
+        json_lines(&out),
+        [
+            json!({"queue": "jobs", "body": {"n": 1}, "attempt": 1}),
+            json!({"queue": "jobs", "body": {"n": 2}, "attempt": 1}),
+        ]
+    );
+    // --durable on an existing plain queue fails: its configuration
+    // differs.
+    ok(&broker.run(&["send", "plain", "1"]));
+    let err = fails(&broker.run(&["send", "plain", "2", "--durable"]), 1);
+    assert!(err.contains("plain"), "{err}");
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let data = fresh_dir("errors");
+    let broker = BrokerProcess::start(&data);
+
+    let err = fails(&broker.run(&["pub", "bad subject", "1"]), 1);
+    assert!(err.contains("invalid subject \"bad subject\""), "{err}");
+    let err = fails(&broker.run(&["send", "bad queue!", "1"]), 1);
+    assert!(err.contains("invalid queue name \"bad queue!\""), "{err}");
+    let err = fails(&broker.run(&["recv", "bad queue!"]), 1);
+    assert!(err.contains("invalid queue name"), "{err}");
+    let err = fails(&broker.run(&["sub", "a..b"]), 1);
+    assert!(err.contains("invalid pattern"), "{err}");
+    let err = fails(&broker.run(&["pub", "ok.subject", "not json"]), 2);
+    assert!(err.contains("not JSON"), "{err}");
+
+    // No broker named: a usage error that says how to name one.
+    let err = fails(&farcall(&["pub", "a.b", "1"], None), 2);
+    assert!(
+        err.contains("--broker") && err.contains(BROKER_ENV),
+        "{err}"
+    );
+    let err = fails(&farcall(&["broker", "stats"], Some("")), 2);
+    assert!(err.contains("--broker"), "{err}");
+    // The variable names it.
+    ok(&farcall(&["send", "via-env", "1"], Some(&broker.addr)));
+    let err = fails(&farcall(&["recv", "x", "--broker", "nonsense"], None), 2);
+    assert!(err.contains("--broker"), "{err}");
+
+    // Nothing there.
+    let gone = BrokerProcess::start(&fresh_dir("errors-gone"));
+    let addr = gone.addr.clone();
+    gone.kill();
+    let err = fails(&farcall(&["broker", "stats", "--broker", &addr], None), 1);
+    assert!(err.contains("cannot reach the broker"), "{err}");
+}
