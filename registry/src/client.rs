@@ -101,6 +101,12 @@ impl DirectoryClient {
         node: &Node,
         addr: impl IntoAddress,
     ) -> Result<DirectoryClient, DirectoryError> {
+        let addr = addr
+            .into_address()
+            .map_err(|e| DirectoryError::Config(format!("not a directory address: {e}")))?;
+        if let Address::Nats { .. } = &addr {
+            return Self::connect_nats(node, &addr).await;
+        }
         let remote = node
             .connect::<dyn Directory>(addr, ObjectId::DIRECTORY)
             .await?;
@@ -108,6 +114,21 @@ impl DirectoryClient {
             return Ok(DirectoryClient::local(node));
         }
         Ok(DirectoryClient::new(remote))
+    }
+
+    #[cfg(feature = "nats")]
+    async fn connect_nats(node: &Node, addr: &Address) -> Result<DirectoryClient, DirectoryError> {
+        let kv = crate::nats::KvDirectory::connect(node, &addr.to_string()).await?;
+        Ok(DirectoryClient {
+            target: Target::Local(Arc::new(kv)),
+        })
+    }
+
+    #[cfg(not(feature = "nats"))]
+    async fn connect_nats(_: &Node, addr: &Address) -> Result<DirectoryClient, DirectoryError> {
+        Err(DirectoryError::Config(format!(
+            "{addr}: this build has no NATS backend (enable the `nats` feature of farcall-registry)"
+        )))
     }
 
     /// The directory of the node whose address is in the environment

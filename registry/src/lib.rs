@@ -90,6 +90,8 @@ mod client;
 mod error;
 mod late;
 mod name;
+#[cfg(feature = "nats")]
+mod nats;
 #[allow(unreachable_pub, dead_code)]
 // the generated `DirectoryClient` stub alias is not re-exported
 mod protocol;
