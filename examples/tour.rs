@@ -1,13 +1,14 @@
-//! The tour: every paradigm built so far, in one process, narrated.
+//! The tour: every paradigm, in one process, narrated.
 //!
 //! ```text
 //! cargo run --example tour
 //! ```
 //!
-//! Each chapter runs on in-process `mem://` addresses, so the tour needs no
-//! free port and no other process. The chapters are the same code as the
-//! paradigm's own example (`examples/chapters/`), which also runs over TCP
-//! and Unix sockets and as separate processes.
+//! Each chapter runs on in-process `mem://` addresses (the last one's broker
+//! is embedded, its durable queues in a temporary directory), so the tour
+//! needs no free port and no other process. The chapters are the same code
+//! as the paradigm's own example (`examples/chapters/`), which also runs
+//! over TCP and Unix sockets and as separate processes.
 
 #[path = "chapters/dme_asymmetric.rs"]
 mod dme_asymmetric;
@@ -15,6 +16,8 @@ mod dme_asymmetric;
 mod dme_symmetric;
 #[path = "chapters/late_binding.rs"]
 mod late_binding;
+#[path = "chapters/mme.rs"]
+mod mme;
 #[path = "chapters/rmi_shapes.rs"]
 mod rmi_shapes;
 #[path = "chapters/rpc_calculator.rs"]
@@ -22,12 +25,6 @@ mod rpc_calculator;
 
 use std::error::Error;
 use std::process::ExitCode;
-
-/// Chapters still to come: title, and where they will live.
-const PLANNED: &[(&str, &str)] = &[(
-    "Mediated message exchange",
-    "farcall::mme::{Broker, Queue, Topic}",
-)];
 
 fn chapter(n: usize, title: &str, module: &str, summary: &str) {
     println!();
@@ -100,11 +97,15 @@ async fn run() -> Result<(), Box<dyn Error>> {
     )
     .await?;
 
-    println!();
-    println!("Still to come:");
-    for (i, (title, module)) in PLANNED.iter().enumerate() {
-        println!("Chapter {}. {title} ({module}): not built yet", i + 6);
-    }
+    chapter(
+        6,
+        "Mediated message exchange",
+        "farcall::mme::{Broker, Queue, Topic}",
+        "A broker sits between the parties: durable queues with competing workers, acks and dead letters; topics with wildcards; RPC through a queue.",
+    );
+    let data = mme::DataDir::new("tour-broker")?;
+    mme::one_process(data.path()).await?;
+
     println!();
     println!("End of the tour.");
     Ok(())
