@@ -549,8 +549,8 @@ impl<T> Subscription<T> {
 
     /// Messages dropped from this subscription's buffer because it fell
     /// behind (policy [`SlowPolicy::DropOldest`](crate::SlowPolicy::DropOldest)).
-    /// Counted where the buffer is: for a remote broker, see
-    /// [`Stats::dropped`].
+    /// The buffer of a remote broker's subscriber is at the broker: its
+    /// count arrives with the messages that follow a drop.
     pub fn dropped(&self) -> u64 {
         self.source.dropped()
     }

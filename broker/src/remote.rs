@@ -48,6 +48,12 @@ pub enum WireMessage {
         /// The message.
         payload: Bytes,
     },
+    /// Messages dropped from this subscriber's buffer so far (sent when
+    /// the count grows).
+    Dropped {
+        /// The count since the subscription began.
+        total: u64,
+    },
     /// The subscriber fell a whole buffer behind and its policy cut it off.
     Cut {
         /// The subscription's buffer.
@@ -224,9 +230,14 @@ impl BrokerApi for Server {
         options: SubscribeOptions,
     ) -> Result<Stream<WireMessage>, BrokerError> {
         let mut sub = self.engine.subscribe(&pattern, options)?;
-        let (tx, stream) = Stream::channel(SUBSCRIPTION_WINDOW as usize);
+        // What may travel ahead of the subscriber (the stream's buffer and
+        // its credit) is at most its own buffer: one that falls behind does
+        // so here, where its policy applies, not in transit.
+        let window = options.buffer.clamp(1, SUBSCRIPTION_WINDOW);
+        let (tx, stream) = Stream::channel(window as usize);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(256);
+            let mut dropped = 0;
             loop {
                 batch.clear();
                 let got = tokio::select! {
@@ -235,6 +246,13 @@ impl BrokerApi for Server {
                 };
                 match got {
                     Ok(true) => {
+                        let now = sub.dropped();
+                        if now > dropped {
+                            dropped = now;
+                            if tx.send(WireMessage::Dropped { total: now }).await.is_err() {
+                                return;
+                            }
+                        }
                         for (subject, payload) in batch.drain(..) {
                             let m = WireMessage::Message {
                                 subject: subject.to_string(),
@@ -254,7 +272,7 @@ impl BrokerApi for Server {
                 }
             }
         });
-        Ok(stream.with_window(SUBSCRIPTION_WINDOW))
+        Ok(stream.with_window(window))
     }
 
     async fn stats(&self) -> Result<Stats, BrokerError> {
@@ -365,6 +383,7 @@ impl Backend for Client {
             let stream = self.api.subscribe(pattern.to_owned(), options).await?;
             Ok(Box::new(RemoteSubscription {
                 stream,
+                dropped: 0,
                 ended: false,
                 pattern: pattern.to_owned(),
                 pending: VecDeque::new(),
@@ -431,6 +450,7 @@ impl Acker for RemoteAcker {
 #[derive(Debug)]
 struct RemoteSubscription {
     stream: Stream<WireMessage>,
+    dropped: u64,
     ended: bool,
     pattern: String,
     pending: VecDeque<(Arc<str>, Bytes)>,
@@ -442,33 +462,39 @@ impl MessageSource for RemoteSubscription {
             if let Some(m) = self.pending.pop_front() {
                 return Ok(Some(m));
             }
-            if self.ended {
-                return Ok(None);
-            }
-            match self.stream.next().await {
-                None => {
-                    self.ended = true;
-                    Ok(None)
+            loop {
+                if self.ended {
+                    return Ok(None);
                 }
-                Some(Ok(WireMessage::Message { subject, payload })) => {
-                    Ok(Some((subject.into(), payload)))
-                }
-                Some(Ok(WireMessage::Cut { buffer })) => {
-                    self.ended = true;
-                    Err(BrokerError::SlowSubscriber {
-                        pattern: self.pattern.clone(),
-                        buffer,
-                    })
-                }
-                Some(Err(e)) => {
-                    self.ended = true;
-                    Err(e.into())
-                }
+                return match self.stream.next().await {
+                    None => {
+                        self.ended = true;
+                        Ok(None)
+                    }
+                    Some(Ok(WireMessage::Message { subject, payload })) => {
+                        Ok(Some((subject.into(), payload)))
+                    }
+                    Some(Ok(WireMessage::Dropped { total })) => {
+                        self.dropped = total;
+                        continue;
+                    }
+                    Some(Ok(WireMessage::Cut { buffer })) => {
+                        self.ended = true;
+                        Err(BrokerError::SlowSubscriber {
+                            pattern: self.pattern.clone(),
+                            buffer,
+                        })
+                    }
+                    Some(Err(e)) => {
+                        self.ended = true;
+                        Err(e.into())
+                    }
+                };
             }
         })
     }
 
     fn dropped(&self) -> u64 {
-        0
+        self.dropped
     }
 }
