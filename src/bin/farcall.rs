@@ -150,7 +150,9 @@ enum BrokerCommand {
 
 #[derive(Debug, Args)]
 struct BrokerArg {
-    /// The broker's address (default: $FARCALL_BROKER).
+    /// The broker's address (default: $FARCALL_BROKER): one served by
+    /// `farcall broker serve` (tcp://HOST:PORT, unix://PATH), or a NATS
+    /// server (nats://HOST:PORT).
     #[arg(long, value_name = "ADDR")]
     broker: Option<String>,
 }
@@ -1001,8 +1003,9 @@ const BROKER_ENV: &str = "FARCALL_BROKER";
 const RECV_MAX_HELD: u64 = 1024;
 
 /// The broker named by `--broker` or `FARCALL_BROKER`, from a node of this
-/// process that only dials. Close the node ([`Node::shutdown`]) before
-/// exiting: that sends what is still queued (a publish is one-way).
+/// process that only dials. Close both ([`Broker::close`],
+/// [`Node::shutdown`]) before exiting: that sends what is still queued (a
+/// publish is one-way).
 async fn connect_broker(target: &BrokerArg) -> Result<(Node, Broker), Fail> {
     let (text, source) = match &target.broker {
         Some(a) => (a.clone(), "--broker"),
@@ -1048,9 +1051,12 @@ where
     Fut: Future<Output = Result<(), Fail>>,
 {
     let (node, broker) = connect_broker(target).await?;
-    let result = work(broker).await;
+    let result = work(broker.clone()).await;
+    // A client's close flushes what it still holds (NATS); then the
+    // node's connections close gracefully, sending what is queued.
+    let closed = call(broker.close()).await;
     node.shutdown().await;
-    result
+    result.and(closed)
 }
 
 /// A call to the broker, within [`CALL_DEADLINE`].
@@ -1144,8 +1150,8 @@ fn message_line(
 
 async fn publish(args: PubArgs) -> Result<(), Fail> {
     let payload = json_argument(&args.json)?;
-    // The publish is one-way: the node's graceful close in `with_broker`
-    // sends it before the process exits.
+    // The publish is one-way: the graceful close in `with_broker` sends
+    // it before the process exits.
     with_broker(&args.target, |broker| async move {
         call(broker.publish_raw(&args.subject, payload.into())).await
     })
