@@ -344,30 +344,29 @@ impl Backend for Nats {
                 .messages()
                 .await
                 .map_err(backend_err)?;
-            let dlq = if config.max_deliver > 0 && !queue.ends_with(DLQ_SUFFIX) {
-                Some(format!("{queue}{DLQ_SUFFIX}"))
-            } else {
-                None
-            };
+            let dead =
+                (config.max_deliver > 0 && !queue.ends_with(DLQ_SUFFIX)).then(|| DeadLetter {
+                    queue: format!("{queue}{DLQ_SUFFIX}"),
+                    max_deliver: config.max_deliver,
+                    config: QueueConfig {
+                        max_deliver: 0,
+                        ..config
+                    },
+                    backend: NatsRef {
+                        client: self.client.clone(),
+                        js: self.js.clone(),
+                        options: self.options.clone(),
+                    },
+                });
             Ok(Box::new(NatsConsumer {
                 messages,
-                max_deliver: config.max_deliver,
-                dlq,
-                dlq_config: QueueConfig {
-                    max_deliver: 0,
-                    ..config
-                },
                 acker: Arc::new(NatsAcker {
                     client: self.client.clone(),
                     queue: queue.to_owned(),
                     replies: Mutex::new(HashMap::new()),
+                    dead,
                 }),
                 next_tag: 1,
-                backend: NatsRef {
-                    client: self.client.clone(),
-                    js: self.js.clone(),
-                    options: self.options.clone(),
-                },
             }) as Box<dyn DeliverySource>)
         })
     }
@@ -449,12 +448,8 @@ struct NatsRef {
 
 struct NatsConsumer {
     messages: consumer::pull::Stream,
-    max_deliver: u32,
-    dlq: Option<String>,
-    dlq_config: QueueConfig,
     acker: Arc<NatsAcker>,
     next_tag: u64,
-    backend: NatsRef,
 }
 
 impl fmt::Debug for NatsConsumer {
@@ -462,28 +457,6 @@ impl fmt::Debug for NatsConsumer {
         f.debug_struct("NatsConsumer")
             .field("queue", &self.acker.queue)
             .finish()
-    }
-}
-
-impl NatsConsumer {
-    /// Moves a message out of attempts to the dead-letter queue.
-    async fn dead_letter(&self, dlq: &str, msg: &jetstream::Message) -> Result<(), BrokerError> {
-        let nats = Nats {
-            client: self.backend.client.clone(),
-            js: self.backend.js.clone(),
-            options: self.backend.options.clone(),
-            caller: NodeId(0),
-            known: Mutex::new(HashMap::new()),
-        };
-        nats.declare_queue(dlq, Some(self.dlq_config.clone()))
-            .await
-            .or_else(|e| match e {
-                // Made by someone else with another configuration: use it.
-                BrokerError::QueueConfigMismatch { .. } => Ok(self.dlq_config.clone()),
-                other => Err(other),
-            })?;
-        nats.send_to(dlq, msg.payload.clone()).await?;
-        msg.double_ack().await.map_err(backend_err)
     }
 }
 
@@ -500,11 +473,17 @@ impl DeliverySource for NatsConsumer {
                     .info()
                     .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
                     .unwrap_or(1);
-                if let Some(dlq) = &self.dlq
-                    && attempt > self.max_deliver
+                if let Some(dead) = &self.acker.dead
+                    && attempt > dead.max_deliver
                 {
-                    if let Err(e) = self.dead_letter(dlq, &msg).await {
-                        tracing::warn!(error = %e, "dead-lettering failed; the message stays");
+                    // Out of attempts (its last ack-wait passed).
+                    match dead.put(msg.payload.clone()).await {
+                        Ok(()) => {
+                            let _ = msg.ack_with(jetstream::AckKind::Term).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "dead-lettering failed; the message stays");
+                        }
                     }
                     continue;
                 }
@@ -513,7 +492,7 @@ impl DeliverySource for NatsConsumer {
                 };
                 let tag = self.next_tag;
                 self.next_tag += 1;
-                lock(&self.acker.replies).insert(tag, reply);
+                lock(&self.acker.replies).insert(tag, (reply, attempt, msg.payload.clone()));
                 return Ok(Some(RawDelivery {
                     tag,
                     attempt,
@@ -533,7 +512,39 @@ impl DeliverySource for NatsConsumer {
 struct NatsAcker {
     client: async_nats::Client,
     queue: String,
-    replies: Mutex<HashMap<u64, async_nats::Subject>>,
+    /// The deliveries not yet answered: reply subject, attempt, message.
+    replies: Mutex<HashMap<u64, (async_nats::Subject, u32, Bytes)>>,
+    /// Where a message out of attempts goes, and how to get it there.
+    dead: Option<DeadLetter>,
+}
+
+/// A queue's dead-letter queue, reached from its consumers.
+struct DeadLetter {
+    queue: String,
+    config: QueueConfig,
+    max_deliver: u32,
+    backend: NatsRef,
+}
+
+impl DeadLetter {
+    /// Publishes `payload` to the dead-letter queue (created if need be).
+    async fn put(&self, payload: Bytes) -> Result<(), BrokerError> {
+        let nats = Nats {
+            client: self.backend.client.clone(),
+            js: self.backend.js.clone(),
+            options: self.backend.options.clone(),
+            caller: NodeId(0),
+            known: Mutex::new(HashMap::new()),
+        };
+        nats.declare_queue(&self.queue, Some(self.config.clone()))
+            .await
+            .or_else(|e| match e {
+                // Made by someone else with another configuration: use it.
+                BrokerError::QueueConfigMismatch { .. } => Ok(self.config.clone()),
+                other => Err(other),
+            })?;
+        nats.send_to(&self.queue, payload).await
+    }
 }
 
 impl fmt::Debug for NatsAcker {
@@ -545,13 +556,11 @@ impl fmt::Debug for NatsAcker {
 }
 
 impl NatsAcker {
-    async fn answer(&self, tag: u64, what: &'static [u8]) -> Result<(), BrokerError> {
-        let reply = lock(&self.replies)
-            .remove(&tag)
-            .ok_or_else(|| BrokerError::NotInFlight {
-                queue: self.queue.clone(),
-                tag,
-            })?;
+    async fn reply(
+        &self,
+        reply: async_nats::Subject,
+        what: &'static [u8],
+    ) -> Result<(), BrokerError> {
         let req = async_nats::Request::new()
             .payload(Bytes::from_static(what))
             .timeout(Some(Duration::from_secs(10)));
@@ -561,15 +570,63 @@ impl NatsAcker {
             .map(|_| ())
             .map_err(backend_err)
     }
+
+    fn take(&self, tag: u64) -> Result<(async_nats::Subject, u32, Bytes), BrokerError> {
+        lock(&self.replies)
+            .remove(&tag)
+            .ok_or_else(|| BrokerError::NotInFlight {
+                queue: self.queue.clone(),
+                tag,
+            })
+    }
+
+    async fn ack_tag(&self, tag: u64) -> Result<(), BrokerError> {
+        let (reply, _, _) = self.take(tag)?;
+        self.reply(reply, b"+ACK").await
+    }
+
+    /// Refused on its last attempt: to the dead-letter queue now.
+    async fn nack_tag(&self, tag: u64) -> Result<(), BrokerError> {
+        let (reply, attempt, payload) = self.take(tag)?;
+        if let Some(dead) = &self.dead
+            && attempt >= dead.max_deliver
+        {
+            dead.put(payload).await?;
+            return self.reply(reply, b"+TERM").await;
+        }
+        self.reply(reply, b"-NAK").await
+    }
+}
+
+impl Drop for NatsAcker {
+    fn drop(&mut self) {
+        // What the consumer held goes back now rather than after ack-wait.
+        let held: Vec<_> = lock(&self.replies)
+            .drain()
+            .map(|(_, (r, _, _))| r)
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        let client = self.client.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                for r in held {
+                    let _ = client.publish(r, Bytes::from_static(b"-NAK")).await;
+                }
+                let _ = client.flush().await;
+            });
+        }
+    }
 }
 
 impl Acker for NatsAcker {
     fn ack(&self, tag: u64) -> Fut<'_, ()> {
-        Box::pin(self.answer(tag, b"+ACK"))
+        Box::pin(self.ack_tag(tag))
     }
 
     fn nack(&self, tag: u64) -> Fut<'_, ()> {
-        Box::pin(self.answer(tag, b"-NAK"))
+        Box::pin(self.nack_tag(tag))
     }
 }
 
