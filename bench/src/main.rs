@@ -6,11 +6,13 @@
 //! cargo run --release -p farcall-bench -- rpc [--quick]
 //! cargo run --release -p farcall-bench -- rmi [--quick]
 //! cargo run --release -p farcall-bench -- directory [--quick]
+//! cargo run --release -p farcall-bench -- broker [--quick]
 //! ```
 //!
 //! Each scenario prints a readable table, then, as its last line, one JSON
 //! object of figures keyed `<system>.<transport>.<scenario>.<metric>`.
 
+mod broker;
 mod directory;
 mod dme;
 mod measure;
@@ -62,13 +64,16 @@ fn main() {
         "rmi" => rt.block_on(rmi::run(budget)),
         "stream" => rt.block_on(stream::run(budget)),
         "directory" => rt.block_on(directory::run(budget)),
+        "broker" => rt.block_on(broker::run(budget)),
         // Only farcall's hot path, for a profiler.
         "hot" => rt.block_on(rpc::hot(budget)),
         "hot-echo" => rt.block_on(rpc::hot_echo(budget)),
         "hot-seq" => rt.block_on(dme::hot_seq(budget)),
         "hot-late" => rt.block_on(directory::hot_late(budget)),
         other => {
-            eprintln!("unknown scenario `{other}`; available: dme, rpc, rmi, stream, directory");
+            eprintln!(
+                "unknown scenario `{other}`; available: dme, rpc, rmi, stream, directory, broker"
+            );
             std::process::exit(2);
         }
     }

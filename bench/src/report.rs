@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 #[derive(Default, Debug)]
 pub(crate) struct Report {
     figures: BTreeMap<String, f64>,
-    rows: Vec<(String, String, String, String, f64)>,
+    rows: Vec<Row>,
 }
+
+/// System, transport, scenario, metric, value.
+type Row = (String, String, String, String, f64);
 
 impl Report {
     pub(crate) fn add(
@@ -39,12 +42,19 @@ impl Report {
             "\n== {title} (cores: {}) ==",
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
+        // Columns as wide as their longest entry, and no narrower than
+        // they always were.
+        let width = |least: usize, f: fn(&Row) -> &str| {
+            self.rows.iter().map(|r| f(r).len()).fold(least, usize::max)
+        };
+        let (sw, tw) = (width(12, |r| &r.0), width(6, |r| &r.1));
+        let (cw, mw) = (width(14, |r| &r.2), width(14, |r| &r.3));
         println!(
-            "{:<12} {:<6} {:<14} {:<14} {:>14}",
+            "{:<sw$} {:<tw$} {:<cw$} {:<mw$} {:>14}",
             "system", "trans", "scenario", "metric", "value"
         );
         for (s, t, sc, m, v) in &self.rows {
-            println!("{s:<12} {t:<6} {sc:<14} {m:<14} {:>14}", fmt(*v));
+            println!("{s:<sw$} {t:<tw$} {sc:<cw$} {m:<mw$} {:>14}", fmt(*v));
         }
         if !ratios.is_empty() {
             println!("\nratios:");
