@@ -33,6 +33,10 @@ enum Target {
     /// A reference to a directory (a stub, or one of this node's objects
     /// served through its dispatcher).
     Remote(Remote<dyn Directory>),
+    /// A directory kept elsewhere than on a farcall node (a NATS bucket),
+    /// reached by a client in this process.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    Backend(Arc<dyn Directory>),
 }
 
 impl fmt::Debug for DirectoryClient {
@@ -46,6 +50,10 @@ impl fmt::Debug for DirectoryClient {
                 .debug_struct("DirectoryClient")
                 .field("owner", &r.owner())
                 .field("addrs", &r.owner_addrs())
+                .finish(),
+            Target::Backend(_) => f
+                .debug_struct("DirectoryClient")
+                .field("backend", &"nats")
                 .finish(),
         }
     }
@@ -120,7 +128,7 @@ impl DirectoryClient {
     async fn connect_nats(node: &Node, addr: &Address) -> Result<DirectoryClient, DirectoryError> {
         let kv = crate::nats::KvDirectory::connect(node, &addr.to_string()).await?;
         Ok(DirectoryClient {
-            target: Target::Local(Arc::new(kv)),
+            target: Target::Backend(Arc::new(kv)),
         })
     }
 
@@ -148,7 +156,7 @@ impl DirectoryClient {
     /// The wire-level operations ([`Directory`]'s methods, untyped).
     pub fn remote(&self) -> &dyn Directory {
         match &self.target {
-            Target::Local(d) => &**d,
+            Target::Local(d) | Target::Backend(d) => &**d,
             Target::Remote(r) => &**r,
         }
     }
@@ -162,7 +170,7 @@ impl DirectoryClient {
     /// (`None` for this node's own, which is called directly).
     pub fn reference(&self) -> Option<&Remote<dyn Directory>> {
         match &self.target {
-            Target::Local(_) => None,
+            Target::Local(_) | Target::Backend(_) => None,
             Target::Remote(r) => Some(r),
         }
     }
@@ -176,7 +184,7 @@ impl DirectoryClient {
     /// directory answers at once and ignores it).
     pub fn with_deadline(&self, deadline: Duration) -> DirectoryClient {
         match &self.target {
-            Target::Local(_) => self.clone(),
+            Target::Local(_) | Target::Backend(_) => self.clone(),
             Target::Remote(r) => DirectoryClient::new(r.with_deadline(deadline)),
         }
     }
