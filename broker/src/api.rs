@@ -229,8 +229,9 @@ impl Broker {
 
     /// Publishes `msg` on `subject`, to every subscription whose pattern
     /// matches. Returns once the broker has it (in this process) or once it
-    /// is on its way (a remote broker: a subject or size the broker refuses
-    /// is caught here first).
+    /// is queued to go (a remote broker: a subject or size the broker
+    /// refuses is caught here first; [`Broker::flush`] waits until it left,
+    /// [`Broker::close`] sends what is queued before letting go).
     pub async fn publish<T: Serialize + ?Sized>(
         &self,
         subject: &str,
@@ -240,6 +241,14 @@ impl Broker {
             .map(Bytes::from)
             .map_err(|e| BrokerError::Encode(e.to_string()))?;
         self.publish_raw(subject, payload).await
+    }
+
+    /// Waits until everything published through this handle so far is
+    /// handed over: to the broker itself in this process, to the
+    /// connection for a remote broker (a client queues what it publishes
+    /// and sends it in batches), to the NATS client's connection.
+    pub async fn flush(&self) -> Result<(), BrokerError> {
+        self.backend().flush().await
     }
 
     /// Publishes bytes as they are.

@@ -43,8 +43,14 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
     fn engine(&self) -> Option<&Arc<Engine>> {
         None
     }
-    /// Closes the broker (embedded) or lets go of it (a client).
+    /// Closes the broker (embedded) or lets go of it (a client), after
+    /// handing over what was published.
     fn close(&self) -> Fut<'_, ()>;
+    /// Waits until what was published so far is handed to the broker (or
+    /// to the connection to it).
+    fn flush(&self) -> Fut<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
     /// Mediated RPC of the backend's own (NATS request/reply), if it has
     /// one; otherwise calls travel through a queue.
     fn native_rpc(&self) -> Option<&dyn NativeRpc> {

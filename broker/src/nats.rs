@@ -434,6 +434,10 @@ impl Backend for Nats {
         Box::pin(async move { self.client.flush().await.map_err(backend_err) })
     }
 
+    fn flush(&self) -> Fut<'_, ()> {
+        Box::pin(async move { self.client.flush().await.map_err(backend_err) })
+    }
+
     fn native_rpc(&self) -> Option<&dyn NativeRpc> {
         Some(self)
     }

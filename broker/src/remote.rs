@@ -15,6 +15,15 @@ use crate::engine::{Engine, RawDelivery, lock};
 use crate::error::BrokerError;
 use crate::subject::{validate_queue_name, validate_subject};
 
+/// The most messages in one batch (a subscription's stream item, or a
+/// client's `publish_batch`).
+pub const BATCH_MESSAGES: usize = 256;
+/// A batch is closed once it holds this many bytes of messages (it may hold
+/// one message of any size the broker accepts).
+pub const BATCH_BYTES: usize = 256 * 1024;
+/// Messages a client queues for publishing before `publish` waits.
+const PUBLISH_QUEUE: usize = 8192;
+
 /// Messages a remote subscriber's stream lets travel before it reads them.
 const SUBSCRIPTION_WINDOW: u32 = 1024;
 
@@ -41,13 +50,10 @@ pub struct WireDelivery {
 /// One item of a remote subscription.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum WireMessage {
-    /// A message published on `subject`.
-    Message {
-        /// The subject it was published on.
-        subject: String,
-        /// The message.
-        payload: Bytes,
-    },
+    /// Messages, each with the subject it was published on, oldest first
+    /// (batched: one stream item carries what the subscriber's buffer
+    /// held, up to [`BATCH_MESSAGES`] messages or about [`BATCH_BYTES`]).
+    Messages(Vec<(String, Bytes)>),
     /// Messages dropped from this subscriber's buffer so far (sent when
     /// the count grows).
     Dropped {
@@ -97,6 +103,11 @@ pub trait BrokerApi {
     /// Publishes on a subject (one way: errors stay at the broker).
     #[remote(oneway)]
     async fn publish(&self, subject: String, payload: Bytes) -> Result<(), BrokerError>;
+    /// Publishes messages in order, each on its subject (one way). A
+    /// client batches what its application publishes faster than one
+    /// message per round of the connection.
+    #[remote(oneway)]
+    async fn publish_batch(&self, messages: Vec<(String, Bytes)>) -> Result<(), BrokerError>;
     /// Subscribes to a pattern.
     async fn subscribe(
         &self,
@@ -224,6 +235,20 @@ impl BrokerApi for Server {
         r
     }
 
+    async fn publish_batch(&self, messages: Vec<(String, Bytes)>) -> Result<(), BrokerError> {
+        let mut refused = 0;
+        for (subject, payload) in messages {
+            if let Err(e) = self.engine.publish(&subject, payload) {
+                refused += 1;
+                tracing::debug!(error = %e, "a one-way publish was refused");
+            }
+        }
+        if refused > 0 {
+            return Err(BrokerError::Rejected(format!("{refused} messages refused")));
+        }
+        Ok(())
+    }
+
     async fn subscribe(
         &self,
         pattern: String,
@@ -233,15 +258,16 @@ impl BrokerApi for Server {
         // What may travel ahead of the subscriber (the stream's buffer and
         // its credit) is at most its own buffer: one that falls behind does
         // so here, where its policy applies, not in transit.
-        let window = options.buffer.clamp(1, SUBSCRIPTION_WINDOW);
+        let per_batch = (options.buffer as usize).clamp(1, BATCH_MESSAGES);
+        let window = (options.buffer / per_batch as u32).clamp(1, SUBSCRIPTION_WINDOW);
         let (tx, stream) = Stream::channel(window as usize);
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(256);
+            let mut batch = Vec::with_capacity(per_batch);
             let mut dropped = 0;
             loop {
                 batch.clear();
                 let got = tokio::select! {
-                    r = sub.next_batch(&mut batch, 256) => r,
+                    r = sub.next_batch(&mut batch, per_batch) => r,
                     _ = tx.closed() => break,
                 };
                 match got {
@@ -253,14 +279,22 @@ impl BrokerApi for Server {
                                 return;
                             }
                         }
+                        let mut items = Vec::with_capacity(batch.len());
+                        let mut bytes = 0;
                         for (subject, payload) in batch.drain(..) {
-                            let m = WireMessage::Message {
-                                subject: subject.to_string(),
-                                payload,
-                            };
-                            if tx.send(m).await.is_err() {
-                                return;
+                            if bytes > 0 && bytes + payload.len() > BATCH_BYTES {
+                                let full = std::mem::take(&mut items);
+                                bytes = 0;
+                                if tx.send(WireMessage::Messages(full)).await.is_err() {
+                                    return;
+                                }
                             }
+                            bytes += payload.len() + subject.len();
+                            items.push((subject.to_string(), payload));
+                        }
+                        if !items.is_empty() && tx.send(WireMessage::Messages(items)).await.is_err()
+                        {
+                            return;
                         }
                     }
                     Ok(false) => break,
@@ -291,12 +325,61 @@ pub(crate) fn expose(node: &Node, engine: Arc<Engine>) {
 
 // ---------------------------------------------------------------- client
 
+/// What the publishing task of a client takes.
+#[derive(Debug)]
+enum Outgoing {
+    Message(String, Bytes),
+    /// Answered once everything queued before it is handed to the
+    /// connection.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 /// A broker on another node.
 #[derive(Debug)]
 pub(crate) struct Client {
     node: Node,
     api: Remote<dyn BrokerApi>,
     info: BrokerInfo,
+    outgoing: Mutex<Option<tokio::sync::mpsc::Sender<Outgoing>>>,
+    publisher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Hands what the application publishes to the connection, batching what
+/// queued up while the previous batch was being written.
+async fn publisher(api: Remote<dyn BrokerApi>, mut rx: tokio::sync::mpsc::Receiver<Outgoing>) {
+    let mut flushes = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Outgoing::Message(subject, payload) => {
+                    bytes += subject.len() + payload.len();
+                    batch.push((subject, payload));
+                }
+                Outgoing::Flush(done) => flushes.push(done),
+            }
+            if batch.len() >= BATCH_MESSAGES || bytes >= BATCH_BYTES {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        let sent = match batch.len() {
+            0 => Ok(()),
+            1 => {
+                let (subject, payload) = batch.pop().unwrap_or_default();
+                api.publish(subject, payload).await
+            }
+            _ => api.publish_batch(batch).await,
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "publishing to the broker failed");
+        }
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
+    }
 }
 
 impl Client {
@@ -311,10 +394,14 @@ impl Client {
             ),
             other => other,
         })?;
+        let (tx, rx) = tokio::sync::mpsc::channel(PUBLISH_QUEUE);
+        let task = tokio::spawn(publisher(api.clone(), rx));
         Ok(Client {
             node: node.clone(),
             api,
             info,
+            outgoing: Mutex::new(Some(tx)),
+            publisher: Mutex::new(Some(task)),
         })
     }
 
@@ -369,7 +456,10 @@ impl Backend for Client {
         Box::pin(async move {
             validate_subject(subject)?;
             self.check_size(&payload)?;
-            self.api.publish(subject.to_owned(), payload).await
+            let tx = lock(&self.outgoing).clone().ok_or(BrokerError::Closed)?;
+            tx.send(Outgoing::Message(subject.to_owned(), payload))
+                .await
+                .map_err(|_| BrokerError::Closed)
         })
     }
 
@@ -399,8 +489,29 @@ impl Backend for Client {
         Some(self.node.clone())
     }
 
+    fn flush(&self) -> Fut<'_, ()> {
+        Box::pin(async move {
+            let Some(tx) = lock(&self.outgoing).clone() else {
+                return Ok(());
+            };
+            let (done, wait) = tokio::sync::oneshot::channel();
+            tx.send(Outgoing::Flush(done))
+                .await
+                .map_err(|_| BrokerError::Closed)?;
+            wait.await.map_err(|_| BrokerError::Closed)
+        })
+    }
+
     fn close(&self) -> Fut<'_, ()> {
-        Box::pin(async { Ok(()) })
+        Box::pin(async move {
+            // What was published goes out before the handle lets go.
+            drop(lock(&self.outgoing).take());
+            let task = lock(&self.publisher).take();
+            if let Some(task) = task {
+                let _ = task.await;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -471,8 +582,13 @@ impl MessageSource for RemoteSubscription {
                         self.ended = true;
                         Ok(None)
                     }
-                    Some(Ok(WireMessage::Message { subject, payload })) => {
-                        Ok(Some((subject.into(), payload)))
+                    Some(Ok(WireMessage::Messages(items))) => {
+                        self.pending
+                            .extend(items.into_iter().map(|(s, p)| (Arc::<str>::from(s), p)));
+                        match self.pending.pop_front() {
+                            Some(m) => Ok(Some(m)),
+                            None => continue,
+                        }
                     }
                     Some(Ok(WireMessage::Dropped { total })) => {
                         self.dropped = total;
