@@ -230,6 +230,24 @@ impl Engine {
         Ok(())
     }
 
+    /// Publishes a batch, in order; messages the broker refuses (subject,
+    /// size) are left out and counted in the result.
+    pub(crate) fn publish_many(
+        &self,
+        messages: Vec<(String, Bytes)>,
+    ) -> Result<usize, BrokerError> {
+        self.check_open()?;
+        let max = self.config.max_message as usize;
+        let before = messages.len();
+        let good: Vec<(String, Bytes)> = messages
+            .into_iter()
+            .filter(|(s, p)| p.len() <= max && validate_subject(s).is_ok())
+            .collect();
+        let refused = before - good.len();
+        self.topics.publish_many(good);
+        Ok(refused)
+    }
+
     /// A new subscription to `pattern`.
     pub(crate) fn subscribe(
         &self,
@@ -733,6 +751,12 @@ impl Counter {
         }
     }
 
+    fn bump_by(&mut self, sec: u64, n: u64) {
+        self.advance(sec);
+        self.total += n;
+        self.secs[(sec % 10) as usize] += n;
+    }
+
     fn rate(&mut self, sec: u64) -> f64 {
         self.advance(sec);
         self.secs.iter().sum::<u64>() as f64 / 10.0
@@ -777,6 +801,50 @@ impl Topics {
                 if s.push(subj, payload.clone()) {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+        }
+    }
+
+    fn publish_many(&self, messages: Vec<(String, Bytes)>) {
+        if messages.is_empty() {
+            return;
+        }
+        let sec = self.started.elapsed().as_secs();
+        {
+            let mut c = lock(&self.counters);
+            let mut i = 0;
+            while i < messages.len() {
+                let subject = messages[i].0.as_str();
+                let run = messages[i..]
+                    .iter()
+                    .take_while(|(s, _)| s == subject)
+                    .count();
+                if let Some(counter) = c.get_mut(subject) {
+                    counter.bump_by(sec, run as u64);
+                } else if c.len() < MAX_TRACKED_SUBJECTS {
+                    c.entry(subject.into())
+                        .or_default()
+                        .bump_by(sec, run as u64);
+                }
+                i += run;
+            }
+        }
+        // One shared subject string per run of equal subjects.
+        let mut shared: Vec<(Arc<str>, Bytes)> = Vec::with_capacity(messages.len());
+        for (subject, payload) in messages {
+            match shared.last() {
+                Some((last, _)) if **last == *subject => {
+                    let last = last.clone();
+                    shared.push((last, payload));
+                }
+                _ => shared.push((subject.into(), payload)),
+            }
+        }
+        let subs = self.subs.read().unwrap_or_else(|p| p.into_inner());
+        for s in subs.iter() {
+            let dropped = s.push_many(shared.iter().filter(|(subj, _)| s.pattern.matches(subj)));
+            if dropped > 0 {
+                self.dropped.fetch_add(dropped, Ordering::Relaxed);
             }
         }
     }
@@ -899,6 +967,42 @@ impl SubCore {
             }
             self.notify.notified().await;
         }
+    }
+
+    /// Buffers messages in order; returns how many older ones were dropped
+    /// for them.
+    fn push_many<'a>(&self, items: impl Iterator<Item = &'a (Arc<str>, Bytes)>) -> u64 {
+        let mut b = lock(&self.buf);
+        if b.cut || b.closed {
+            return 0;
+        }
+        let was_empty = b.q.is_empty();
+        let mut pushed = false;
+        let mut dropped = 0;
+        for (subject, payload) in items {
+            if b.q.len() >= self.options.buffer as usize {
+                match self.options.policy {
+                    SlowPolicy::DropOldest => {
+                        b.q.pop_front();
+                        b.dropped += 1;
+                        dropped += 1;
+                    }
+                    SlowPolicy::Disconnect => {
+                        b.cut = true;
+                        drop(b);
+                        self.notify.notify_one();
+                        return dropped;
+                    }
+                }
+            }
+            b.q.push_back((subject.clone(), payload.clone()));
+            pushed = true;
+        }
+        drop(b);
+        if was_empty && pushed {
+            self.notify.notify_one();
+        }
+        dropped
     }
 
     /// Buffers a message; true if an older one was dropped for it.

@@ -236,14 +236,9 @@ impl BrokerApi for Server {
     }
 
     async fn publish_batch(&self, messages: Vec<(String, Bytes)>) -> Result<(), BrokerError> {
-        let mut refused = 0;
-        for (subject, payload) in messages {
-            if let Err(e) = self.engine.publish(&subject, payload) {
-                refused += 1;
-                tracing::debug!(error = %e, "a one-way publish was refused");
-            }
-        }
+        let refused = self.engine.publish_many(messages)?;
         if refused > 0 {
+            tracing::debug!(refused, "one-way publishes were refused");
             return Err(BrokerError::Rejected(format!("{refused} messages refused")));
         }
         Ok(())
