@@ -386,6 +386,9 @@ pub(crate) async fn run(b: Budget) {
         Ok(n) => {
             title.push_str(&format!("; nats-server {}", n.version()));
             measure(&n, b, &mut r).await;
+            let on_nats = farcall_column::Farcall::on_nats(n.url()).await;
+            measure(&on_nats, b, &mut r).await;
+            on_nats.close().await;
         }
         Err(why) => println!("nats: skipped: {why}"),
     }
@@ -402,6 +405,19 @@ pub(crate) async fn run(b: Budget) {
         ratios.push((
             format!("farcall standalone / nats, {label}"),
             format!("farcall_standalone.tcp.{key}"),
+            format!("nats.tcp.{key}"),
+        ));
+    }
+    for (label, key) in [
+        ("pub/sub 1->1 received/s", "pubsub_1to1.msgs_per_s"),
+        ("pub/sub 1->4 received/s", "pubsub_1to4.msgs_per_s"),
+        ("queue send+ack/s", "queue.msgs_per_s"),
+        ("durable queue send+ack/s", "queue_durable.msgs_per_s"),
+        ("mediated RPC calls/s", "rpc.calls_per_s"),
+    ] {
+        ratios.push((
+            format!("farcall over nats / raw async-nats, {label}"),
+            format!("farcall_nats.tcp.{key}"),
             format!("nats.tcp.{key}"),
         ));
     }

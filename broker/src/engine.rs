@@ -971,7 +971,7 @@ impl SubCore {
 
     /// Buffers messages in order; returns how many older ones were dropped
     /// for them.
-    fn push_many<'a>(&self, items: impl Iterator<Item = &'a (Arc<str>, Bytes)>) -> u64 {
+    pub(crate) fn push_many<'a>(&self, items: impl Iterator<Item = &'a (Arc<str>, Bytes)>) -> u64 {
         let mut b = lock(&self.buf);
         if b.cut || b.closed {
             return 0;

@@ -29,7 +29,7 @@ use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
 use farcall_runtime::remote::{Carrier, CarrierFuture};
 use farcall_runtime::{Fault, Node, NodeId, RemoteError, Service};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 
 use crate::backend::{Acker, Backend, DeliverySource, Fut, MessageSource, NativeRpc};
 use crate::config::{QueueConfig, QueueStats, Stats, SubscribeOptions};
@@ -402,8 +402,31 @@ impl Backend for Nats {
             let core = SubCore::new(0, parsed, options);
             let feed = core.clone();
             let task = tokio::spawn(async move {
-                while let Some(m) = sub.next().await {
-                    feed.push(m.subject.as_str().into(), m.payload);
+                // What arrived together goes into the buffer together.
+                let mut batch: Vec<(Arc<str>, Bytes)> = Vec::with_capacity(256);
+                let mut open = true;
+                while open {
+                    let Some(m) = sub.next().await else { break };
+                    let add = |m: async_nats::Message, batch: &mut Vec<(Arc<str>, Bytes)>| {
+                        let subject = match batch.last() {
+                            Some((last, _)) if **last == *m.subject.as_str() => last.clone(),
+                            _ => Arc::from(m.subject.as_str()),
+                        };
+                        batch.push((subject, m.payload));
+                    };
+                    add(m, &mut batch);
+                    while batch.len() < 256 {
+                        match sub.next().now_or_never() {
+                            Some(Some(m)) => add(m, &mut batch),
+                            Some(None) => {
+                                open = false;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    feed.push_many(batch.iter());
+                    batch.clear();
                 }
                 feed.close();
             });
@@ -584,9 +607,14 @@ impl NatsAcker {
             })
     }
 
+    /// Acks go one way, as JetStream clients send them: the server drops
+    /// an ack for a delivery it already gave back.
     async fn ack_tag(&self, tag: u64) -> Result<(), BrokerError> {
         let (reply, _, _) = self.take(tag)?;
-        self.reply(reply, b"+ACK").await
+        self.client
+            .publish(reply, Bytes::from_static(b"+ACK"))
+            .await
+            .map_err(backend_err)
     }
 
     /// Refused on its last attempt: to the dead-letter queue now.

@@ -2,7 +2,8 @@
 //! and `farcall_standalone`, the same broker served on a node over TCP
 //! with every client on a node of its own (as nats clients each have
 //! their connection). Both keep durable queues in a temporary directory
-//! with the broker's default fsync policy.
+//! with the broker's default fsync policy. `farcall_nats` is the same API
+//! on the `nats` column's server (`Broker::connect("nats://...")`).
 
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ pub(super) struct Farcall {
     broker: Broker,
     /// Where the broker is served (standalone), with the node serving it.
     served: Option<(Node, Address)>,
+    /// The NATS server the broker runs on (`farcall_nats`).
+    nats: Option<String>,
     _data: TempDir,
 }
 
@@ -39,6 +42,7 @@ impl Farcall {
             transport: "local",
             broker: Farcall::open(&data),
             served: None,
+            nats: None,
             _data: data,
         }
     }
@@ -55,13 +59,31 @@ impl Farcall {
             transport: "tcp",
             broker,
             served: Some((node, addr)),
+            nats: None,
             _data: data,
+        }
+    }
+
+    /// farcall's broker API on a NATS server (`nats://` address): every
+    /// client connects to it, as the `nats` column's clients do.
+    pub(super) async fn on_nats(url: &str) -> Farcall {
+        let broker = Broker::connect(url).await.expect("connect to nats");
+        Farcall {
+            system: "farcall_nats",
+            transport: "tcp",
+            broker,
+            served: None,
+            nats: Some(url.to_owned()),
+            _data: TempDir::new("broker-nats"),
         }
     }
 
     /// A client of the broker: a new connection from a node of its own
     /// when the broker is served, else the broker itself.
     async fn client(&self) -> Broker {
+        if let Some(url) = &self.nats {
+            return Broker::connect(url.as_str()).await.expect("connect");
+        }
         match &self.served {
             Some((_, addr)) => Broker::connect(addr.clone()).await.expect("connect"),
             None => self.broker.clone(),

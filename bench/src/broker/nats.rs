@@ -42,6 +42,11 @@ impl Nats {
         &self.server.version
     }
 
+    /// The server's client URL.
+    pub(super) fn url(&self) -> &str {
+        &self.server.url
+    }
+
     async fn connect(&self) -> Client {
         async_nats::connect(self.server.url.as_str())
             .await
