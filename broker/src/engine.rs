@@ -211,6 +211,20 @@ impl Engine {
             }
             return Ok(q.clone());
         }
+        let dead_letters = config.as_ref().is_none_or(|c| c.max_deliver > 0);
+        if dead_letters
+            && !name.ends_with(DLQ_SUFFIX)
+            && name.len() + DLQ_SUFFIX.len() > crate::subject::MAX_SUBJECT_LEN
+        {
+            return Err(BrokerError::InvalidQueueName {
+                name: crate::error::cut(name),
+                reason: format!(
+                    "longer than {} bytes: its dead-letter queue's name `<name>{DLQ_SUFFIX}` must fit in {}",
+                    crate::subject::MAX_SUBJECT_LEN - DLQ_SUFFIX.len(),
+                    crate::subject::MAX_SUBJECT_LEN
+                ),
+            });
+        }
         let q = self.make_queue(name, config.unwrap_or_default())?;
         queues.insert(name.to_owned(), q.clone());
         Ok(q)
