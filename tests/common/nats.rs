@@ -73,6 +73,12 @@ impl NatsServer {
     pub(crate) fn log(&self) -> String {
         self.server.log()
     }
+
+    /// The body of `GET path` on its monitoring port (e.g.
+    /// `/jsz?streams=true&config=true`), if it answers 200.
+    pub(crate) fn monitor(&self, path: &str) -> Option<String> {
+        http_get(self.server.monitor, path)
+    }
 }
 
 /// A cluster of nats-servers on loopback: routes between every pair, one
@@ -161,6 +167,12 @@ impl NatsCluster {
     /// What server `i` logged so far.
     pub(crate) fn log(&self, i: usize) -> String {
         self.servers[i].log()
+    }
+
+    /// The body of `GET path` on server `i`'s monitoring port (e.g.
+    /// `/jsz?streams=true&config=true`), if it answers 200.
+    pub(crate) fn monitor(&self, i: usize, path: &str) -> Option<String> {
+        http_get(self.servers[i].monitor, path)
     }
 }
 
@@ -330,22 +342,21 @@ impl Drop for Server {
 
 /// Whether `GET /healthz` on the monitoring port answers 200.
 fn healthy(monitor: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", monitor)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
+    http_get(monitor, "/healthz").is_some()
+}
+
+/// The body of `GET path` on the monitoring port, if it answers 200.
+fn http_get(monitor: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", monitor)).ok()?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .ok()?;
     let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer
-        .lines()
-        .next()
-        .is_some_and(|status| status.split_whitespace().nth(1) == Some("200"))
+    s.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    let status = head.lines().next()?;
+    (status.split_whitespace().nth(1) == Some("200")).then(|| body.to_owned())
 }
 
 /// A directory removed on drop (after the servers using it are killed:
