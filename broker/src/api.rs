@@ -546,9 +546,13 @@ impl<T> Subscription<T> {
     /// item: a message that does not decode as `T` (the subscription goes
     /// on), or the end of a subscriber cut off as slow.
     pub async fn next(&mut self) -> Option<Result<Message<T>, BrokerError>> {
-        match self.source.next().await {
+        let got = match self.source.try_next() {
+            Some(m) => Ok(Some(m)),
+            None => self.source.next().await,
+        };
+        match got {
             Ok(Some((subject, payload))) => Some((self.decode)(&payload).map(|body| Message {
-                subject: subject.to_string(),
+                subject: subject.into_string(),
                 body,
             })),
             Ok(None) => None,

@@ -86,10 +86,30 @@ pub(crate) trait Acker: Send + Sync + fmt::Debug {
     fn nack(&self, tag: u64) -> Fut<'_, ()>;
 }
 
+/// A message's subject as a source has it: shared by the subscribers of
+/// an in-process broker, or owned when it came over a connection.
+#[derive(Debug)]
+pub(crate) enum Subject {
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl Subject {
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            Subject::Shared(s) => s.to_string(),
+            Subject::Owned(s) => s,
+        }
+    }
+}
+
 /// Messages of one subscription.
 pub(crate) trait MessageSource: Send + fmt::Debug {
+    /// A message already received, if there is one (no waiting, no
+    /// allocation).
+    fn try_next(&mut self) -> Option<(Subject, Bytes)>;
     /// The next message and its subject; `None` once the subscription ended.
-    fn next(&mut self) -> Fut<'_, Option<(Arc<str>, Bytes)>>;
+    fn next(&mut self) -> Fut<'_, Option<(Subject, Bytes)>>;
     /// Messages dropped for this subscriber so far (as far as it knows).
     fn dropped(&self) -> u64;
 }
@@ -206,9 +226,13 @@ struct LocalSubscription {
 }
 
 impl MessageSource for LocalSubscription {
-    fn next(&mut self) -> Fut<'_, Option<(Arc<str>, Bytes)>> {
+    fn try_next(&mut self) -> Option<(Subject, Bytes)> {
+        self.ready.pop_front().map(|(s, p)| (Subject::Shared(s), p))
+    }
+
+    fn next(&mut self) -> Fut<'_, Option<(Subject, Bytes)>> {
         Box::pin(async move {
-            if let Some(m) = self.ready.pop_front() {
+            if let Some(m) = self.try_next() {
                 return Ok(Some(m));
             }
             if self.ended {
@@ -218,7 +242,7 @@ impl MessageSource for LocalSubscription {
             match self.sub.next_batch(&mut self.batch, 256).await {
                 Ok(true) => {
                     self.ready.extend(self.batch.drain(..));
-                    Ok(self.ready.pop_front())
+                    Ok(self.try_next())
                 }
                 Ok(false) => {
                     self.ended = true;

@@ -31,7 +31,7 @@ use farcall_runtime::remote::{Carrier, CarrierFuture};
 use farcall_runtime::{Fault, Node, NodeId, RemoteError, Service};
 use futures_util::{FutureExt, StreamExt};
 
-use crate::backend::{Acker, Backend, DeliverySource, Fut, MessageSource, NativeRpc};
+use crate::backend::{Acker, Backend, DeliverySource, Fut, MessageSource, NativeRpc, Subject};
 use crate::config::{QueueConfig, QueueStats, Stats, SubscribeOptions};
 use crate::engine::{DLQ_SUFFIX, RawDelivery, SubCore, lock};
 use crate::error::BrokerError;
@@ -683,9 +683,13 @@ impl Drop for NatsSubscription {
 }
 
 impl MessageSource for NatsSubscription {
-    fn next(&mut self) -> Fut<'_, Option<(Arc<str>, Bytes)>> {
+    fn try_next(&mut self) -> Option<(Subject, Bytes)> {
+        self.ready.pop_front().map(|(s, p)| (Subject::Shared(s), p))
+    }
+
+    fn next(&mut self) -> Fut<'_, Option<(Subject, Bytes)>> {
         Box::pin(async move {
-            if let Some(m) = self.ready.pop_front() {
+            if let Some(m) = self.try_next() {
                 return Ok(Some(m));
             }
             if self.ended {
@@ -695,7 +699,7 @@ impl MessageSource for NatsSubscription {
             match self.core.next_batch(&mut self.batch, 256).await {
                 Ok(true) => {
                     self.ready.extend(self.batch.drain(..));
-                    Ok(self.ready.pop_front())
+                    Ok(self.try_next())
                 }
                 Ok(false) => {
                     self.ended = true;

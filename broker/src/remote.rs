@@ -9,7 +9,7 @@ use farcall_runtime::remote::Dispatcher;
 use farcall_runtime::{CallContext, Node, NodeId, ObjectId, Remote, Stream};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Acker, Backend, DeliverySource, Fut, MessageSource};
+use crate::backend::{Acker, Backend, DeliverySource, Fut, MessageSource, Subject};
 use crate::config::{QueueConfig, Stats, SubscribeOptions};
 use crate::engine::{Engine, RawDelivery, lock};
 use crate::error::BrokerError;
@@ -559,13 +559,19 @@ struct RemoteSubscription {
     dropped: u64,
     ended: bool,
     pattern: String,
-    pending: VecDeque<(Arc<str>, Bytes)>,
+    pending: VecDeque<(String, Bytes)>,
 }
 
 impl MessageSource for RemoteSubscription {
-    fn next(&mut self) -> Fut<'_, Option<(Arc<str>, Bytes)>> {
+    fn try_next(&mut self) -> Option<(Subject, Bytes)> {
+        self.pending
+            .pop_front()
+            .map(|(s, p)| (Subject::Owned(s), p))
+    }
+
+    fn next(&mut self) -> Fut<'_, Option<(Subject, Bytes)>> {
         Box::pin(async move {
-            if let Some(m) = self.pending.pop_front() {
+            if let Some(m) = self.try_next() {
                 return Ok(Some(m));
             }
             loop {
@@ -578,9 +584,8 @@ impl MessageSource for RemoteSubscription {
                         Ok(None)
                     }
                     Some(Ok(WireMessage::Messages(items))) => {
-                        self.pending
-                            .extend(items.into_iter().map(|(s, p)| (Arc::<str>::from(s), p)));
-                        match self.pending.pop_front() {
+                        self.pending.extend(items);
+                        match self.try_next() {
                             Some(m) => Ok(Some(m)),
                             None => continue,
                         }
