@@ -132,6 +132,8 @@ pub(crate) struct Nats {
     js: jetstream::Context,
     options: NatsOptions,
     caller: NodeId,
+    /// The server's largest message (asked once: `server_info` copies).
+    max_payload: u64,
     /// Queues known to exist, with their configuration.
     known: Mutex<HashMap<String, QueueConfig>>,
 }
@@ -139,7 +141,7 @@ pub(crate) struct Nats {
 impl fmt::Debug for Nats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Nats")
-            .field("server", &self.client.server_info().server_name)
+            .field("max_payload", &self.max_payload)
             .field("options", &self.options)
             .finish()
     }
@@ -154,11 +156,13 @@ impl Nats {
             .await
             .map_err(|e| BrokerError::Backend(format!("cannot connect to {url}: {e}")))?;
         let js = jetstream::new(client.clone());
+        let max_payload = client.server_info().max_payload as u64;
         Ok(Nats {
             client,
             js,
             options,
             caller: NodeId::random(),
+            max_payload,
             known: Mutex::new(HashMap::new()),
         })
     }
@@ -313,7 +317,7 @@ fn mismatch(name: &str, have: &QueueConfig, asked: &QueueConfig) -> BrokerError 
 
 impl Backend for Nats {
     fn max_message(&self) -> u64 {
-        self.client.server_info().max_payload as u64
+        self.max_payload
     }
 
     fn declare<'a>(&'a self, queue: &'a str, config: Option<QueueConfig>) -> Fut<'a, QueueConfig> {
@@ -561,6 +565,7 @@ impl DeadLetter {
             js: self.backend.js.clone(),
             options: self.backend.options.clone(),
             caller: NodeId(0),
+            max_payload: u64::MAX,
             known: Mutex::new(HashMap::new()),
         };
         nats.declare_queue(&self.queue, Some(self.config.clone()))
