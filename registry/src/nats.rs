@@ -11,7 +11,8 @@
 //!   `rebind` puts it, `add` and `remove` update it against its revision
 //!   (retried on a conflict), `unbind` deletes it;
 //! - `watch` is a KV watch of the bucket, turned into [`Change`]s by
-//!   comparing each group with the one before;
+//!   comparing each group with the one before (a member rebound in place
+//!   leaves and arrives again; one whose lease runs out leaves);
 //! - leases are a heartbeat: every member carries the time its binder last
 //!   confirmed it, the binding node re-confirms its members every third of
 //!   a lease time, and a member not confirmed for a lease time
@@ -72,12 +73,27 @@ struct Stored {
     wire: WireRef,
     /// When its binder last confirmed it (ms since the Unix epoch).
     beat_ms: u64,
+    /// Which write (bind, rebind or add) put it there: watchers see an
+    /// object rebound in place leave and arrive again, as on a node's
+    /// directory.
+    tag: u64,
 }
 
 impl Stored {
     fn same(&self, owner: NodeId, object: ObjectId) -> bool {
         self.wire.owner == owner && self.wire.object == object
     }
+
+    /// The same member put there by the same write.
+    fn same_binding(&self, other: &Stored) -> bool {
+        self.same(other.wire.owner, other.wire.object) && self.tag == other.tag
+    }
+}
+
+/// The members confirmed within `lease`.
+fn fresh(group: Vec<Stored>, lease: Duration) -> Vec<Stored> {
+    let floor = now_ms().saturating_sub(lease.as_millis() as u64);
+    group.into_iter().filter(|m| m.beat_ms >= floor).collect()
 }
 
 fn decode(value: &[u8]) -> Vec<Stored> {
@@ -162,16 +178,11 @@ impl KvDirectory {
         })
     }
 
-    fn fresh(&self, group: Vec<Stored>) -> Vec<Stored> {
-        let floor = now_ms().saturating_sub(self.lease.as_millis() as u64);
-        group.into_iter().filter(|m| m.beat_ms >= floor).collect()
-    }
-
     /// The group under `key` (fresh members only) and the key's revision.
     async fn read(&self, key: &str) -> Result<(Vec<Stored>, Option<u64>), DirectoryError> {
         match self.kv.entry(key).await.map_err(backend)? {
             Some(e) if e.operation == kv::Operation::Put => {
-                Ok((self.fresh(decode(&e.value)), Some(e.revision)))
+                Ok((fresh(decode(&e.value), self.lease), Some(e.revision)))
             }
             Some(e) => Ok((Vec::new(), Some(e.revision))),
             None => Ok((Vec::new(), None)),
@@ -233,6 +244,7 @@ impl KvDirectory {
         Stored {
             wire: r.wire().clone(),
             beat_ms: now_ms(),
+            tag: ObjectId::random().0 as u64,
         }
     }
 
@@ -309,7 +321,7 @@ async fn beat(kv: kv::Store, held: Weak<Mutex<Held>>, lease: Duration) {
 
 fn changes(name: &str, old: &[Stored], new: &[Stored], out: &mut Vec<Change>) {
     for m in old {
-        if !new.iter().any(|n| n.same(m.wire.owner, m.wire.object)) {
+        if !new.iter().any(|n| n.same_binding(m)) {
             out.push(Change::Unbound {
                 name: name.to_owned(),
                 owner: m.wire.owner,
@@ -318,7 +330,7 @@ fn changes(name: &str, old: &[Stored], new: &[Stored], out: &mut Vec<Change>) {
         }
     }
     for m in new {
-        if !old.iter().any(|o| o.same(m.wire.owner, m.wire.object)) {
+        if !old.iter().any(|o| o.same_binding(m)) {
             out.push(Change::Bound {
                 name: name.to_owned(),
                 owner: m.wire.owner,
@@ -523,11 +535,31 @@ impl Directory for KvDirectory {
             .await
             .map_err(backend)?;
         let (tx, stream) = Stream::channel(64);
+        let lease = self.lease;
         tokio::spawn(async move {
+            // Members whose binder stopped confirming them leave when their
+            // lease runs out, without a write to the bucket.
+            let mut expiry = tokio::time::interval((lease / 3).max(Duration::from_millis(10)));
+            expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let e = tokio::select! {
                     e = watch.next() => e,
                     _ = tx.closed() => return,
+                    _ = expiry.tick() => {
+                        let mut out = Vec::new();
+                        state.retain(|name, group| {
+                            let live = fresh(group.clone(), lease);
+                            changes(name, group, &live, &mut out);
+                            *group = live;
+                            !group.is_empty()
+                        });
+                        for c in out {
+                            if tx.send(c).await.is_err() {
+                                return;
+                            }
+                        }
+                        continue;
+                    }
                 };
                 let Some(Ok(e)) = e else {
                     tx.fail(RemoteError::Disconnected("the NATS watch ended".into()));
@@ -538,7 +570,7 @@ impl Directory for KvDirectory {
                     continue;
                 }
                 let new = if e.operation == kv::Operation::Put {
-                    decode(&e.value)
+                    fresh(decode(&e.value), lease)
                 } else {
                     Vec::new()
                 };
