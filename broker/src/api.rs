@@ -126,7 +126,8 @@ impl Broker {
     }
 
     /// A broker on the NATS server (or cluster) at `url`
-    /// (`nats://host:port`; several servers separated by commas), with
+    /// (`nats://host:port`; the client learns the other servers of a
+    /// cluster from the one it reaches, and fails over to them), with
     /// `options` (the replicas of the streams it creates). A `nats://`
     /// address given to [`Broker::connect`] comes here with
     /// [`NatsOptions::from_env`](crate::NatsOptions::from_env).

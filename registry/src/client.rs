@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use farcall_runtime::remote::{AnyRemote, Interface, WireRef, find_interface};
+use farcall_runtime::remote::{
+    AnyRemote, Interface, WireRef, catalogue, find_interface, is_subinterface,
+};
 use farcall_runtime::{Address, IntoAddress, Node, ObjectId, Remote, Stream};
 
 use crate::DirectoryError;
@@ -311,27 +313,47 @@ impl DirectoryClient {
     }
 
     /// Every bound object that implements `I` (or a subtrait of it), with
-    /// its name, sorted by name. The directory judges "implements" with its
-    /// own catalogue of interfaces; an object this process cannot narrow
-    /// to `I` is left out.
+    /// its name, sorted by name. A directory judges "implements" with its
+    /// own catalogue of interfaces, which may lack the application's
+    /// subtraits (a standalone `farcall directory serve` links none of
+    /// them): so the client also asks for each subtrait of `I` that this
+    /// process links, and merges the answers. An object this process cannot
+    /// narrow to `I` is left out.
     pub async fn find<I: ?Sized + Interface>(
         &self,
     ) -> Result<Vec<(String, Remote<I>)>, DirectoryError> {
+        // The directory may not link `I`'s subtraits (a standalone one
+        // links none of the application's): ask for each one this process
+        // knows as well, and merge.
         let id = I::descriptor().id;
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.dir().find(id, after, MAX_PAGE).await?;
-            out.extend(
-                page.matches
-                    .into_iter()
-                    .filter_map(|(n, r)| r.narrow::<I>().map(|t| (n, t))),
-            );
-            match page.next {
-                Some(n) => after = Some(n),
-                None => return Ok(out),
+        let mut ids = vec![id];
+        ids.extend(
+            catalogue()
+                .map(|d| d.id)
+                .filter(|&d| d != id && is_subinterface(d, id)),
+        );
+        let mut out: Vec<(String, Remote<I>)> = Vec::new();
+        for id in ids {
+            let mut after = None;
+            loop {
+                let page = self.dir().find(id, after, MAX_PAGE).await?;
+                for (n, r) in page.matches {
+                    let seen = out
+                        .iter()
+                        .any(|(m, x)| *m == n && x.owner() == r.owner() && x.id() == r.id());
+                    if !seen && let Some(t) = r.narrow::<I>() {
+                        out.push((n, t));
+                    }
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
             }
         }
+        // By name, each name's members in the order found.
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     /// The changes to come under names starting with `prefix`.
