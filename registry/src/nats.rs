@@ -45,6 +45,8 @@ use crate::server::{MAX_GROUP, MAX_PAGE};
 pub(crate) const BUCKET: &str = "farcall_directory";
 /// The environment variable with the replicas of the bucket.
 const REPLICAS_ENV: &str = "FARCALL_NATS_REPLICAS";
+/// How long one call to the NATS server may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Attempts of a read-modify-write before giving up on conflicts.
 const CAS_ATTEMPTS: usize = 64;
 
@@ -142,11 +144,16 @@ impl KvDirectory {
     /// The directory in the bucket of the NATS server at `url`, used from
     /// `node` (its lease time, and the node references bind to).
     pub(crate) async fn connect(node: &Node, url: &str) -> Result<KvDirectory, DirectoryError> {
+        // A call in flight when its server dies fails after this, rather
+        // than after the client's default 10 s; the next call goes to
+        // another server of the cluster.
         let client = async_nats::ConnectOptions::new()
+            .request_timeout(Some(CALL_TIMEOUT))
             .connect(url)
             .await
             .map_err(|e| DirectoryError::Config(format!("cannot connect to {url}: {e}")))?;
-        let js = jetstream::new(client);
+        let mut js = jetstream::new(client);
+        js.set_timeout(CALL_TIMEOUT);
         let replicas = std::env::var(REPLICAS_ENV)
             .ok()
             .and_then(|v| v.trim().parse().ok())
