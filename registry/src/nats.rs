@@ -115,6 +115,8 @@ type Held = HashMap<(String, NodeId, ObjectId), AnyRemote>;
 /// A directory kept in a NATS key-value bucket.
 pub(crate) struct KvDirectory {
     kv: kv::Store,
+    /// The bucket's stream, read through its leader (read-your-writes).
+    stream: jetstream::stream::Stream,
     js: jetstream::Context,
     node: WeakNode,
     lease: Duration,
@@ -175,8 +177,13 @@ impl KvDirectory {
         let lease = node.limits().get_lease_time();
         let held: Arc<Mutex<Held>> = Arc::new(Mutex::new(HashMap::new()));
         let heartbeat = tokio::spawn(beat(kv.clone(), Arc::downgrade(&held), lease));
+        let stream = js
+            .get_stream(format!("KV_{BUCKET}"))
+            .await
+            .map_err(backend)?;
         Ok(KvDirectory {
             kv,
+            stream,
             js,
             node: node.downgrade(),
             lease,
@@ -186,13 +193,33 @@ impl KvDirectory {
     }
 
     /// The group under `key` (fresh members only) and the key's revision.
+    ///
+    /// Read from the stream's leader, not with the bucket's direct get
+    /// (which any replica may answer, one that lags behind the caller's own
+    /// last write included).
     async fn read(&self, key: &str) -> Result<(Vec<Stored>, Option<u64>), DirectoryError> {
-        match self.kv.entry(key).await.map_err(backend)? {
-            Some(e) if e.operation == kv::Operation::Put => {
-                Ok((fresh(decode(&e.value), self.lease), Some(e.revision)))
+        let subject = format!("$KV.{BUCKET}.{key}");
+        match self.stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(m) => {
+                let deleted = m
+                    .headers
+                    .get("KV-Operation")
+                    .is_some_and(|op| op.as_str() == "DEL" || op.as_str() == "PURGE");
+                if deleted {
+                    Ok((Vec::new(), Some(m.sequence)))
+                } else {
+                    Ok((fresh(decode(&m.payload), self.lease), Some(m.sequence)))
+                }
             }
-            Some(e) => Ok((Vec::new(), Some(e.revision))),
-            None => Ok((Vec::new(), None)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    jetstream::stream::LastRawMessageErrorKind::NoMessageFound
+                ) =>
+            {
+                Ok((Vec::new(), None))
+            }
+            Err(e) => Err(backend(e)),
         }
     }
 
