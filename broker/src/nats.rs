@@ -282,7 +282,12 @@ impl Nats {
                     Ok(s) => match s.consumer_info(CONSUMER).await {
                         Ok(c) => (
                             c.num_ack_pending as u64,
-                            c.num_redelivered as u64,
+                            // Every delivery after the first of a message
+                            // (JetStream's `num_redelivered` counts only
+                            // those in flight now).
+                            c.delivered
+                                .consumer_sequence
+                                .saturating_sub(c.delivered.stream_sequence),
                             c.num_pending,
                         ),
                         Err(_) => (0, 0, info.state.messages),
@@ -403,6 +408,10 @@ impl Backend for Nats {
                 .subscribe(pattern.to_owned())
                 .await
                 .map_err(backend_err)?;
+            // A round trip: the server has the subscription once it answers
+            // what this client sent after it, so a message published from
+            // anywhere after `subscribe` returns reaches it.
+            self.js.query_account().await.map_err(backend_err)?;
             let core = SubCore::new(0, parsed, options);
             let feed = core.clone();
             let task = tokio::spawn(async move {
@@ -500,10 +509,18 @@ impl DeliverySource for NatsConsumer {
                     Some(Err(e)) => return Err(backend_err(e)),
                     Some(Ok(m)) => m,
                 };
-                let attempt = msg
+                let (attempt, sequence) = msg
                     .info()
-                    .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
-                    .unwrap_or(1);
+                    .map(|i| {
+                        let attempt = u32::try_from(i.delivered).unwrap_or(u32::MAX);
+                        (attempt, i.stream_sequence)
+                    })
+                    .unwrap_or((1, 0));
+                if attempt > 1 {
+                    // Delivered again: an earlier delivery of it that this
+                    // consumer holds is over, its ack refused.
+                    lock(&self.acker.replies).retain(|_, held| held.3 != sequence);
+                }
                 if let Some(dead) = &self.acker.dead
                     && attempt > dead.max_deliver
                 {
@@ -523,7 +540,8 @@ impl DeliverySource for NatsConsumer {
                 };
                 let tag = self.next_tag;
                 self.next_tag += 1;
-                lock(&self.acker.replies).insert(tag, (reply, attempt, msg.payload.clone()));
+                lock(&self.acker.replies)
+                    .insert(tag, (reply, attempt, msg.payload.clone(), sequence));
                 return Ok(Some(RawDelivery {
                     tag,
                     attempt,
@@ -543,11 +561,16 @@ impl DeliverySource for NatsConsumer {
 struct NatsAcker {
     client: async_nats::Client,
     queue: String,
-    /// The deliveries not yet answered: reply subject, attempt, message.
-    replies: Mutex<HashMap<u64, (async_nats::Subject, u32, Bytes)>>,
+    /// The deliveries not yet answered: reply subject, attempt, message,
+    /// stream sequence.
+    replies: Mutex<HashMap<u64, Held>>,
     /// Where a message out of attempts goes, and how to get it there.
     dead: Option<DeadLetter>,
 }
+
+/// A delivery not yet answered: its reply subject, attempt, message and
+/// stream sequence.
+type Held = (async_nats::Subject, u32, Bytes, u64);
 
 /// A queue's dead-letter queue, reached from its consumers.
 struct DeadLetter {
@@ -603,7 +626,7 @@ impl NatsAcker {
             .map_err(backend_err)
     }
 
-    fn take(&self, tag: u64) -> Result<(async_nats::Subject, u32, Bytes), BrokerError> {
+    fn take(&self, tag: u64) -> Result<Held, BrokerError> {
         lock(&self.replies)
             .remove(&tag)
             .ok_or_else(|| BrokerError::NotInFlight {
@@ -615,7 +638,7 @@ impl NatsAcker {
     /// Acks go one way, as JetStream clients send them: the server drops
     /// an ack for a delivery it already gave back.
     async fn ack_tag(&self, tag: u64) -> Result<(), BrokerError> {
-        let (reply, _, _) = self.take(tag)?;
+        let (reply, ..) = self.take(tag)?;
         self.client
             .publish(reply, Bytes::from_static(b"+ACK"))
             .await
@@ -624,7 +647,7 @@ impl NatsAcker {
 
     /// Refused on its last attempt: to the dead-letter queue now.
     async fn nack_tag(&self, tag: u64) -> Result<(), BrokerError> {
-        let (reply, attempt, payload) = self.take(tag)?;
+        let (reply, attempt, payload, _) = self.take(tag)?;
         if let Some(dead) = &self.dead
             && attempt >= dead.max_deliver
         {
@@ -638,17 +661,19 @@ impl NatsAcker {
 impl Drop for NatsAcker {
     fn drop(&mut self) {
         // What the consumer held goes back now rather than after ack-wait.
-        let held: Vec<_> = lock(&self.replies)
+        // In the order they were sent, so that they come again in order.
+        let mut held: Vec<_> = lock(&self.replies)
             .drain()
-            .map(|(_, (r, _, _))| r)
+            .map(|(_, (r, _, _, sequence))| (sequence, r))
             .collect();
+        held.sort_unstable_by_key(|(sequence, _)| *sequence);
         if held.is_empty() {
             return;
         }
         let client = self.client.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                for r in held {
+                for (_, r) in held {
                     let _ = client.publish(r, Bytes::from_static(b"-NAK")).await;
                 }
                 let _ = client.flush().await;
