@@ -74,6 +74,37 @@ impl NatsServer {
         self.server.log()
     }
 
+    /// Kills the server at once, as a crash would; its JetStream store is
+    /// kept for [`NatsServer::restart`].
+    pub(crate) fn kill(&mut self) {
+        self.server.kill();
+    }
+
+    /// Starts the server again (killing it first if it runs) on the same
+    /// ports and JetStream store: what it stored is there again (its log
+    /// starts afresh).
+    pub(crate) fn restart(&mut self) {
+        self.server.kill();
+        let bin = find().expect("nats-server, found when the server started");
+        let (name, port, monitor) = (
+            self.server.name.clone(),
+            self.server.port,
+            self.server.monitor,
+        );
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let server = Server::spawn(&bin, self._store.path(), &name, port, monitor, &[]);
+            match server.and_then(|mut s| s.ready().map(|()| s)) {
+                Ok(server) => {
+                    self.server = server;
+                    return;
+                }
+                Err(e) => last = e,
+            }
+        }
+        panic!("nats-server would not start again: {last}");
+    }
+
     /// The body of `GET path` on its monitoring port (e.g.
     /// `/jsz?streams=true&config=true`), if it answers 200.
     pub(crate) fn monitor(&self, path: &str) -> Option<String> {
