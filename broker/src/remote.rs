@@ -52,7 +52,7 @@ pub struct WireDelivery {
 pub enum WireMessage {
     /// Messages, each with the subject it was published on, oldest first
     /// (batched: one stream item carries what the subscriber's buffer
-    /// held, up to [`BATCH_MESSAGES`] messages or about [`BATCH_BYTES`]).
+    /// held, up to 256 messages or about 256 KiB).
     Messages(Vec<(String, Bytes)>),
     /// Messages dropped from this subscriber's buffer so far (sent when
     /// the count grows).
