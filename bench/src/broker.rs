@@ -340,12 +340,33 @@ async fn rpc<C: Column>(c: &C, b: Budget, r: &mut Report) {
 }
 
 /// Every scenario of one column.
+/// Whether `name` is selected by the environment variable `var` (a
+/// comma-separated list; unset: everything). For a profiler:
+/// `FARCALL_BENCH_SYSTEMS=farcall_standalone FARCALL_BENCH_SCENARIOS=pubsub_1to1`.
+fn selected(var: &str, name: &str) -> bool {
+    std::env::var(var).map_or(true, |v| v.split(',').any(|s| s.trim() == name))
+}
+
 async fn measure<C: Column>(c: &C, b: Budget, r: &mut Report) {
-    topic(c, b, 1, r).await;
-    topic(c, b, 4, r).await;
-    queue(c, b, false, r).await;
-    queue(c, b, true, r).await;
-    rpc(c, b, r).await;
+    let on = |s: &str| selected("FARCALL_BENCH_SCENARIOS", s);
+    if !selected("FARCALL_BENCH_SYSTEMS", c.system()) {
+        return;
+    }
+    if on("pubsub_1to1") {
+        topic(c, b, 1, r).await;
+    }
+    if on("pubsub_1to4") {
+        topic(c, b, 4, r).await;
+    }
+    if on("queue") {
+        queue(c, b, false, r).await;
+    }
+    if on("queue_durable") {
+        queue(c, b, true, r).await;
+    }
+    if on("rpc") {
+        rpc(c, b, r).await;
+    }
 }
 
 /// The reference: a direct farcall call over TCP, no broker between.
