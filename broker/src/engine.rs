@@ -244,20 +244,25 @@ impl Engine {
         Ok(())
     }
 
-    /// Publishes a batch, in order; messages the broker refuses (subject,
-    /// size) are left out and counted in the result.
-    pub(crate) fn publish_many(
-        &self,
-        messages: Vec<(String, Bytes)>,
-    ) -> Result<usize, BrokerError> {
+    /// Publishes a packed batch, in order; messages the broker refuses
+    /// (subject, size) are left out and counted in the result, and a batch
+    /// malformed from some point on is published up to there.
+    pub(crate) fn publish_packed(&self, batch: &Bytes) -> Result<usize, BrokerError> {
         self.check_open()?;
         let max = self.config.max_message as usize;
-        let before = messages.len();
-        let good: Vec<(String, Bytes)> = messages
-            .into_iter()
-            .filter(|(s, p)| p.len() <= max && validate_subject(s).is_ok())
-            .collect();
-        let refused = before - good.len();
+        let mut refused = 0;
+        let mut good: Vec<(&str, Bytes)> = Vec::new();
+        for m in crate::pack::unpack(batch) {
+            match m {
+                Ok((s, p)) if p.len() <= max && validate_subject(s).is_ok() => good.push((s, p)),
+                Ok(_) => refused += 1,
+                Err(e) => {
+                    tracing::debug!(error = %e, "a malformed batch; its rest is dropped");
+                    refused += 1;
+                    break;
+                }
+            }
+        }
         self.topics.publish_many(good);
         Ok(refused)
     }
@@ -819,7 +824,7 @@ impl Topics {
         }
     }
 
-    fn publish_many(&self, messages: Vec<(String, Bytes)>) {
+    fn publish_many(&self, messages: Vec<(&str, Bytes)>) {
         if messages.is_empty() {
             return;
         }
@@ -828,10 +833,10 @@ impl Topics {
             let mut c = lock(&self.counters);
             let mut i = 0;
             while i < messages.len() {
-                let subject = messages[i].0.as_str();
+                let subject = messages[i].0;
                 let run = messages[i..]
                     .iter()
-                    .take_while(|(s, _)| s == subject)
+                    .take_while(|(s, _)| *s == subject)
                     .count();
                 if let Some(counter) = c.get_mut(subject) {
                     counter.bump_by(sec, run as u64);

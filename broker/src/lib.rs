@@ -120,6 +120,7 @@ mod error;
 pub mod log;
 #[cfg(feature = "nats")]
 mod nats;
+mod pack;
 #[allow(unreachable_pub, dead_code)]
 mod remote;
 mod rpc;

@@ -13,6 +13,7 @@ use crate::backend::{Acker, Backend, DeliverySource, Fut, MessageSource, Subject
 use crate::config::{QueueConfig, Stats, SubscribeOptions};
 use crate::engine::{Engine, RawDelivery, lock};
 use crate::error::BrokerError;
+use crate::pack::Packer;
 use crate::subject::{validate_queue_name, validate_subject};
 
 /// The most messages in one batch (a subscription's stream item, or a
@@ -50,10 +51,11 @@ pub struct WireDelivery {
 /// One item of a remote subscription.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum WireMessage {
-    /// Messages, each with the subject it was published on, oldest first
-    /// (batched: one stream item carries what the subscriber's buffer
-    /// held, up to 256 messages or about 256 KiB).
-    Messages(Vec<(String, Bytes)>),
+    /// Messages, each with the subject it was published on, oldest first,
+    /// packed in one buffer (`u16 LE subject length | subject | u32 LE
+    /// payload length | payload`, repeated): one stream item carries what
+    /// the subscriber's buffer held, up to 256 messages or about 256 KiB.
+    Messages(Bytes),
     /// Messages dropped from this subscriber's buffer so far (sent when
     /// the count grows).
     Dropped {
@@ -103,11 +105,12 @@ pub trait BrokerApi {
     /// Publishes on a subject (one way: errors stay at the broker).
     #[remote(oneway)]
     async fn publish(&self, subject: String, payload: Bytes) -> Result<(), BrokerError>;
-    /// Publishes messages in order, each on its subject (one way). A
-    /// client batches what its application publishes faster than one
-    /// message per round of the connection.
+    /// Publishes messages in order, each on its subject (one way), packed
+    /// as in [`WireMessage::Messages`]. A client batches what its
+    /// application publishes faster than one message per round of the
+    /// connection.
     #[remote(oneway)]
-    async fn publish_batch(&self, messages: Vec<(String, Bytes)>) -> Result<(), BrokerError>;
+    async fn publish_batch(&self, packed: Bytes) -> Result<(), BrokerError>;
     /// Subscribes to a pattern.
     async fn subscribe(
         &self,
@@ -235,8 +238,8 @@ impl BrokerApi for Server {
         r
     }
 
-    async fn publish_batch(&self, messages: Vec<(String, Bytes)>) -> Result<(), BrokerError> {
-        let refused = self.engine.publish_many(messages)?;
+    async fn publish_batch(&self, packed: Bytes) -> Result<(), BrokerError> {
+        let refused = self.engine.publish_packed(&packed)?;
         if refused > 0 {
             tracing::debug!(refused, "one-way publishes were refused");
             return Err(BrokerError::Rejected(format!("{refused} messages refused")));
@@ -274,20 +277,18 @@ impl BrokerApi for Server {
                                 return;
                             }
                         }
-                        let mut items = Vec::with_capacity(batch.len());
-                        let mut bytes = 0;
+                        let mut packer = Packer::default();
                         for (subject, payload) in batch.drain(..) {
-                            if bytes > 0 && bytes + payload.len() > BATCH_BYTES {
-                                let full = std::mem::take(&mut items);
-                                bytes = 0;
-                                if tx.send(WireMessage::Messages(full)).await.is_err() {
+                            if !packer.is_empty() && packer.bytes() + payload.len() > BATCH_BYTES {
+                                let full = WireMessage::Messages(packer.take());
+                                if tx.send(full).await.is_err() {
                                     return;
                                 }
                             }
-                            bytes += payload.len() + subject.len();
-                            items.push((subject.to_string(), payload));
+                            packer.push(&subject, &payload);
                         }
-                        if !items.is_empty() && tx.send(WireMessage::Messages(items)).await.is_err()
+                        if !packer.is_empty()
+                            && tx.send(WireMessage::Messages(packer.take())).await.is_err()
                         {
                             return;
                         }
@@ -344,29 +345,32 @@ pub(crate) struct Client {
 async fn publisher(api: Remote<dyn BrokerApi>, mut rx: tokio::sync::mpsc::Receiver<Outgoing>) {
     let mut flushes = Vec::new();
     while let Some(first) = rx.recv().await {
-        let mut batch = Vec::new();
-        let mut bytes = 0;
+        let mut packer = Packer::default();
+        let mut single = None;
         let mut next = Some(first);
         while let Some(item) = next.take() {
             match item {
                 Outgoing::Message(subject, payload) => {
-                    bytes += subject.len() + payload.len();
-                    batch.push((subject, payload));
+                    if packer.is_empty() && single.is_none() {
+                        single = Some((subject, payload));
+                    } else {
+                        if let Some((s, p)) = single.take() {
+                            packer.push(&s, &p);
+                        }
+                        packer.push(&subject, &payload);
+                    }
                 }
                 Outgoing::Flush(done) => flushes.push(done),
             }
-            if batch.len() >= BATCH_MESSAGES || bytes >= BATCH_BYTES {
+            if packer.len() >= BATCH_MESSAGES || packer.bytes() >= BATCH_BYTES {
                 break;
             }
             next = rx.try_recv().ok();
         }
-        let sent = match batch.len() {
-            0 => Ok(()),
-            1 => {
-                let (subject, payload) = batch.pop().unwrap_or_default();
-                api.publish(subject, payload).await
-            }
-            _ => api.publish_batch(batch).await,
+        let sent = match single {
+            Some((subject, payload)) => api.publish(subject, payload).await,
+            None if packer.is_empty() => Ok(()),
+            None => api.publish_batch(packer.take()).await,
         };
         if let Err(e) = sent {
             tracing::warn!(error = %e, "publishing to the broker failed");
@@ -583,8 +587,16 @@ impl MessageSource for RemoteSubscription {
                         self.ended = true;
                         Ok(None)
                     }
-                    Some(Ok(WireMessage::Messages(items))) => {
-                        self.pending.extend(items);
+                    Some(Ok(WireMessage::Messages(packed))) => {
+                        for m in crate::pack::unpack(&packed) {
+                            match m {
+                                Ok((s, p)) => self.pending.push_back((s.to_owned(), p)),
+                                Err(e) => {
+                                    self.ended = true;
+                                    return Err(BrokerError::Decode(e.to_string()));
+                                }
+                            }
+                        }
                         match self.try_next() {
                             Some(m) => Ok(Some(m)),
                             None => continue,
