@@ -4,8 +4,13 @@
 //! their connection). Both keep durable queues in a temporary directory
 //! with the broker's default fsync policy. `farcall_nats` is the same API
 //! on the `nats` column's server (`Broker::connect("nats://...")`).
+//! Messages are typed `Bytes` (postcard: a length and the bytes), the
+//! typed API's cheapest type for opaque payloads, as the nats column
+//! moves bytes.
 
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use farcall::mme::{Broker, BrokerConfig, QueueConfig};
 use farcall::{Address, Node};
@@ -118,10 +123,7 @@ impl Column for Farcall {
         let mut running = Running::default();
         for i in 0..subscribers {
             let client = self.client().await;
-            let mut sub = client
-                .subscribe::<Vec<u8>>(filter)
-                .await
-                .expect("subscribe");
+            let mut sub = client.subscribe::<Bytes>(filter).await.expect("subscribe");
             let flow = flow.clone();
             running.spawn(async move {
                 while let Some(m) = sub.next().await {
@@ -133,7 +135,7 @@ impl Column for Farcall {
         }
         let publisher = self.client().await;
         let subject: Arc<str> = subject.into();
-        let msg = Arc::new(vec![0x5a_u8; PAYLOAD]);
+        let msg = Arc::new(Bytes::from(vec![0x5a_u8; PAYLOAD]));
         let publish = op(move || {
             let (b, s, m) = (publisher.clone(), subject.clone(), msg.clone());
             async move {
@@ -152,7 +154,7 @@ impl Column for Farcall {
         };
         let consuming = self.client().await;
         let mut consumer = consuming
-            .queue_with::<Vec<u8>>(name, config.clone())
+            .queue_with::<Bytes>(name, config.clone())
             .await
             .expect("queue")
             .consume_with(PREFETCH)
@@ -169,10 +171,10 @@ impl Column for Farcall {
         let q = self
             .client()
             .await
-            .queue_with::<Vec<u8>>(name, config)
+            .queue_with::<Bytes>(name, config)
             .await
             .expect("queue");
-        let msg = Arc::new(vec![0x5a_u8; PAYLOAD]);
+        let msg = Arc::new(Bytes::from(vec![0x5a_u8; PAYLOAD]));
         let send = op(move || {
             let (q, m) = (q.clone(), msg.clone());
             async move {
