@@ -162,8 +162,11 @@ impl Column for Farcall {
             .expect("consume");
         let flow = flow.clone();
         running.spawn(async move {
+            // Acks are confirmed (a round trip to a remote broker): they
+            // go concurrently, as the nats column's go without waiting.
             while let Some(d) = consumer.next().await {
-                d.expect("delivery").ack().await.expect("ack");
+                let d = d.expect("delivery");
+                tokio::spawn(async move { d.ack().await.expect("ack") });
                 flow.receive(0);
             }
         });
