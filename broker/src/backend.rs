@@ -11,7 +11,7 @@ use bytes::Bytes;
 use farcall_runtime::Node;
 
 use crate::config::{QueueConfig, Stats, SubscribeOptions};
-use crate::engine::{Engine, EngineConsumer, EngineSubscription, QueueCore, RawDelivery};
+use crate::engine::{Engine, EngineConsumer, EngineSubscription, QueueCore, RawDelivery, SubCore};
 use crate::error::BrokerError;
 
 /// The future a backend operation returns.
@@ -155,10 +155,8 @@ impl Backend for Embedded {
         Box::pin(async move {
             let s = self.engine.subscribe(pattern, options)?;
             Ok(Box::new(LocalSubscription {
-                sub: s,
-                batch: Vec::new(),
-                ready: VecDeque::new(),
-                ended: false,
+                reader: Reader::new(s.core().clone()),
+                _sub: s,
             }) as Box<dyn MessageSource>)
         })
     }
@@ -217,46 +215,77 @@ impl Acker for LocalAcker {
     }
 }
 
+/// Reads a subscriber's buffer a batch at a time and hands the messages
+/// out one by one (for every backend that keeps a [`SubCore`]).
 #[derive(Debug)]
-struct LocalSubscription {
-    sub: EngineSubscription,
+pub(crate) struct Reader {
+    core: Arc<SubCore>,
     batch: Vec<(Arc<str>, Bytes)>,
     ready: VecDeque<(Arc<str>, Bytes)>,
     ended: bool,
 }
 
-impl MessageSource for LocalSubscription {
-    fn try_next(&mut self) -> Option<(Subject, Bytes)> {
+impl Reader {
+    pub(crate) fn new(core: Arc<SubCore>) -> Reader {
+        Reader {
+            core,
+            batch: Vec::new(),
+            ready: VecDeque::new(),
+            ended: false,
+        }
+    }
+
+    pub(crate) fn try_next(&mut self) -> Option<(Subject, Bytes)> {
         self.ready.pop_front().map(|(s, p)| (Subject::Shared(s), p))
     }
 
+    pub(crate) async fn next(&mut self) -> Result<Option<(Subject, Bytes)>, BrokerError> {
+        if let Some(m) = self.try_next() {
+            return Ok(Some(m));
+        }
+        if self.ended {
+            return Ok(None);
+        }
+        self.batch.clear();
+        match self.core.next_batch(&mut self.batch, 256).await {
+            Ok(true) => {
+                self.ready.extend(self.batch.drain(..));
+                Ok(self.try_next())
+            }
+            Ok(false) => {
+                self.ended = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.ended = true;
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.core.dropped()
+    }
+}
+
+/// A subscription to the broker in this process.
+#[derive(Debug)]
+struct LocalSubscription {
+    reader: Reader,
+    /// Unsubscribes when dropped.
+    _sub: EngineSubscription,
+}
+
+impl MessageSource for LocalSubscription {
+    fn try_next(&mut self) -> Option<(Subject, Bytes)> {
+        self.reader.try_next()
+    }
+
     fn next(&mut self) -> Fut<'_, Option<(Subject, Bytes)>> {
-        Box::pin(async move {
-            if let Some(m) = self.try_next() {
-                return Ok(Some(m));
-            }
-            if self.ended {
-                return Ok(None);
-            }
-            self.batch.clear();
-            match self.sub.next_batch(&mut self.batch, 256).await {
-                Ok(true) => {
-                    self.ready.extend(self.batch.drain(..));
-                    Ok(self.try_next())
-                }
-                Ok(false) => {
-                    self.ended = true;
-                    Ok(None)
-                }
-                Err(e) => {
-                    self.ended = true;
-                    Err(e)
-                }
-            }
-        })
+        Box::pin(self.reader.next())
     }
 
     fn dropped(&self) -> u64 {
-        self.sub.dropped()
+        self.reader.dropped()
     }
 }

@@ -1064,6 +1064,11 @@ pub(crate) struct EngineSubscription {
 }
 
 impl EngineSubscription {
+    /// The subscriber's buffer.
+    pub(crate) fn core(&self) -> &Arc<SubCore> {
+        &self.core
+    }
+
     /// Moves up to `max` buffered messages into `out`, waiting for one if
     /// none is buffered. `Ok(false)`: the subscription ended (the broker
     /// closed); an error: it was cut off as a slow subscriber.

@@ -19,7 +19,7 @@
 //! `FARCALL_NATS_REPLICAS` environment variable when connecting with
 //! [`Broker::connect`](crate::Broker::connect); 1 by default).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,11 +31,13 @@ use farcall_runtime::remote::{Carrier, CarrierFuture};
 use farcall_runtime::{Fault, Node, NodeId, RemoteError, Service};
 use futures_util::{FutureExt, StreamExt};
 
-use crate::backend::{Acker, Backend, DeliverySource, Fut, MessageSource, NativeRpc, Subject};
+use crate::backend::{
+    Acker, Backend, DeliverySource, Fut, MessageSource, NativeRpc, Reader, Subject,
+};
 use crate::config::{QueueConfig, QueueStats, Stats, SubscribeOptions};
 use crate::engine::{DLQ_SUFFIX, RawDelivery, SubCore, lock};
 use crate::error::BrokerError;
-use crate::rpc::{Reply, Request, now_ms, run};
+use crate::rpc::{Reply, Request, run};
 use crate::subject::{Pattern, validate_queue_name, validate_subject};
 
 /// The environment variable that sets the replicas of the streams a
@@ -444,11 +446,8 @@ impl Backend for Nats {
                 feed.close();
             });
             Ok(Box::new(NatsSubscription {
-                core,
+                reader: Reader::new(core),
                 task,
-                batch: Vec::new(),
-                ready: VecDeque::new(),
-                ended: false,
             }) as Box<dyn MessageSource>)
         })
     }
@@ -693,11 +692,9 @@ impl Acker for NatsAcker {
 }
 
 struct NatsSubscription {
-    core: Arc<SubCore>,
+    reader: Reader,
+    /// Moves what the NATS client receives into the reader's buffer.
     task: tokio::task::JoinHandle<()>,
-    batch: Vec<(Arc<str>, Bytes)>,
-    ready: VecDeque<(Arc<str>, Bytes)>,
-    ended: bool,
 }
 
 impl fmt::Debug for NatsSubscription {
@@ -714,38 +711,15 @@ impl Drop for NatsSubscription {
 
 impl MessageSource for NatsSubscription {
     fn try_next(&mut self) -> Option<(Subject, Bytes)> {
-        self.ready.pop_front().map(|(s, p)| (Subject::Shared(s), p))
+        self.reader.try_next()
     }
 
     fn next(&mut self) -> Fut<'_, Option<(Subject, Bytes)>> {
-        Box::pin(async move {
-            if let Some(m) = self.try_next() {
-                return Ok(Some(m));
-            }
-            if self.ended {
-                return Ok(None);
-            }
-            self.batch.clear();
-            match self.core.next_batch(&mut self.batch, 256).await {
-                Ok(true) => {
-                    self.ready.extend(self.batch.drain(..));
-                    Ok(self.try_next())
-                }
-                Ok(false) => {
-                    self.ended = true;
-                    Ok(None)
-                }
-                Err(e) => {
-                    self.ended = true;
-                    self.task.abort();
-                    Err(e)
-                }
-            }
-        })
+        Box::pin(self.reader.next())
     }
 
     fn dropped(&self) -> u64 {
-        self.core.dropped()
+        self.reader.dropped()
     }
 }
 
@@ -776,18 +750,19 @@ impl NatsCarrier {
         deadline: Duration,
         idempotent: bool,
     ) -> Result<Bytes, RemoteError> {
-        let req = Request {
-            id: self.next.fetch_add(1, Ordering::Relaxed),
-            caller: self.caller.0,
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        // NATS carries the reply subject: an empty one says "answer".
+        let reply_to = reply.then(String::new);
+        Request::new(
+            id,
+            self.caller,
             method,
             args,
-            reply_to: reply.then(String::new),
-            deadline_ms: now_ms().saturating_add(deadline.as_millis() as u64),
+            reply_to,
+            deadline,
             idempotent,
-        };
-        postcard::to_stdvec(&req)
-            .map(Bytes::from)
-            .map_err(|e| RemoteError::Encode(e.to_string()))
+        )
+        .encode()
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Acker, Backend, DeliverySource, Fut, MessageSource, Subject};
 use crate::config::{QueueConfig, Stats, SubscribeOptions};
-use crate::engine::{Engine, RawDelivery, lock};
+use crate::engine::{Engine, QueueCore, RawDelivery, lock};
 use crate::error::BrokerError;
 use crate::pack::Packer;
 use crate::subject::{validate_queue_name, validate_subject};
@@ -137,6 +137,18 @@ fn caller() -> Option<NodeId> {
 }
 
 impl Server {
+    /// The queue of a delivery the caller may settle (ack or nack): its
+    /// consumer must be the caller's.
+    fn settled(&self, queue: &str, consumer: u64, tag: u64) -> Result<Arc<QueueCore>, BrokerError> {
+        self.check_owner(queue, consumer, tag)?;
+        self.engine
+            .existing(queue)
+            .ok_or_else(|| BrokerError::NotInFlight {
+                queue: queue.to_owned(),
+                tag,
+            })
+    }
+
     fn check_owner(&self, queue: &str, consumer: u64, tag: u64) -> Result<(), BrokerError> {
         let owner = lock(&self.owners)
             .get(&(queue.to_owned(), consumer))
@@ -207,27 +219,13 @@ impl BrokerApi for Server {
     }
 
     async fn ack(&self, queue: String, consumer: u64, tag: u64) -> Result<(), BrokerError> {
-        self.check_owner(&queue, consumer, tag)?;
-        let q = self
-            .engine
-            .existing(&queue)
-            .ok_or(BrokerError::NotInFlight {
-                queue: queue.clone(),
-                tag,
-            })?;
-        q.ack(tag, Some(consumer))
+        self.settled(&queue, consumer, tag)?
+            .ack(tag, Some(consumer))
     }
 
     async fn nack(&self, queue: String, consumer: u64, tag: u64) -> Result<(), BrokerError> {
-        self.check_owner(&queue, consumer, tag)?;
-        let q = self
-            .engine
-            .existing(&queue)
-            .ok_or(BrokerError::NotInFlight {
-                queue: queue.clone(),
-                tag,
-            })?;
-        q.nack(tag, Some(consumer))
+        self.settled(&queue, consumer, tag)?
+            .nack(tag, Some(consumer))
     }
 
     async fn publish(&self, subject: String, payload: Bytes) -> Result<(), BrokerError> {

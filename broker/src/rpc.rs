@@ -55,6 +55,36 @@ pub(crate) struct Reply {
     pub(crate) outcome: Result<Bytes, Fault>,
 }
 
+impl Request {
+    /// A call of `method` made now, waited for `deadline` from now.
+    pub(crate) fn new(
+        id: u64,
+        caller: NodeId,
+        method: u64,
+        args: Bytes,
+        reply_to: Option<String>,
+        deadline: Duration,
+        idempotent: bool,
+    ) -> Request {
+        Request {
+            id,
+            caller: caller.0,
+            method,
+            args,
+            reply_to,
+            deadline_ms: now_ms().saturating_add(deadline.as_millis() as u64),
+            idempotent,
+        }
+    }
+
+    /// The request as it travels.
+    pub(crate) fn encode(&self) -> Result<Bytes, RemoteError> {
+        postcard::to_stdvec(self)
+            .map(Bytes::from)
+            .map_err(|e| RemoteError::Encode(e.to_string()))
+    }
+}
+
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -179,19 +209,17 @@ impl QueueCarrier {
         idempotent: bool,
     ) -> (u64, Result<Bytes, RemoteError>) {
         let id = self.replies.next.fetch_add(1, Ordering::Relaxed);
-        let req = Request {
+        let reply_to = reply.then(|| self.replies.inbox.clone());
+        let req = Request::new(
             id,
-            caller: self.replies.caller.0,
+            self.replies.caller,
             method,
             args,
-            reply_to: reply.then(|| self.replies.inbox.clone()),
-            deadline_ms: now_ms().saturating_add(deadline.as_millis() as u64),
+            reply_to,
+            deadline,
             idempotent,
-        };
-        let bytes = postcard::to_stdvec(&req)
-            .map(Bytes::from)
-            .map_err(|e| RemoteError::Encode(e.to_string()));
-        (id, bytes)
+        );
+        (id, req.encode())
     }
 }
 

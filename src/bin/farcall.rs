@@ -494,25 +494,43 @@ async fn run(cli: Cli) -> Result<(), Fail> {
 // ls and describe
 // ---------------------------------------------------------------------------
 
-/// The directory named by `--directory` or `FARCALL_DIRECTORY`, from a
-/// node of this process that only dials.
-async fn connect(target: &DirectoryArg) -> Result<(Node, DirectoryClient), Fail> {
-    let (text, source) = match &target.directory {
-        Some(a) => (a.clone(), "--directory"),
-        None => match std::env::var(DIRECTORY_ENV) {
-            Ok(v) if !v.trim().is_empty() => (v, DIRECTORY_ENV),
+/// The address given by the option `flag` (its value `given`), or else
+/// by the environment variable `env`; a usage error naming both when
+/// neither is there, and naming the source of an address that does not
+/// parse.
+fn target_address(
+    given: &Option<String>,
+    flag: &str,
+    env: &str,
+    what: &str,
+    example: &str,
+) -> Result<Address, Fail> {
+    let (text, source) = match given {
+        Some(a) => (a.clone(), flag),
+        None => match std::env::var(env) {
+            Ok(v) if !v.trim().is_empty() => (v, env),
             _ => {
                 return Err(Fail::usage(format!(
-                    "no directory given: pass --directory ADDR or set {DIRECTORY_ENV} \
-                     (e.g. tcp://127.0.0.1:7400)"
+                    "no {what} given: pass {flag} ADDR or set {env} (e.g. {example})"
                 )));
             }
         },
     };
-    let addr: Address = text
-        .trim()
+    text.trim()
         .parse()
-        .map_err(|e| Fail::usage(format!("{source}: {e}")))?;
+        .map_err(|e| Fail::usage(format!("{source}: {e}")))
+}
+
+/// The directory named by `--directory` or `FARCALL_DIRECTORY`, from a
+/// node of this process that only dials.
+async fn connect(target: &DirectoryArg) -> Result<(Node, DirectoryClient), Fail> {
+    let addr = target_address(
+        &target.directory,
+        "--directory",
+        DIRECTORY_ENV,
+        "directory",
+        "tcp://127.0.0.1:7400",
+    )?;
     let node = Node::new();
     let dir =
         match tokio::time::timeout(CALL_DEADLINE, DirectoryClient::connect(&node, &addr)).await {
@@ -1007,22 +1025,13 @@ const RECV_MAX_HELD: u64 = 1024;
 /// [`Node::shutdown`]) before exiting: that sends what is still queued (a
 /// publish is one-way).
 async fn connect_broker(target: &BrokerArg) -> Result<(Node, Broker), Fail> {
-    let (text, source) = match &target.broker {
-        Some(a) => (a.clone(), "--broker"),
-        None => match std::env::var(BROKER_ENV) {
-            Ok(v) if !v.trim().is_empty() => (v, BROKER_ENV),
-            _ => {
-                return Err(Fail::usage(format!(
-                    "no broker given: pass --broker ADDR or set {BROKER_ENV} \
-                     (e.g. tcp://127.0.0.1:7500)"
-                )));
-            }
-        },
-    };
-    let addr: Address = text
-        .trim()
-        .parse()
-        .map_err(|e| Fail::usage(format!("{source}: {e}")))?;
+    let addr = target_address(
+        &target.broker,
+        "--broker",
+        BROKER_ENV,
+        "broker",
+        "tcp://127.0.0.1:7500",
+    )?;
     let node = Node::new();
     let broker = match tokio::time::timeout(CALL_DEADLINE, Broker::connect_with(&node, &addr)).await
     {
