@@ -8,11 +8,10 @@
 //! Time-outs here only keep a broken build from hanging; nothing asserts
 //! speed.
 
-use std::future::Future;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+mod shapes;
+
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use farcall::registry::{DIRECTORY_ENV, MAX_PAGE, WRITE_METHODS, authorize_write, validate_name};
@@ -20,129 +19,12 @@ use farcall::remote::Interface;
 use farcall::runtime::codec;
 use farcall::{
     Change, Directory, DirectoryClient, DirectoryError, DirectoryExt, Limits, Node, ObjectId,
-    Remote, RemoteError,
+    Remote,
 };
 
-// ---------------------------------------------------------------------------
-// Interfaces and objects
-// ---------------------------------------------------------------------------
-
-/// Anything with an area.
-#[farcall::remote]
-pub trait Shape {
-    /// Its area.
-    async fn area(&self) -> Result<f64, RemoteError>;
-    /// Scales it by `k` around `center`; returns the new area.
-    async fn scale(&self, k: f64, center: (f64, f64)) -> Result<f64, RemoteError>;
-}
-
-/// A circle is a shape.
-#[farcall::remote]
-pub trait Circle: Shape {
-    /// Its radius.
-    async fn radius(&self) -> Result<f64, RemoteError>;
-}
-
-/// A square is a shape, and not a circle.
-#[farcall::remote]
-pub trait Square: Shape {
-    /// Its side.
-    async fn side(&self) -> Result<f64, RemoteError>;
-}
-
-/// Not a shape at all.
-#[farcall::remote]
-pub trait Greeter {
-    /// Greets someone.
-    async fn greet(&self, name: String) -> Result<String, RemoteError>;
-}
-
-struct Disc {
-    r: f64,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Disc {
-    fn new(r: f64) -> Disc {
-        Disc {
-            r,
-            drops: Arc::default(),
-        }
-    }
-}
-
-impl Drop for Disc {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[farcall::remote]
-impl Shape for Disc {
-    async fn area(&self) -> Result<f64, RemoteError> {
-        Ok(3.0 * self.r * self.r)
-    }
-    async fn scale(&self, k: f64, _center: (f64, f64)) -> Result<f64, RemoteError> {
-        Ok(3.0 * self.r * self.r * k * k)
-    }
-}
-
-#[farcall::remote]
-impl Circle for Disc {
-    async fn radius(&self) -> Result<f64, RemoteError> {
-        Ok(self.r)
-    }
-}
-
-struct Tile(f64);
-
-#[farcall::remote]
-impl Shape for Tile {
-    async fn area(&self) -> Result<f64, RemoteError> {
-        Ok(self.0 * self.0)
-    }
-    async fn scale(&self, k: f64, _center: (f64, f64)) -> Result<f64, RemoteError> {
-        Ok(self.0 * self.0 * k * k)
-    }
-}
-
-#[farcall::remote]
-impl Square for Tile {
-    async fn side(&self) -> Result<f64, RemoteError> {
-        Ok(self.0)
-    }
-}
-
-struct English;
-
-#[farcall::remote]
-impl Greeter for English {
-    async fn greet(&self, name: String) -> Result<String, RemoteError> {
-        Ok(format!("hello, {name}"))
-    }
-}
-
-async fn within<F: Future>(secs: u64, what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(secs), f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: no result within {secs} s"),
-    }
-}
-
-/// Polls `cond` every 20 ms until it holds (the time-out only keeps a
-/// broken build from hanging).
-async fn until<F, Fut>(secs: u64, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    within(secs, what, async {
-        while !cond().await {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-}
+use common::process::{line_where_async, rerun, run_child, stdin_closed};
+use common::wait::{until, within};
+use shapes::{Circle, Disc, English, Greeter, Shape, Square, Tile};
 
 // ---------------------------------------------------------------------------
 // 1. Every operation, on the node's own directory
@@ -752,12 +634,7 @@ fn child_binder() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    run_child(async {
         let node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
         // The directory named by FARCALL_DIRECTORY: the parent's.
         let dir = DirectoryClient::from_env(&node).await.unwrap();
@@ -766,24 +643,9 @@ fn child_binder() {
         dir.add("leased/group", &disc).await.unwrap();
         drop(disc); // the directory's lease keeps it
         println!("{BOUND_LINE}");
-        tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::stdin().read_to_end(&mut sink);
-        })
-        .await
-        .unwrap();
+        stdin_closed().await;
         node.shutdown().await;
     });
-}
-
-/// Kills the child when the test ends, whatever happens.
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -799,31 +661,12 @@ async fn a_binding_vanishes_when_its_process_dies() {
     dir.add("leased/group", &mine).await.unwrap();
     let mut changes = dir.watch("leased/").await.unwrap();
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_binder", "--ignored", "--nocapture"])
-        .env(CHILD_ENV, "1")
-        .env(DIRECTORY_ENV, node.local_addr().unwrap().to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the test binary starts as a child");
-    let stdout = child.stdout.take().unwrap();
-    let mut child = Reaper(child);
-    within(
-        20,
-        "the child binds",
-        tokio::task::spawn_blocking(move || {
-            for line in BufReader::new(stdout).lines() {
-                if line.expect("the child's stdout").contains(BOUND_LINE) {
-                    return;
-                }
-            }
-            panic!("the child exited without binding");
-        }),
-    )
-    .await
-    .unwrap();
+    let addr = node.local_addr().unwrap().to_string();
+    let mut child = rerun("child_binder", &[(CHILD_ENV, "1"), (DIRECTORY_ENV, &addr)]);
+    line_where_async(child.stdout(), "the child binds", |line| {
+        line.contains(BOUND_LINE).then_some(())
+    })
+    .await;
 
     let disc: Remote<dyn Circle> = dir.lookup("leased/disc").await.unwrap();
     assert_eq!(disc.radius().await.unwrap(), 7.0);

@@ -17,13 +17,11 @@
 //! speed.
 
 mod common;
+mod shapes;
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use farcall::registry::DIRECTORY_ENV;
@@ -34,40 +32,13 @@ use farcall::{
 };
 
 use common::nats::NatsServer;
+use common::process::{BIN, Served, line_where_async, rerun, run_child, stdin_closed};
+use common::wait::{until, within};
+use shapes::{Circle, Disc, English, Greeter, Shape, Square, Tile};
 
 // ---------------------------------------------------------------------------
 // Interfaces and objects
 // ---------------------------------------------------------------------------
-
-/// Anything with an area.
-#[farcall::remote]
-pub trait Shape {
-    /// Its area.
-    async fn area(&self) -> Result<f64, RemoteError>;
-    /// Scales it by `k` around `center`; returns the new area.
-    async fn scale(&self, k: f64, center: (f64, f64)) -> Result<f64, RemoteError>;
-}
-
-/// A circle is a shape.
-#[farcall::remote]
-pub trait Circle: Shape {
-    /// Its radius.
-    async fn radius(&self) -> Result<f64, RemoteError>;
-}
-
-/// A square is a shape, and not a circle.
-#[farcall::remote]
-pub trait Square: Shape {
-    /// Its side.
-    async fn side(&self) -> Result<f64, RemoteError>;
-}
-
-/// Not a shape at all.
-#[farcall::remote]
-pub trait Greeter {
-    /// Greets someone.
-    async fn greet(&self, name: String) -> Result<String, RemoteError>;
-}
 
 /// A server of a late-bound group.
 #[farcall::remote]
@@ -75,71 +46,6 @@ pub trait Worker {
     /// Who answers; safe to retry anywhere.
     #[remote(idempotent)]
     async fn who(&self) -> Result<String, RemoteError>;
-}
-
-struct Disc {
-    r: f64,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Disc {
-    fn new(r: f64) -> Disc {
-        Disc {
-            r,
-            drops: Arc::default(),
-        }
-    }
-}
-
-impl Drop for Disc {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[farcall::remote]
-impl Shape for Disc {
-    async fn area(&self) -> Result<f64, RemoteError> {
-        Ok(3.0 * self.r * self.r)
-    }
-    async fn scale(&self, k: f64, _center: (f64, f64)) -> Result<f64, RemoteError> {
-        Ok(3.0 * self.r * self.r * k * k)
-    }
-}
-
-#[farcall::remote]
-impl Circle for Disc {
-    async fn radius(&self) -> Result<f64, RemoteError> {
-        Ok(self.r)
-    }
-}
-
-struct Tile(f64);
-
-#[farcall::remote]
-impl Shape for Tile {
-    async fn area(&self) -> Result<f64, RemoteError> {
-        Ok(self.0 * self.0)
-    }
-    async fn scale(&self, k: f64, _center: (f64, f64)) -> Result<f64, RemoteError> {
-        Ok(self.0 * self.0 * k * k)
-    }
-}
-
-#[farcall::remote]
-impl Square for Tile {
-    async fn side(&self) -> Result<f64, RemoteError> {
-        Ok(self.0)
-    }
-}
-
-struct English;
-
-#[farcall::remote]
-impl Greeter for English {
-    async fn greet(&self, name: String) -> Result<String, RemoteError> {
-        Ok(format!("hello, {name}"))
-    }
 }
 
 struct Named(String);
@@ -166,8 +72,6 @@ enum Backend {
     Nats,
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_farcall");
-
 /// A directory backend for one test, and the main node that uses it.
 /// Everything it started stops when it is dropped.
 struct World {
@@ -179,7 +83,7 @@ struct World {
     addr: String,
     /// The limits every node of the test is built with.
     limits: Limits,
-    _process: Option<DirectoryProcess>,
+    _process: Option<Served>,
     _nats: Option<NatsServer>,
 }
 
@@ -197,7 +101,13 @@ impl World {
         let (addr, process, nats) = match backend {
             Backend::Embedded => (node.local_addr().unwrap().to_string(), None, None),
             Backend::Standalone => {
-                let p = DirectoryProcess::start(limits.get_lease_time()).await;
+                let lease = limits.get_lease_time().as_secs_f64().to_string();
+                let p = Served::start(
+                    Command::new(BIN)
+                        .args(["directory", "serve", "--listen", "tcp://127.0.0.1:0"])
+                        .args(["--lease-time", &lease]),
+                )
+                .await;
                 (p.addr.clone(), Some(p), None)
             }
             Backend::Nats => {
@@ -252,58 +162,6 @@ async fn listening(limits: &Limits) -> Node {
         .unwrap()
 }
 
-/// A `farcall directory serve` process, killed when dropped.
-struct DirectoryProcess {
-    child: Child,
-    addr: String,
-}
-
-impl DirectoryProcess {
-    /// Starts it on a free port and reads its address from the line it
-    /// prints.
-    async fn start(lease: Duration) -> DirectoryProcess {
-        let mut child = Command::new(BIN)
-            .args(["directory", "serve", "--listen", "tcp://127.0.0.1:0"])
-            .args(["--lease-time", &lease.as_secs_f64().to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the farcall binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut process = DirectoryProcess {
-            child,
-            addr: String::new(),
-        };
-        let line = within(
-            20,
-            "the directory prints its address",
-            tokio::task::spawn_blocking(move || {
-                let mut line = String::new();
-                BufReader::new(stdout)
-                    .read_line(&mut line)
-                    .expect("the directory's stdout");
-                line
-            }),
-        )
-        .await
-        .unwrap();
-        process.addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        process
-    }
-}
-
-impl Drop for DirectoryProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// One `#[tokio::test]` per behaviour and backend, in a module per
 /// backend.
 macro_rules! suite {
@@ -344,28 +202,6 @@ suite!(
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-async fn within<F: Future>(secs: u64, what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(secs), f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: no result within {secs} s"),
-    }
-}
-
-/// Polls `cond` every 20 ms until it holds (the time-out only keeps a
-/// broken build from hanging).
-async fn until<F, Fut>(secs: u64, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    within(secs, what, async {
-        while !cond().await {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-}
 
 async fn next_change(s: &mut farcall::Stream<Change>) -> Change {
     within(10, "a change", s.next())
@@ -989,12 +825,7 @@ fn child_binder() {
         return;
     }
     let lease: u64 = std::env::var(LEASE_ENV).unwrap().parse().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    run_child(async {
         let limits = Limits::default().lease_time(Duration::from_millis(lease));
         let node = listening(&limits).await;
         // The directory named by FARCALL_DIRECTORY: the parent's.
@@ -1004,24 +835,9 @@ fn child_binder() {
         dir.add("leased/group", &disc).await.unwrap();
         drop(disc); // the binding keeps it
         println!("{BOUND_LINE}");
-        tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::stdin().read_to_end(&mut sink);
-        })
-        .await
-        .unwrap();
+        stdin_closed().await;
         node.shutdown().await;
     });
-}
-
-/// Kills the child when the test ends, whatever happens.
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 async fn a_dead_owners_binding_goes_within_a_lease(b: Backend) {
@@ -1033,32 +849,17 @@ async fn a_dead_owners_binding_goes_within_a_lease(b: Backend) {
     w.dir.add("leased/group", &mine).await.unwrap();
     let mut changes = w.dir.watch("leased/").await.unwrap();
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_binder", "--ignored", "--nocapture"])
-        .env(CHILD_ENV, "1")
-        .env(LEASE_ENV, LEASE.as_millis().to_string())
-        .env(DIRECTORY_ENV, &w.addr)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the test binary starts as a child");
-    let stdout = child.stdout.take().unwrap();
-    let mut child = Reaper(child);
-    within(
-        30,
-        "the child binds",
-        tokio::task::spawn_blocking(move || {
-            for line in BufReader::new(stdout).lines() {
-                if line.expect("the child's stdout").contains(BOUND_LINE) {
-                    return;
-                }
-            }
-            panic!("the child exited without binding");
-        }),
-    )
-    .await
-    .unwrap();
+    let lease = LEASE.as_millis().to_string();
+    let env = [
+        (CHILD_ENV, "1"),
+        (LEASE_ENV, &lease),
+        (DIRECTORY_ENV, &w.addr),
+    ];
+    let mut child = rerun("child_binder", &env);
+    line_where_async(child.stdout(), "the child binds", |line| {
+        line.contains(BOUND_LINE).then_some(())
+    })
+    .await;
 
     let disc: Remote<dyn Circle> = w.dir.lookup("leased/disc").await.unwrap();
     assert_eq!(disc.radius().await.unwrap(), 7.0);

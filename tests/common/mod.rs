@@ -2,5 +2,18 @@
 //!
 //! - [`nats`]: real nats-servers (one, or a three-server cluster) on free
 //!   loopback ports with temporary JetStream stores, killed on drop.
+//! - [`process`]: child processes killed on drop: `farcall … serve`
+//!   ([`process::Served`]), and the test binary run again as a child.
+//! - [`temp_dir`]: a fresh directory for a test, removed on drop.
+//! - [`wait`]: [`wait::within`] and [`wait::until`], time-outs that keep a
+//!   broken build from hanging.
+//!
+//! The shapes that several tests bind and call are in `tests/shapes/`,
+//! apart: they add `Shape`, `Circle`, ... to the interface catalogue of
+//! every test binary that links them, and `rpc.rs` and `rmi.rs` have
+//! interfaces of those names of their own.
 
 pub(crate) mod nats;
+pub(crate) mod process;
+pub(crate) mod temp_dir;
+pub(crate) mod wait;

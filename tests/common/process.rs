@@ -1,0 +1,194 @@
+//! Child processes of the tests, each killed when its guard drops:
+//!
+//! - [`Served`]: `farcall … serve`, its address read from the
+//!   `listening on ADDR` line it prints first;
+//! - [`rerun`]: this test binary run again as a child, running only one
+//!   of its ignored tests (which does nothing unless its environment says
+//!   so), and [`run_child`] and [`stdin_closed`] for that test's body;
+//! - [`line_where`]: the line of a child's output a test waits for.
+//!
+//! ```ignore
+//! let dir = Served::start(Command::new(BIN).args(["directory", "serve", "--listen", "tcp://127.0.0.1:0"])).await;
+//! let client = DirectoryClient::connect(&node, dir.addr.as_str()).await?;
+//! ```
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
+
+/// The `farcall` command of this build.
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_farcall");
+
+/// A safety net only: how long a child may take to print what a test
+/// waits for.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A child process, killed (and waited for) when dropped, whatever happens
+/// to the test.
+#[derive(Debug)]
+pub(crate) struct Reaper(pub(crate) Child);
+
+impl Reaper {
+    /// Its stdout (piped), taken.
+    pub(crate) fn stdout(&mut self) -> ChildStdout {
+        self.0.stdout.take().expect("a piped stdout, not yet taken")
+    }
+
+    /// kill -9, and wait until it is gone.
+    pub(crate) fn kill(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `farcall … serve` process (listening on `tcp://127.0.0.1:0`, say),
+/// killed when dropped.
+#[derive(Debug)]
+pub(crate) struct Served {
+    /// The process.
+    pub(crate) child: Reaper,
+    /// Its address, from the `listening on ADDR` line it printed.
+    pub(crate) addr: String,
+}
+
+impl Served {
+    /// Starts `command` (stdin closed, stdout piped, stderr inherited) and
+    /// reads its address from the line it prints, on a blocking thread.
+    pub(crate) async fn start(command: &mut Command) -> Served {
+        let (child, stdout) = Served::spawn(command);
+        let addr = tokio::task::spawn_blocking(move || listening_on(stdout))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        Served { child, addr }
+    }
+
+    /// [`Served::start`], for a test without a runtime: blocks.
+    pub(crate) fn start_blocking(command: &mut Command) -> Served {
+        let (child, stdout) = Served::spawn(command);
+        let addr = listening_on(stdout);
+        Served { child, addr }
+    }
+
+    fn spawn(command: &mut Command) -> (Reaper, ChildStdout) {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the farcall binary starts");
+        let mut child = Reaper(child);
+        let stdout = child.stdout();
+        (child, stdout)
+    }
+
+    /// kill -9, and wait until it is gone.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill();
+    }
+}
+
+/// The address in the first line of `stdout`, `listening on ADDR`.
+fn listening_on(stdout: ChildStdout) -> String {
+    let line = line_where(stdout, "the server prints its address", |l| {
+        Some(l.to_owned())
+    });
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned()
+}
+
+/// What `pick` makes of the first line of `from` it picks, reading on a
+/// thread of its own; panics (naming `what`) when `from` ends first or
+/// nothing is picked in 30 s.
+pub(crate) fn line_where<T, P>(from: impl Read + Send + 'static, what: &str, mut pick: P) -> T
+where
+    T: Send + 'static,
+    P: FnMut(&str) -> Option<T> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { return };
+            if let Some(v) = pick(&line) {
+                let _ = tx.send(v);
+                return;
+            }
+        }
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok(v) => v,
+        Err(RecvTimeoutError::Timeout) => panic!("{what}: no such line within {PATIENCE:?}"),
+        Err(RecvTimeoutError::Disconnected) => panic!("{what}: the output ended first"),
+    }
+}
+
+/// [`line_where`], from async code: the wait is on a blocking thread.
+pub(crate) async fn line_where_async<T, P>(
+    from: impl Read + Send + 'static,
+    what: &str,
+    pick: P,
+) -> T
+where
+    T: Send + 'static,
+    P: FnMut(&str) -> Option<T> + Send + 'static,
+{
+    let what = what.to_owned();
+    tokio::task::spawn_blocking(move || line_where(from, &what, pick))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// A command running this test binary again, only its ignored test
+/// `test`, showing what it prints.
+pub(crate) fn test_binary(test: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", test, "--ignored", "--nocapture"]);
+    command
+}
+
+/// This test binary run again as a child ([`test_binary`]) with `env`
+/// set: stdin and stdout piped (the child lives until its stdin closes,
+/// see [`stdin_closed`]), stderr inherited; killed when dropped.
+pub(crate) fn rerun(test: &str, env: &[(&str, &str)]) -> Reaper {
+    let child = test_binary(test)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the test binary starts as a child");
+    Reaper(child)
+}
+
+/// Runs `body` to its end on a runtime of two worker threads: the body of
+/// a child's test, which is a plain `#[test]`.
+pub(crate) fn run_child<F: Future>(body: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(body)
+}
+
+/// Waits until the parent closes this process's stdin (or kills it).
+pub(crate) async fn stdin_closed() {
+    tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut sink);
+    })
+    .await
+    .unwrap();
+}
