@@ -58,10 +58,8 @@
 mod common;
 
 use std::collections::{BTreeSet, HashSet};
-use std::future::Future;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -76,8 +74,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use common::nats::NatsServer;
-
-const BIN: &str = env!("CARGO_BIN_EXE_farcall");
+use common::process::{BIN, Reaper, Served, line_where_async, rerun, run_child, stdin_closed};
+use common::temp_dir::TempDir;
+use common::wait::within;
 
 /// A calculator, served through a broker queue.
 #[farcall::remote]
@@ -97,12 +96,6 @@ impl Calc for Adder {
         self.served.fetch_add(1, Ordering::SeqCst);
         Ok(a + b)
     }
-}
-
-async fn within<F: Future>(secs: u64, what: &str, f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no result within {secs} s"))
 }
 
 // ---------------------------------------------------------------------------
@@ -152,11 +145,11 @@ struct World {
     max_message: Option<u64>,
     /// Embedded: the node the broker is exposed on.
     node: Option<Node>,
-    process: Option<BrokerProcess>,
+    process: Option<Served>,
     nats: Option<NatsServer>,
     /// Whether [`World::stop`] stopped it.
     stopped: bool,
-    data: Scratch,
+    data: TempDir,
 }
 
 impl World {
@@ -174,7 +167,7 @@ impl World {
         name: &str,
         max_message: Option<u64>,
     ) -> Option<World> {
-        let data = Scratch::new(&format!("{name}-{backend:?}"));
+        let data = TempDir::new(&format!("broker-{name}-{backend:?}"));
         let nats = match backend {
             Backend::Nats => Some(
                 tokio::task::spawn_blocking(NatsServer::start)
@@ -225,10 +218,10 @@ impl World {
                     Some(m) => vec!["--max-message", m],
                     None => vec![],
                 };
-                let process = BrokerProcess::start(self.data.path(), &more).await;
+                let process = broker_process(self.data.path(), &more).await;
                 self.addr = process.addr.clone();
-                self.a = process.connect().await;
-                self.b = process.connect().await;
+                self.a = connect(&process.addr).await;
+                self.b = connect(&process.addr).await;
                 self.process = Some(process);
             }
             Backend::Nats => {
@@ -319,92 +312,19 @@ suite!(
     bad_queue_names,
 );
 
-/// A directory of its own under the target directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("broker-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Scratch(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A `farcall broker serve` process, killed (SIGKILL) when dropped.
-struct BrokerProcess {
-    child: Child,
-    addr: String,
-}
-
-impl BrokerProcess {
-    /// Starts the broker on a free port with `data`, and reads its address
-    /// from the line it prints.
-    async fn start(data: &Path, more: &[&str]) -> BrokerProcess {
-        let mut child = Command::new(BIN)
+/// `farcall broker serve` on a free port with `data` (and `more`
+/// arguments), killed (SIGKILL) when dropped.
+async fn broker_process(data: &Path, more: &[&str]) -> Served {
+    let process = Served::start(
+        Command::new(BIN)
             .args(["broker", "serve", "--listen", "tcp://127.0.0.1:0", "--data"])
             .arg(data)
-            .args(more)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the farcall binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut process = BrokerProcess {
-            child,
-            addr: String::new(),
-        };
-        let line = within(
-            20,
-            "the broker prints its address",
-            tokio::task::spawn_blocking(move || {
-                let mut line = String::new();
-                BufReader::new(stdout)
-                    .read_line(&mut line)
-                    .expect("the broker's stdout");
-                line
-            }),
-        )
-        .await
-        .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
-        process.addr = addr;
-        process
-    }
-
-    /// A client of this broker, on a node of its own.
-    async fn connect(&self) -> Broker {
-        connect(&self.addr).await
-    }
-
-    /// kill -9, and wait until it is gone.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .args(more),
+    )
+    .await;
+    let addr = &process.addr;
+    assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
+    process
 }
 
 /// The figures of queue `name`.
@@ -731,7 +651,7 @@ async fn durable_queue_survives_restart(backend: Backend) {
 /// keeps its own store).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_reclaims_acknowledged_segments() {
-    let data = Scratch::new("reclaim");
+    let data = TempDir::new("broker-reclaim");
     let b = Broker::open(BrokerConfig {
         data: Some(data.path().to_owned()),
         segment_bytes: 1024,
@@ -799,9 +719,9 @@ async fn standalone_kill_9_during_confirmed_sends_fsync_always() {
 /// are confirmed, then started again on its data: every confirmed message
 /// is there.
 async fn kill_9_during_sends(name: &str, more: &[&str]) {
-    let data = Scratch::new(name);
-    let mut p = BrokerProcess::start(data.path(), more).await;
-    let b = p.connect().await;
+    let data = TempDir::new(&format!("broker-{name}"));
+    let mut p = broker_process(data.path(), more).await;
+    let b = connect(&p.addr).await;
     let q = b
         .queue_with::<u64>("ledger", QueueConfig::durable())
         .await
@@ -848,8 +768,8 @@ async fn kill_9_during_sends(name: &str, more: &[&str]) {
         "sends go on failing once the broker is dead"
     );
 
-    let p = BrokerProcess::start(data.path(), more).await;
-    let b = p.connect().await;
+    let p = broker_process(data.path(), more).await;
+    let b = connect(&p.addr).await;
     let back = queue_stats(&b, "ledger").await;
     let q = b
         .queue_with::<u64>("ledger", QueueConfig::durable())
@@ -956,7 +876,7 @@ async fn killed_consumer_process(backend: Backend) {
     let queue = "held-by-process";
     let config = QueueConfig::default().ack_wait(SHORT_ACK_WAIT);
     let q = fill_held(&w.a, queue, config).await;
-    let child = ConsumerProcess::start(&w.addr, queue).await;
+    let mut child = consumer_process(&w.addr, queue).await;
     child.kill();
     taken_over(&q).await;
 }
@@ -998,7 +918,7 @@ async fn standalone_killed_consumer_process_gives_back_at_once() {
         let queue = "held-at-once";
         let config = QueueConfig::default().ack_wait(FOREVER);
         let q = fill_held(&w.a, queue, config).await;
-        let child = ConsumerProcess::start(&w.addr, queue).await;
+        let mut child = consumer_process(&w.addr, queue).await;
         let s = queue_stats(&w.a, queue).await;
         assert_eq!((s.in_flight, s.consumers), (HOLDING as u64, 1), "{s:?}");
         child.kill();
@@ -1011,10 +931,10 @@ async fn standalone_killed_consumer_process_gives_back_at_once() {
 const CHILD_ADDR_ENV: &str = "FARCALL_BROKER_TEST_CHILD";
 const CHILD_QUEUE_ENV: &str = "FARCALL_BROKER_TEST_CHILD_QUEUE";
 
-/// The consumer of [`ConsumerProcess`] in another process: does nothing
+/// The consumer of [`consumer_process`] in another process: does nothing
 /// unless started by it (the test binary runs itself as the child).
 #[test]
-#[ignore = "the child process of ConsumerProcess"]
+#[ignore = "the child process of consumer_process"]
 fn child_consumer() {
     let (Some(addr), Some(queue)) = (
         std::env::var_os(CHILD_ADDR_ENV),
@@ -1023,12 +943,7 @@ fn child_consumer() {
         return;
     };
     let (addr, queue) = (addr.into_string().unwrap(), queue.into_string().unwrap());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    run_child(async {
         let b = Broker::connect(addr.as_str()).await.unwrap();
         let q = b.queue::<u64>(&queue).await.unwrap();
         let mut c = q.consume_with(HOLDING as u32).await.unwrap();
@@ -1038,61 +953,22 @@ fn child_consumer() {
         }
         println!("holding {}", held.len());
         // Hold them until killed (or until the parent closes stdin).
-        tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::stdin().read_to_end(&mut sink);
-        })
-        .await
-        .unwrap();
+        stdin_closed().await;
     });
 }
 
-/// This test binary run as [`child_consumer`]: a consumer of a queue in
-/// another process, holding `HOLDING` deliveries; killed when dropped.
-struct ConsumerProcess(Child);
-
-impl ConsumerProcess {
-    /// Starts it on the queue `queue` of the broker at `addr`, and waits
-    /// until it holds its deliveries.
-    async fn start(addr: &str, queue: &str) -> ConsumerProcess {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_consumer", "--ignored", "--nocapture"])
-            .env(CHILD_ADDR_ENV, addr)
-            .env(CHILD_QUEUE_ENV, queue)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the test binary starts as a child");
-        let stdout = child.stdout.take().unwrap();
-        let child = ConsumerProcess(child);
-        tokio::task::spawn_blocking(move || {
-            for line in BufReader::new(stdout).lines() {
-                let line = line.expect("the child's stdout");
-                if line.starts_with("holding") {
-                    assert_eq!(line, format!("holding {HOLDING}"));
-                    return;
-                }
-            }
-            panic!("the child exited without holding anything");
-        })
-        .await
-        .unwrap();
-        child
-    }
-
-    /// kill -9, and wait until it is gone.
-    fn kill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for ConsumerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// This test binary run as [`child_consumer`]: a consumer of the queue
+/// `queue` of the broker at `addr` in another process, once it holds
+/// `HOLDING` deliveries; killed when dropped.
+async fn consumer_process(addr: &str, queue: &str) -> Reaper {
+    let env = [(CHILD_ADDR_ENV, addr), (CHILD_QUEUE_ENV, queue)];
+    let mut child = rerun("child_consumer", &env);
+    let line = line_where_async(child.stdout(), "the child holds", |line| {
+        line.starts_with("holding").then(|| line.to_owned())
+    })
+    .await;
+    assert_eq!(line, format!("holding {HOLDING}"));
+    child
 }
 
 // ---------------------------------------------------------------------------
