@@ -8,10 +8,10 @@
 //!
 //! Time-outs here only keep a broken build from hanging.
 
-use std::future::Future;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,9 @@ use farcall::remote::Interface;
 use farcall::{Directory, DirectoryClient, DirectoryError, Node, ObjectId, Remote, RemoteError};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_farcall");
+use common::process::{BIN, Served};
+use common::temp_dir::TempDir;
+use common::wait::within;
 
 /// A counter: an interface the `farcall` binary does not link.
 #[farcall::remote]
@@ -38,23 +40,11 @@ impl Counter for Count {
     }
 }
 
-async fn within<F: Future>(secs: u64, what: &str, f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no result within {secs} s"))
-}
-
-/// A directory process, killed when dropped.
-struct DirectoryProcess {
-    child: Child,
-    addr: String,
-}
-
-impl DirectoryProcess {
-    /// Starts `farcall directory serve` on a free port with `data`, and
-    /// reads its address from the line it prints.
-    async fn start(data: &Path, more: &[&str]) -> DirectoryProcess {
-        let mut child = Command::new(BIN)
+/// `farcall directory serve` on a free port with `data` (and `more`
+/// arguments), killed when dropped.
+async fn directory_process(data: &Path, more: &[&str]) -> Served {
+    let process = Served::start(
+        Command::new(BIN)
             .args([
                 "directory",
                 "serve",
@@ -63,52 +53,13 @@ impl DirectoryProcess {
                 "--data",
             ])
             .arg(data)
-            .args(more)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the farcall binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut process = DirectoryProcess {
-            child,
-            addr: String::new(),
-        };
-        let line = within(
-            10,
-            "the directory prints its address",
-            tokio::task::spawn_blocking(move || {
-                let mut line = String::new();
-                BufReader::new(stdout)
-                    .read_line(&mut line)
-                    .expect("the directory's stdout");
-                line
-            }),
-        )
-        .await
-        .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        assert!(addr.starts_with("tcp://127.0.0.1:"), "{addr}");
-        assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
-        process.addr = addr;
-        process
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for DirectoryProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .args(more),
+    )
+    .await;
+    let addr = &process.addr;
+    assert!(addr.starts_with("tcp://127.0.0.1:"), "{addr}");
+    assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
+    process
 }
 
 /// Runs `farcall ARGS` (without `FARCALL_DIRECTORY` unless `env` sets it).
@@ -164,13 +115,6 @@ fn fails(out: &Output, code: i32) -> String {
     err
 }
 
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 /// Waits until the data file holds `present` and not `absent`.
 async fn saved(data: &Path, present: &[&str], absent: &[&str]) {
     let file = data.join("bindings.json");
@@ -200,8 +144,9 @@ fn counter_interface() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_ls_describe_and_restart_on_the_same_data() {
-    let data = fresh_dir("restart");
-    let first = DirectoryProcess::start(&data, &[]).await;
+    let scratch = TempDir::new("cli-restart");
+    let data = scratch.path();
+    let mut first = directory_process(data, &[]).await;
 
     // A node of this test binds in the standalone directory: an object of
     // an interface the directory does not know, a reference to a
@@ -335,12 +280,12 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
     // owner is alive); the one of the node that died meanwhile goes within
     // a lease time (2 s here: long enough for `ls` to see it first).
     let all = ["demo/counter", "demo/dir", "other/counter", "zz/doomed"];
-    saved(&data, &all, &["demo/gone"]).await;
+    saved(data, &all, &["demo/gone"]).await;
     first.kill();
     drop(doomed_counter);
     doomed.shutdown().await;
     drop(doomed);
-    let second = DirectoryProcess::start(&data, &["--lease-time", "2"]).await;
+    let second = directory_process(data, &["--lease-time", "2"]).await;
     let names = |table: &str| -> Vec<String> {
         table
             .lines()
@@ -362,7 +307,7 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
     let found: Remote<dyn Directory> = dir.lookup("demo/dir").await.unwrap();
     assert_eq!(found.owner(), server.id());
     saved(
-        &data,
+        data,
         &["demo/counter", "demo/dir", "other/counter"],
         &["zz/doomed"],
     )
@@ -377,9 +322,8 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
         .unbind("other/counter")
         .await
         .unwrap();
-    saved(&data, &["demo/counter", "demo/dir"], &["other/counter"]).await;
+    saved(data, &["demo/counter", "demo/dir"], &["other/counter"]).await;
     drop(second);
-    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,8 +369,8 @@ async fn bad_input_is_one_line_and_a_non_zero_exit() {
     );
     assert!(err.contains("<NAME>"), "{err}");
     // A data file that is not one.
-    let data = fresh_dir("corrupt");
-    std::fs::create_dir_all(&data).unwrap();
+    let scratch = TempDir::new("cli-corrupt");
+    let data = scratch.path();
     std::fs::write(data.join("bindings.json"), "{ not json").unwrap();
     let args = [
         "directory",
@@ -441,7 +385,6 @@ async fn bad_input_is_one_line_and_a_non_zero_exit() {
         err.contains("bindings.json") && err.contains("not JSON"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&data);
 
     // Help is useful, and not an error.
     let help = ok(&farcall(&["--help"]).await);
@@ -457,14 +400,14 @@ async fn bad_input_is_one_line_and_a_non_zero_exit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_token_admits_the_writers_that_present_it() {
-    let dir = fresh_dir("token");
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = TempDir::new("cli-token");
+    let dir = scratch.path();
     let token_file = dir.join("token");
     std::fs::write(&token_file, "s3cret\n").unwrap();
     let token_arg = token_file.to_str().unwrap();
     let data = dir.join("data");
     let directory =
-        DirectoryProcess::start(&data, &["--write-token-file", token_arg, "--token-only"]).await;
+        directory_process(&data, &["--write-token-file", token_arg, "--token-only"]).await;
 
     // Without the token, even from this host: refused.
     let stranger = Node::listen("tcp://127.0.0.1:0").await.unwrap();
@@ -517,5 +460,4 @@ async fn a_write_token_admits_the_writers_that_present_it() {
     assert!(err.contains("empty"), "{err}");
     let err = fails(&farcall(&[&serve[..], &["--token-only"]].concat()).await, 2);
     assert!(err.contains("--write-token-file"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
