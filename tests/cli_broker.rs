@@ -7,30 +7,21 @@
 //!
 //! Time-outs here only keep a broken build from hanging.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::io::Read;
+use std::path::Path;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_farcall");
+use common::process::{BIN, Reaper, Served, line_where};
+use common::temp_dir::TempDir;
+
 const BROKER_ENV: &str = "FARCALL_BROKER";
 /// The safety net of every wait.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// The first line `from` gives, read on a thread of its own.
-fn first_line(from: impl Read + Send + 'static, what: &str) -> String {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(from).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    rx.recv_timeout(PATIENCE)
-        .unwrap_or_else(|_| panic!("{what}: no line within {PATIENCE:?}"))
-}
 
 /// Waits for `child` to exit.
 fn wait(child: &mut Child, what: &str) -> ExitStatus {
@@ -47,63 +38,39 @@ fn wait(child: &mut Child, what: &str) -> ExitStatus {
     }
 }
 
-/// A child process, killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A broker process.
-struct BrokerProcess {
-    child: Guard,
-    addr: String,
-}
+/// A broker process, killed when dropped.
+struct BrokerProcess(Served);
 
 impl BrokerProcess {
     /// Starts `farcall broker serve` on a free port with `data`, and reads
     /// its address from the line it prints.
     fn start(data: &Path) -> BrokerProcess {
-        let mut child = Command::new(BIN)
-            .args(["broker", "serve", "--listen", "tcp://127.0.0.1:0", "--data"])
-            .arg(data)
-            .env_remove(BROKER_ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the farcall binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let child = Guard(child);
-        let line = first_line(stdout, "the broker prints its address");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let process = Served::start_blocking(
+            Command::new(BIN)
+                .args(["broker", "serve", "--listen", "tcp://127.0.0.1:0", "--data"])
+                .arg(data)
+                .env_remove(BROKER_ENV),
+        );
+        let addr = &process.addr;
         assert!(addr.starts_with("tcp://127.0.0.1:"), "{addr}");
         assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
-        BrokerProcess { child, addr }
+        BrokerProcess(process)
     }
 
     /// Kills the broker without warning (SIGKILL).
     fn kill(mut self) {
-        self.child.0.kill().unwrap();
-        wait(&mut self.child.0, "the killed broker");
+        self.0.kill();
     }
 
     /// Stops the broker with SIGTERM: it closes and exits 0.
     fn terminate(mut self) {
-        let pid = self.child.0.id().to_string();
+        let pid = self.0.child.0.id().to_string();
         let sent = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill runs");
         assert!(sent.success());
-        let status = wait(&mut self.child.0, "the broker after SIGTERM");
+        let status = wait(&mut self.0.child.0, "the broker after SIGTERM");
         assert!(
             status.success(),
             "the broker exits 0 on SIGTERM: {status:?}"
@@ -113,7 +80,7 @@ impl BrokerProcess {
     /// Runs `farcall ARGS --broker <this broker>`.
     fn run(&self, args: &[&str]) -> Output {
         let mut all = args.to_vec();
-        all.extend(["--broker", &self.addr]);
+        all.extend(["--broker", &self.0.addr]);
         farcall(&all, None)
     }
 }
@@ -188,19 +155,12 @@ fn json_lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cli-broker-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 /// A `farcall sub` process, once it is subscribed.
-fn subscriber(broker: &BrokerProcess, args: &[&str]) -> Guard {
+fn subscriber(broker: &BrokerProcess, args: &[&str]) -> Reaper {
     let mut child = Command::new(BIN)
         .arg("sub")
         .args(args)
-        .args(["--broker", &broker.addr])
+        .args(["--broker", &broker.0.addr])
         .env_remove(BROKER_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -208,16 +168,16 @@ fn subscriber(broker: &BrokerProcess, args: &[&str]) -> Guard {
         .spawn()
         .expect("the farcall binary starts");
     let stderr: ChildStderr = child.stderr.take().unwrap();
-    let child = Guard(child);
-    let line = first_line(stderr, "farcall sub");
+    let child = Reaper(child);
+    let line = line_where(stderr, "farcall sub", |l| Some(l.to_owned()));
     assert_eq!(line.trim(), format!("subscribed to {}", args[0]));
     child
 }
 
 #[test]
 fn pub_reaches_sub_through_a_wildcard() {
-    let data = fresh_dir("pubsub");
-    let broker = BrokerProcess::start(&data);
+    let data = TempDir::new("cli-broker-pubsub");
+    let broker = BrokerProcess::start(data.path());
     let mut text = subscriber(&broker, &["prices.*.acme", "--count", "2"]);
     let mut json = subscriber(&broker, &["prices.>", "--count", "3", "--json"]);
 
@@ -279,8 +239,8 @@ fn pub_reaches_sub_through_a_wildcard() {
 
 #[test]
 fn send_then_recv_with_and_without_ack() {
-    let data = fresh_dir("queues");
-    let broker = BrokerProcess::start(&data);
+    let data = TempDir::new("cli-broker-queues");
+    let broker = BrokerProcess::start(data.path());
     ok(&broker.run(&["send", "orders", r#"{"id": 1}"#]));
 
     // Not acknowledged: given back, delivered again as attempt 2.
@@ -342,18 +302,18 @@ fn send_then_recv_with_and_without_ack() {
 
 #[test]
 fn durable_queue_survives_a_kill_and_a_stop() {
-    let data = fresh_dir("durable");
-    let broker = BrokerProcess::start(&data);
+    let data = TempDir::new("cli-broker-durable");
+    let broker = BrokerProcess::start(data.path());
     ok(&broker.run(&["send", "jobs", r#"{"n": 1}"#, "--durable"]));
     // A crash loses nothing confirmed (written to the OS before).
     broker.kill();
 
-    let broker = BrokerProcess::start(&data);
+    let broker = BrokerProcess::start(data.path());
     ok(&broker.run(&["send", "jobs", r#"{"n": 2}"#]));
     // SIGTERM: the broker closes (flushes) and exits 0.
     broker.terminate();
 
-    let broker = BrokerProcess::start(&data);
+    let broker = BrokerProcess::start(data.path());
     let out = ok(&broker.run(&["recv", "jobs", "--ack", "--count", "2", "--json"]));
     assert_eq!(
         json_lines(&out),
@@ -371,8 +331,8 @@ fn durable_queue_survives_a_kill_and_a_stop() {
 
 #[test]
 fn bad_input_is_one_clear_line() {
-    let data = fresh_dir("errors");
-    let broker = BrokerProcess::start(&data);
+    let data = TempDir::new("cli-broker-errors");
+    let broker = BrokerProcess::start(data.path());
 
     let err = fails(&broker.run(&["pub", "bad subject", "1"]), 1);
     assert!(err.contains("invalid subject \"bad subject\""), "{err}");
@@ -394,13 +354,14 @@ fn bad_input_is_one_clear_line() {
     let err = fails(&farcall(&["broker", "stats"], Some("")), 2);
     assert!(err.contains("--broker"), "{err}");
     // The variable names it.
-    ok(&farcall(&["send", "via-env", "1"], Some(&broker.addr)));
+    ok(&farcall(&["send", "via-env", "1"], Some(&broker.0.addr)));
     let err = fails(&farcall(&["recv", "x", "--broker", "nonsense"], None), 2);
     assert!(err.contains("--broker"), "{err}");
 
     // Nothing there.
-    let gone = BrokerProcess::start(&fresh_dir("errors-gone"));
-    let addr = gone.addr.clone();
+    let gone_data = TempDir::new("cli-broker-errors-gone");
+    let gone = BrokerProcess::start(gone_data.path());
+    let addr = gone.0.addr.clone();
     gone.kill();
     let err = fails(&farcall(&["broker", "stats", "--broker", &addr], None), 1);
     assert!(err.contains("cannot reach the broker"), "{err}");
