@@ -20,7 +20,7 @@ use farcall::remote::Interface;
 use farcall::{Directory, DirectoryClient, DirectoryError, Node, ObjectId, Remote, RemoteError};
 use serde_json::Value;
 
-use common::process::{BIN, Served};
+use common::process::{BIN, Served, fails, ok};
 use common::temp_dir::TempDir;
 use common::wait::within;
 
@@ -86,33 +86,6 @@ async fn farcall_env(args: &[&str], env: Option<&str>) -> Output {
 
 async fn farcall(args: &[&str]) -> Output {
     farcall_env(args, None).await
-}
-
-/// The stdout of a run that must succeed.
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}, stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
-}
-
-/// The one-line error of a run that must fail with `code`.
-fn fails(out: &Output, code: i32) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {} stderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.stdout.is_empty(), "nothing on stdout");
-    let err = String::from_utf8(out.stderr.clone()).expect("UTF-8 error");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(err.starts_with("farcall: "), "{err}");
-    err
 }
 
 /// Waits until the data file holds `present` and not `absent`.

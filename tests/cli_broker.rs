@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::process::{BIN, Reaper, Served, line_where};
+use common::process::{BIN, Reaper, Served, fails, line_where, ok};
 use common::temp_dir::TempDir;
 
 const BROKER_ENV: &str = "FARCALL_BROKER";
@@ -119,33 +119,6 @@ fn farcall(args: &[&str], env: Option<&str>) -> Output {
         stdout,
         stderr,
     }
-}
-
-/// The stdout of a run that must succeed.
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}, stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
-}
-
-/// The one-line error of a run that must fail with `code`.
-fn fails(out: &Output, code: i32) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {} stderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.stdout.is_empty(), "nothing on stdout");
-    let err = String::from_utf8(out.stderr.clone()).expect("UTF-8 error");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(err.starts_with("farcall: "), "{err}");
-    err
 }
 
 /// Lines of JSON, parsed.

@@ -5,7 +5,8 @@
 //! - [`rerun`]: this test binary run again as a child, running only one
 //!   of its ignored tests (which does nothing unless its environment says
 //!   so), and [`run_child`] and [`stdin_closed`] for that test's body;
-//! - [`line_where`]: the line of a child's output a test waits for.
+//! - [`line_where`]: the line of a child's output a test waits for;
+//! - [`ok`] and [`fails`]: the output of a `farcall` run, checked.
 //!
 //! ```ignore
 //! let dir = Served::start(Command::new(BIN).args(["directory", "serve", "--listen", "tcp://127.0.0.1:0"])).await;
@@ -16,7 +17,7 @@
 
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
@@ -191,4 +192,31 @@ pub(crate) async fn stdin_closed() {
     })
     .await
     .unwrap();
+}
+
+/// The stdout of a `farcall` run that must succeed.
+pub(crate) fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
+}
+
+/// The one-line error of a `farcall` run that must fail with `code`.
+pub(crate) fn fails(out: &Output, code: i32) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {} stderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    let err = String::from_utf8(out.stderr.clone()).expect("UTF-8 error");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("farcall: "), "{err}");
+    err
 }
