@@ -8,10 +8,9 @@
 //! speed. The reconnection scenarios print how long recovery took (run
 //! with `--nocapture` to see it).
 
+mod common;
+
 use std::collections::HashSet;
-use std::future::Future;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +23,9 @@ use farcall::{Address, CallContext, Fault, Node, NodeId, ObjectId, Remote, Remot
 // runtime crate, a dependency of the facade.
 use farcall_runtime::remote::{WireRef, decode_in};
 use serde::{Deserialize, Serialize};
+
+use common::process::{line_where_async, rerun, run_child, stdin_closed};
+use common::wait::within;
 
 // ---------------------------------------------------------------------------
 // Interfaces
@@ -427,14 +429,6 @@ on_tcp_and_mem!(
     inheritance_upcast_and_narrow,
     forged_and_stale_references,
 );
-
-/// Fails the test instead of hanging when `f` does not finish in `secs`.
-async fn within<F: Future>(secs: u64, what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(secs), f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: still waiting after {secs} s"),
-    }
-}
 
 /// A server serving a fresh canvas as "canvas", and a client node that does
 /// not listen, with a stub for it.
@@ -1238,34 +1232,14 @@ fn child_server() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    run_child(async {
         let node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
         let _: Remote<dyn Canvas> = node.serve("canvas", Board::default());
         println!("{ADDR_PREFIX}{}", node.local_addr().unwrap());
         // Serve until the parent closes stdin (or kills this process).
-        tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::stdin().read_to_end(&mut sink);
-        })
-        .await
-        .unwrap();
+        stdin_closed().await;
         node.shutdown().await;
     });
-}
-
-/// Kills the child when the test ends, whatever happens.
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1274,31 +1248,11 @@ async fn callbacks_across_processes() {
 }
 
 async fn across_processes() {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_server", "--ignored", "--nocapture"])
-        .env(CHILD_ENV, "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the test binary starts as a child");
-    let stdout = child.stdout.take().unwrap();
-    let mut child = Reaper(child);
-    let addr = within(
-        10,
-        "the child's address",
-        tokio::task::spawn_blocking(move || {
-            for line in BufReader::new(stdout).lines() {
-                let line = line.expect("the child's stdout");
-                if let Some(addr) = line.strip_prefix(ADDR_PREFIX) {
-                    return addr.to_owned();
-                }
-            }
-            panic!("the child exited without printing its address");
-        }),
-    )
-    .await
-    .unwrap();
+    let mut child = rerun("child_server", &[(CHILD_ENV, "1")]);
+    let addr = line_where_async(child.stdout(), "the child's address", |line| {
+        line.strip_prefix(ADDR_PREFIX).map(str::to_owned)
+    })
+    .await;
     let child_pid = child.0.id();
 
     // The parent does not listen: the child calls back over the parent's
