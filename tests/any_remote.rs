@@ -1,5 +1,7 @@
 //! `AnyRemote`: references of any interface, as a directory stores them.
 
+mod shapes;
+
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,51 +10,13 @@ use std::time::{Duration, Instant};
 use farcall::remote::AnyRemote;
 use farcall::{Node, Remote, RemoteError};
 
-#[farcall::remote]
-pub trait Shape {
-    async fn area(&self) -> Result<f64, RemoteError>;
-}
-
-#[farcall::remote]
-pub trait Circle: Shape {
-    async fn radius(&self) -> Result<f64, RemoteError>;
-}
-
-#[farcall::remote]
-pub trait Square: Shape {
-    async fn side(&self) -> Result<f64, RemoteError>;
-}
+use shapes::{Circle, Disc, Shape, Square};
 
 /// Keeps references of any interface.
 #[farcall::remote]
 pub trait Shelf {
     async fn put(&self, r: AnyRemote) -> Result<(), RemoteError>;
     async fn take(&self) -> Result<Option<AnyRemote>, RemoteError>;
-}
-
-struct Disc {
-    r: f64,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for Disc {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[farcall::remote]
-impl Shape for Disc {
-    async fn area(&self) -> Result<f64, RemoteError> {
-        Ok(3.0 * self.r * self.r)
-    }
-}
-
-#[farcall::remote]
-impl Circle for Disc {
-    async fn radius(&self) -> Result<f64, RemoteError> {
-        Ok(self.r)
-    }
 }
 
 #[derive(Default)]
