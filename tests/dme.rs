@@ -5,7 +5,8 @@
 //! sockets, in-process `mem://`). Time-outs here only keep a broken build
 //! from hanging; nothing asserts speed.
 
-use std::future::Future;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +18,8 @@ use farcall::runtime::service::{OutcomeFuture, Service};
 use farcall::{Address, AddressError, CallContext, Error, Fault, Limits, Node, ObjectId};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
+
+use common::wait::within;
 
 #[derive(Clone, Copy, Debug)]
 enum Transport {
@@ -83,14 +86,6 @@ on_every_transport!(
     peers_lists_connected_peers,
     no_route_without_a_super_peer,
 );
-
-/// Fails the test instead of hanging when `f` does not finish in `secs`.
-async fn within<F: Future>(secs: u64, what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(secs), f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: still waiting after {secs} s"),
-    }
-}
 
 /// Reports on a channel when a handler's future is dropped, finished or not.
 struct DropSignal(mpsc::UnboundedSender<u64>, u64);

@@ -6,14 +6,15 @@
 //! more level of a recursive type) would overflow the decoding thread's
 //! stack and abort the whole process.
 
-use std::future::Future;
-use std::time::Duration;
+mod common;
 
 use farcall::dme::{Client, Server};
 use farcall::runtime::codec::MAX_DEPTH;
 use farcall::{Error, Fault, Node, Remote, RemoteError};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Serialize, Serializer};
+
+use common::wait::within;
 
 /// A recursive type: one level of nesting per link.
 #[derive(Debug, PartialEq, Deserialize)]
@@ -93,14 +94,6 @@ impl Chains for Smith {
 
 /// A megabyte of nesting.
 const BOMB: u32 = 1 << 20;
-
-/// Fails the test instead of hanging when `f` does not finish in `secs`.
-async fn within<F: Future>(secs: u64, what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(secs), f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: still waiting after {secs} s"),
-    }
-}
 
 fn assert_too_deep<T: std::fmt::Debug>(r: Result<T, RemoteError>) {
     match r {

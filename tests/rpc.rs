@@ -6,8 +6,9 @@
 //! sockets, in-process `mem://`). Time-outs here only keep a broken build
 //! from hanging; nothing asserts speed.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+
+use common::wait::within;
 
 // ---------------------------------------------------------------------------
 // Transports
@@ -103,14 +106,6 @@ on_every_transport!(
     supertrait_methods_through_a_subtrait_stub,
     handler_panic_is_reported_and_the_server_goes_on,
 );
-
-/// Fails the test instead of hanging when `f` does not finish in `secs`.
-async fn within<F: Future>(secs: u64, what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(secs), f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: still waiting after {secs} s"),
-    }
-}
 
 /// A client node with a stub for the service `name` on `server`.
 async fn client_of<I: ?Sized + farcall::remote::Interface>(
