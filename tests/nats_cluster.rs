@@ -19,7 +19,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use farcall::mme::{Broker, NatsOptions, QueueConfig, REPLICAS_ENV};
 use farcall::{DirectoryClient, Node, Remote, RemoteError};
 
 use common::nats::NatsCluster;
+use common::process::{run_child, test_binary};
 
 /// Confirmed sends to make.
 const SENDS: u64 = 10_000;
@@ -66,8 +67,7 @@ fn a_server_dies_during_queue_sends_and_directory_rebinds() {
     if common::nats::NatsServer::start().is_none() {
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "cluster_child", "--ignored", "--nocapture"])
+    let out = test_binary("cluster_child")
         .env(CHILD_ENV, "1")
         .env(REPLICAS_ENV, "3")
         .stdin(Stdio::null())
@@ -95,12 +95,7 @@ fn cluster_child() {
         return;
     }
     assert_eq!(std::env::var(REPLICAS_ENV).as_deref(), Ok("3"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(cluster_body());
+    run_child(cluster_body());
 }
 
 /// Runs `op` until it succeeds, pausing between tries; the number of
