@@ -128,6 +128,14 @@ fn json_lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// All that `child` printed on its stdout (piped), once it has exited.
+fn stdout_of(child: &mut Child) -> String {
+    let mut out = String::new();
+    let mut stdout = child.stdout.take().unwrap();
+    stdout.read_to_string(&mut out).unwrap();
+    out
+}
+
 /// A `farcall sub` process, once it is subscribed.
 fn subscriber(broker: &BrokerProcess, args: &[&str]) -> Reaper {
     let mut child = Command::new(BIN)
@@ -160,13 +168,7 @@ fn pub_reaches_sub_through_a_wildcard() {
     ok(&broker.run(&["pub", "prices.us.acme", "123456789012345678901234567890"]));
 
     assert!(wait(&mut text.0, "sub --count 2").success());
-    let mut out = String::new();
-    text.0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let out = stdout_of(&mut text.0);
     let mut lines: Vec<&str> = out.lines().collect();
     lines.sort_unstable();
     assert_eq!(
@@ -178,13 +180,7 @@ fn pub_reaches_sub_through_a_wildcard() {
     );
 
     assert!(wait(&mut json.0, "sub --json --count 3").success());
-    let mut out = String::new();
-    json.0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let out = stdout_of(&mut json.0);
     let mut got = json_lines(&out);
     got.sort_by_key(|v| v["subject"].as_str().unwrap_or("").to_owned());
     assert_eq!(got.len(), 3, "{out}");

@@ -210,6 +210,12 @@ async fn next_change(s: &mut farcall::Stream<Change>) -> Change {
         .expect("a change, not an error")
 }
 
+/// The names `dir` lists under `prefix`, in its order.
+async fn listed(dir: &DirectoryClient, prefix: &str) -> Vec<String> {
+    let entries = dir.list(prefix).await.unwrap();
+    entries.into_iter().map(|e| e.name).collect()
+}
+
 /// How a directory names interface `I` in a listing: its name when it
 /// links `I`, else `#` and its id in hex (a standalone directory does not
 /// link the application's interfaces).
@@ -254,13 +260,7 @@ async fn bind_and_lookup_typed(b: Backend) {
     assert!(!there.is_local());
     assert_eq!(there.owner(), w.node.id());
     assert_eq!(there.radius().await.unwrap(), 1.0);
-    let names: Vec<String> = rdir
-        .list("")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let names = listed(&rdir, "").await;
     assert_eq!(names, ["shapes/one"]);
 }
 
@@ -476,14 +476,7 @@ async fn names_are_validated(b: Backend) {
     w.dir.bind(&max, &disc).await.unwrap();
     w.dir.bind("A-Z_a.z/0-9", &disc).await.unwrap();
     w.dir.bind("a.b.c", &disc).await.unwrap();
-    let names: Vec<String> = w
-        .dir
-        .list("")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let names = listed(&w.dir, "").await;
     assert_eq!(names, ["A-Z_a.z/0-9", "a.b.c", max.as_str()]);
     assert_eq!(w.dir.list("a.b").await.unwrap().len(), 1);
     let got: Remote<dyn Circle> = w.dir.lookup("a.b.c").await.unwrap();
@@ -893,14 +886,7 @@ async fn a_dead_owners_binding_goes_within_a_lease(b: Backend) {
     .await;
     let left: Remote<dyn Circle> = w.dir.lookup("leased/group").await.unwrap();
     assert_eq!(left, mine);
-    let names: Vec<String> = w
-        .dir
-        .list("leased/")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let names = listed(&w.dir, "leased/").await;
     assert_eq!(names, ["leased/group"]);
     // Watchers heard of the bindings and of their end.
     let mut saw = Vec::new();
