@@ -6,7 +6,8 @@
 //! Every scenario runs over TCP and over in-process `mem://`. Time-outs
 //! only keep a broken build from hanging; nothing asserts speed.
 
-use std::future::Future;
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,6 +19,8 @@ use farcall::runtime::wire::handshake::{self, ANSWER_PREFIX, Hello};
 use farcall::{Address, Node, NodeId, ObjectId, Remote, RemoteError, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use common::wait::within;
 
 /// The window streams ask for unless told otherwise.
 const WINDOW: u64 = 32;
@@ -284,12 +287,6 @@ async fn eventually(what: &str, cond: impl Fn() -> bool) {
     })
     .await;
     assert!(waited.is_ok(), "timed out waiting until {what}");
-}
-
-async fn within<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("the scenario finished in time")
 }
 
 async fn collect<T>(mut s: Stream<T>) -> Result<Vec<T>, RemoteError> {
@@ -606,7 +603,12 @@ macro_rules! on_every_transport {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $scenario() {
-                super::within(super::$scenario(super::Transport::$transport)).await;
+                super::within(
+                    60,
+                    stringify!($scenario),
+                    super::$scenario(super::Transport::$transport),
+                )
+                .await;
             }
         )*
     };
@@ -715,7 +717,7 @@ fn close_reason(frames: &[Frame]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_flooding_stream_items_is_cut_off_and_others_go_on() {
-    within(async {
+    within(60, "the flood", async {
         let fx = Fixture::start(Transport::Tcp).await;
         // Keep a stream running on a well-behaved connection throughout.
         let mut running = fx.numbers.count(1_000_000).await.unwrap();
