@@ -9,8 +9,12 @@
 //! - [`ok`] and [`fails`]: the output of a `farcall` run, checked.
 //!
 //! ```ignore
-//! let dir = Served::start(Command::new(BIN).args(["directory", "serve", "--listen", "tcp://127.0.0.1:0"])).await;
+//! let args = ["directory", "serve", "--listen", "tcp://127.0.0.1:0"];
+//! let dir = Served::start(Command::new(BIN).args(args)).await;
 //! let client = DirectoryClient::connect(&node, dir.addr.as_str()).await?;
+//!
+//! let mut child = rerun("child_binder", &[(CHILD_ENV, "1")]);
+//! line_where_async(child.stdout(), "the child binds", |l| (l == "BOUND").then_some(())).await;
 //! ```
 
 #![allow(dead_code)]
