@@ -156,12 +156,14 @@ impl Engine {
             };
             let (log, pending) = Log::open(&dir, log_config)
                 .map_err(|e| BrokerError::Storage(format!("queue {name:?}: {e}")))?;
+            let attempts = log.take_attempts();
             for (seq, payload) in pending {
                 next_seq = next_seq.max(seq + 1);
                 ready.push_back(Msg {
                     seq,
                     payload,
-                    attempts: 0,
+                    // Its deliveries before the restart count.
+                    attempts: attempts.get(&seq).copied().unwrap_or(0),
                 });
             }
             Some(log)
@@ -573,6 +575,10 @@ impl QueueCore {
             if max > 0 && m.attempts >= max && !self.name.ends_with(DLQ_SUFFIX) {
                 dead.push(m);
             } else {
+                if let Some(log) = &self.log {
+                    // So that a restart does not give it fresh attempts.
+                    log.attempts(m.seq, m.attempts);
+                }
                 st.ready.push_front(m);
             }
         }

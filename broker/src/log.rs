@@ -47,6 +47,9 @@
 //! body = u8 kind | u64 LE seq | payload
 //! kind 1: a message, seq is its sequence number, payload its bytes
 //! kind 2: an ack of message seq, no payload
+//! kind 3: the deliveries of message seq so far, payload u32 LE (written
+//!         when a delivered message goes back to its queue, so that a
+//!         restart does not reset its attempts)
 //! ```
 //!
 //! A body is at most [`LogConfig::max_record`] bytes; a longer length on disk
@@ -75,7 +78,7 @@
 //! [`Fsync::Always`]): an ack lost to a power cut means one more delivery,
 //! never a lost message.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -96,6 +99,8 @@ const BODY_PREFIX_LEN: usize = 9;
 const KIND_MESSAGE: u8 = 1;
 /// The kind of an ack record.
 const KIND_ACK: u8 = 2;
+/// The kind of a record of a message's deliveries so far.
+const KIND_ATTEMPTS: u8 = 3;
 /// How a segment's file name ends.
 const SEGMENT_SUFFIX: &str = ".seg";
 /// Digits of the sequence number in a segment's file name.
@@ -226,6 +231,8 @@ struct Shared {
     stats: Arc<SharedStats>,
     /// Largest payload.
     max_payload: u64,
+    /// The deliveries of the unacked messages found on open, until taken.
+    recovered: std::sync::Mutex<HashMap<u64, u32>>,
 }
 
 impl Drop for Shared {
@@ -256,6 +263,8 @@ enum Command {
     Append(Bytes, Reply<u64>),
     /// Record an ack.
     Ack(u64),
+    /// Record how many times a message was delivered.
+    Attempts(u64, u32),
     /// Write and sync everything before, then reply.
     Flush(Reply<()>),
 }
@@ -285,6 +294,7 @@ impl Log {
 
         let mut segments: VecDeque<Segment> = VecDeque::with_capacity(names.len());
         let mut unacked: BTreeMap<u64, Bytes> = BTreeMap::new();
+        let mut attempts: HashMap<u64, u32> = HashMap::new();
         let mut last_seq = 0u64;
         for (index, (first_seq, path)) in names.iter().enumerate() {
             let is_last = index + 1 == names.len();
@@ -314,7 +324,13 @@ impl Log {
                         segment.live.insert(seq);
                         unacked.insert(seq, payload);
                     }
+                    Step::Attempts(seq, n) => {
+                        if unacked.contains_key(&seq) {
+                            attempts.insert(seq, n);
+                        }
+                    }
                     Step::Ack(seq) => {
+                        attempts.remove(&seq);
                         if unacked.remove(&seq).is_some()
                             && !segment.live.remove(&seq)
                             && let Some(older) = segment_of(&mut segments, seq)
@@ -387,6 +403,7 @@ impl Log {
                 writer: Some(thread),
                 stats,
                 max_payload: u64::from(config.max_record).saturating_sub(BODY_PREFIX_LEN as u64),
+                recovered: std::sync::Mutex::new(attempts),
             }),
         };
         Ok((log, unacked.into_iter().collect()))
@@ -424,6 +441,25 @@ impl Log {
     pub fn ack(&self, seq: u64) {
         // A closed log has nothing left to ack.
         let _ = self.send(Command::Ack(seq));
+    }
+
+    /// Records that message `seq` has been delivered `attempts` times (no
+    /// waiting, like [`Log::ack`]); [`Log::take_attempts`] gives it back
+    /// after a restart. For an acked or unknown seq it writes nothing.
+    pub fn attempts(&self, seq: u64, attempts: u32) {
+        let _ = self.send(Command::Attempts(seq, attempts));
+    }
+
+    /// The deliveries recorded for the messages [`Log::open`] returned (the
+    /// last record of each), once: later calls return nothing.
+    pub fn take_attempts(&self) -> HashMap<u64, u32> {
+        std::mem::take(
+            &mut self
+                .shared
+                .recovered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
     }
 
     /// Segments on disk and their total bytes (for stats), as of the
@@ -569,6 +605,8 @@ enum Step {
     Message(u64, Bytes),
     /// An ack record.
     Ack(u64),
+    /// A record of a message's deliveries so far.
+    Attempts(u64, u32),
     /// The end of the file, after a whole record.
     End,
     /// Damage at [`SegmentReader::pos`], and what it is.
@@ -661,6 +699,16 @@ impl<'a> SegmentReader<'a> {
             KIND_MESSAGE => Step::Message(seq, Bytes::from(body).slice(BODY_PREFIX_LEN..)),
             KIND_ACK if body.len() == BODY_PREFIX_LEN => Step::Ack(seq),
             KIND_ACK => return Ok(Step::Damaged("an ack record with a payload".to_owned())),
+            KIND_ATTEMPTS if body.len() == BODY_PREFIX_LEN + 4 => {
+                let mut n = [0u8; 4];
+                n.copy_from_slice(&body[BODY_PREFIX_LEN..]);
+                Step::Attempts(seq, u32::from_le_bytes(n))
+            }
+            KIND_ATTEMPTS => {
+                return Ok(Step::Damaged(
+                    "an attempts record of the wrong length".to_owned(),
+                ));
+            }
             other => return Ok(Step::Damaged(format!("unknown record kind {other}"))),
         };
         self.pos = at + HEADER_LEN as u64 + u64::from(len);
@@ -758,6 +806,15 @@ impl Writer {
     fn take(&mut self, command: Command, batch: &mut Batch) {
         match command {
             Command::Flush(reply) => batch.flushes.push(reply),
+            Command::Attempts(seq, n) => {
+                if self.failed.is_some() {
+                    return;
+                }
+                if segment_of(&mut self.segments, seq).is_some_and(|s| s.live.contains(&seq)) {
+                    let size = encode(&mut self.buf, KIND_ATTEMPTS, seq, &n.to_le_bytes());
+                    self.active().bytes += size;
+                }
+            }
             Command::Ack(seq) => {
                 if self.failed.is_some() {
                     return;
@@ -1343,6 +1400,30 @@ mod tests {
         let (log, unacked) = Log::open(&dir.0, config()).unwrap();
         assert!(unacked.is_empty());
         assert_eq!(log.append(payload(1)).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn attempts_survive_a_reopen() {
+        let dir = TempDir::new("attempts");
+        {
+            let (log, _) = Log::open(&dir.0, config()).unwrap();
+            let a = log.append(payload(1)).await.unwrap();
+            let b = log.append(payload(2)).await.unwrap();
+            let c = log.append(payload(3)).await.unwrap();
+            log.attempts(a, 1);
+            log.attempts(a, 3);
+            log.attempts(b, 2);
+            log.ack(b);
+            log.attempts(b, 9); // acked: not written
+            log.attempts(c + 100, 4); // unknown: not written
+            log.flush().await.unwrap();
+        }
+        let (log, pending) = Log::open(&dir.0, config()).unwrap();
+        assert_eq!(pending.len(), 2);
+        let attempts = log.take_attempts();
+        assert_eq!(attempts.get(&pending[0].0), Some(&3));
+        assert_eq!(attempts.len(), 1);
+        assert!(log.take_attempts().is_empty());
     }
 
     #[test]

@@ -107,3 +107,56 @@ async fn over_nats() {
         .await
         .unwrap();
 }
+
+/// A durable queue remembers how often a message was delivered: a restart
+/// does not give a poison message fresh attempts.
+#[tokio::test]
+async fn attempts_survive_a_restart() {
+    use farcall_broker::BrokerConfig;
+    let dir = std::env::temp_dir().join(format!(
+        "farcall-broker-attempts-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    let open = || {
+        Broker::open(BrokerConfig {
+            data: Some(dir.clone()),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let config = QueueConfig::durable().max_deliver(3);
+    {
+        let b = open();
+        let q = b.queue_with::<u32>("poison", config.clone()).await.unwrap();
+        q.send(&7).await.unwrap();
+        let mut c = q.consume().await.unwrap();
+        for attempt in 1..=2 {
+            let d = c.next().await.unwrap().unwrap();
+            assert_eq!(d.attempt(), attempt);
+            d.nack().await.unwrap();
+        }
+        drop(c);
+        b.close().await.unwrap();
+    }
+    let b = open();
+    let q = b.queue_with::<u32>("poison", config).await.unwrap();
+    let mut c = q.consume().await.unwrap();
+    let d = c.next().await.unwrap().unwrap();
+    assert_eq!((*d.body(), d.attempt()), (7, 3));
+    d.nack().await.unwrap();
+    // Its last attempt: to the dead-letter queue.
+    let dlq = b.queue::<u32>("poison.dlq").await.unwrap();
+    let mut dc = dlq.consume().await.unwrap();
+    let dead = tokio::time::timeout(Duration::from_secs(10), dc.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(*dead.body(), 7);
+    dead.ack().await.unwrap();
+    b.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
