@@ -95,7 +95,15 @@ fn cluster_child() {
         return;
     }
     assert_eq!(std::env::var(REPLICAS_ENV).as_deref(), Ok("3"));
-    run_child(cluster_body());
+    run_child(async {
+        // A safety net: a hang fails the test with the phase it was in.
+        if tokio::time::timeout(Duration::from_secs(240), cluster_body())
+            .await
+            .is_err()
+        {
+            panic!("the cluster test did not finish within 240 s (see the phases above)");
+        }
+    });
 }
 
 /// Runs `op` until it succeeds, pausing between tries; the number of
@@ -150,8 +158,9 @@ async fn cluster_body() {
         .expect("nats-server is there: the parent checked");
     let mut cluster = Some(cluster);
     let urls = cluster.as_ref().unwrap().urls();
-    // Every client connects to the first server: the one that dies.
-    let url = urls[0].clone();
+    // Every client is given all three servers, the first one first: it
+    // connects to that one, which is the one that dies.
+    let url = urls.join(",");
 
     // --- The queue: confirmed sends, retried on an error. -----------------
     let broker = Broker::connect_nats(&url, NatsOptions { replicas: 3 })
@@ -182,7 +191,9 @@ async fn cluster_body() {
 
     // --- The directory: rebinds and lookups, retried on an error. ---------
     let node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
-    let dir = DirectoryClient::connect(&node, url.as_str()).await.unwrap();
+    let dir = DirectoryClient::connect_nats_urls(&node, &url)
+        .await
+        .unwrap();
     let versions: Vec<Remote<dyn Version>> = (0..2).map(|i| node.export(Numbered(i))).collect();
     let done = Arc::new(AtomicBool::new(false));
     let directory = {
@@ -221,6 +232,7 @@ async fn cluster_body() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let killed_at = confirmed.load(Ordering::SeqCst);
+    eprintln!("phase: killing n1 after {killed_at} confirmed sends");
     let rest = tokio::task::spawn_blocking(move || {
         let mut c = cluster.take().unwrap();
         c.stop(0);
@@ -229,6 +241,7 @@ async fn cluster_body() {
     .await
     .unwrap();
     let killed = Instant::now();
+    eprintln!("phase: n1 killed; waiting for the senders");
 
     let mut sent = Vec::new();
     let mut send_failures = Failures::default();
@@ -240,11 +253,13 @@ async fn cluster_body() {
         send_failures.longest = send_failures.longest.max(f.longest);
     }
     let sends_took = started.elapsed();
+    eprintln!("phase: the senders are done; stopping the directory task");
     let after_kill = killed.elapsed();
     // The directory goes on a little past the sends.
     tokio::time::sleep(Duration::from_millis(500)).await;
     done.store(true, Ordering::SeqCst);
     let (rounds, stale, rebinds, lookups) = directory.await.unwrap();
+    eprintln!("phase: the directory task is done; draining from n2");
     assert_eq!(sent.len() as u64, SENDS);
 
     // --- Every confirmed message is delivered: drained from a server that
@@ -257,6 +272,7 @@ async fn cluster_body() {
         .await
         .unwrap();
     let mut consumer = queue.consume_with(1000).await.unwrap();
+    eprintln!("phase: draining");
     let mut seen: HashMap<u64, u32> = HashMap::new();
     let mut delivery_errors = 0u64;
     let drain_started = Instant::now();

@@ -125,10 +125,11 @@ impl Broker {
         )))
     }
 
-    /// A broker on the NATS server (or cluster) at `url`
-    /// (`nats://host:port`; the client learns the other servers of a
-    /// cluster from the one it reaches, and fails over to them), with
-    /// `options` (the replicas of the streams it creates). A `nats://`
+    /// A broker on the NATS server (or cluster) at `url`: `nats://host:port`,
+    /// or several servers of a cluster separated by commas
+    /// (`nats://a:4222,nats://b:4222`), tried in turn and failed over to;
+    /// the client also learns the cluster's other servers from the one it
+    /// reaches. `options` sets the replicas of the streams it creates. A `nats://`
     /// address given to [`Broker::connect`] comes here with
     /// [`NatsOptions::from_env`](crate::NatsOptions::from_env).
     #[cfg(feature = "nats")]

@@ -77,6 +77,23 @@ impl NatsOptions {
     }
 }
 
+/// The servers in `urls` (`nats://host:port`, separated by commas).
+pub(crate) fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, String> {
+    let addrs: Vec<async_nats::ServerAddr> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse()
+                .map_err(|e| format!("{u:?} is not a NATS server address: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    if addrs.is_empty() {
+        return Err(format!("{urls:?} names no NATS server"));
+    }
+    Ok(addrs)
+}
+
 fn backend_err(e: impl fmt::Display) -> BrokerError {
     BrokerError::Backend(e.to_string())
 }
@@ -150,11 +167,13 @@ impl fmt::Debug for Nats {
 }
 
 impl Nats {
-    /// Connects to the NATS server at `url` (`nats://host:port`).
+    /// Connects to the NATS server at `url` (`nats://host:port`, or several
+    /// servers of one cluster separated by commas).
     pub(crate) async fn connect(url: &str, options: NatsOptions) -> Result<Nats, BrokerError> {
         let client = async_nats::ConnectOptions::new()
             .request_timeout(None)
-            .connect(url)
+            .retain_servers_order()
+            .connect(server_addrs(url).map_err(BrokerError::Config)?)
             .await
             .map_err(|e| BrokerError::Backend(format!("cannot connect to {url}: {e}")))?;
         let js = jetstream::new(client.clone());

@@ -128,10 +128,7 @@ impl DirectoryClient {
 
     #[cfg(feature = "nats")]
     async fn connect_nats(node: &Node, addr: &Address) -> Result<DirectoryClient, DirectoryError> {
-        let kv = crate::nats::KvDirectory::connect(node, &addr.to_string()).await?;
-        Ok(DirectoryClient {
-            target: Target::Backend(Arc::new(kv)),
-        })
+        Self::connect_nats_urls(node, &addr.to_string()).await
     }
 
     #[cfg(not(feature = "nats"))]
@@ -139,6 +136,22 @@ impl DirectoryClient {
         Err(DirectoryError::Config(format!(
             "{addr}: this build has no NATS backend (enable the `nats` feature of farcall-registry)"
         )))
+    }
+
+    /// The directory in the JetStream key-value bucket of a NATS server or
+    /// cluster: `urls` is `nats://host:port`, or several servers of one
+    /// cluster separated by commas (`nats://a:4222,nats://b:4222`), tried in
+    /// turn and failed over to. A `nats://` address given to
+    /// [`DirectoryClient::connect`] comes here.
+    #[cfg(feature = "nats")]
+    pub async fn connect_nats_urls(
+        node: &Node,
+        urls: &str,
+    ) -> Result<DirectoryClient, DirectoryError> {
+        let kv = crate::nats::KvDirectory::connect(node, urls).await?;
+        Ok(DirectoryClient {
+            target: Target::Backend(Arc::new(kv)),
+        })
     }
 
     /// The directory of the node whose address is in the environment

@@ -149,9 +149,20 @@ impl KvDirectory {
         // A call in flight when its server dies fails after this, rather
         // than after the client's default 10 s; the next call goes to
         // another server of the cluster.
+        let addrs: Vec<async_nats::ServerAddr> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| {
+                u.parse().map_err(|e| {
+                    DirectoryError::Config(format!("{u:?} is not a NATS server address: {e}"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
         let client = async_nats::ConnectOptions::new()
             .request_timeout(Some(CALL_TIMEOUT))
-            .connect(url)
+            .retain_servers_order()
+            .connect(addrs)
             .await
             .map_err(|e| DirectoryError::Config(format!("cannot connect to {url}: {e}")))?;
         let mut js = jetstream::new(client);
