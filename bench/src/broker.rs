@@ -413,7 +413,11 @@ pub(crate) async fn run(b: Budget) {
         }
         Err(why) => println!("nats: skipped: {why}"),
     }
-    direct_rpc(b, &mut r).await;
+    if selected("FARCALL_BENCH_SYSTEMS", "farcall_direct")
+        && selected("FARCALL_BENCH_SCENARIOS", "rpc")
+    {
+        direct_rpc(b, &mut r).await;
+    }
 
     let mut ratios = Vec::new();
     for (label, key) in [
