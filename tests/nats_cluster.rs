@@ -264,14 +264,16 @@ async fn cluster_body() {
 
     // --- Every confirmed message is delivered: drained from a server that
     // --- stayed up, by a fresh connection. --------------------------------
-    let drainer = Broker::connect_nats(&urls[1], NatsOptions { replicas: 3 })
-        .await
-        .unwrap();
-    let queue = drainer
-        .queue_with::<u64>("orders", QueueConfig::durable())
-        .await
-        .unwrap();
-    let mut consumer = queue.consume_with(1000).await.unwrap();
+    // Setting up may meet a leader election still going on: retried.
+    let ((_drainer, _queue, mut consumer), _, _) = retried("the drain's setup", || async {
+        let drainer = Broker::connect_nats(&urls[1], NatsOptions { replicas: 3 }).await?;
+        let queue = drainer
+            .queue_with::<u64>("orders", QueueConfig::durable())
+            .await?;
+        let consumer = queue.consume_with(1000).await?;
+        Ok::<_, farcall::mme::BrokerError>((drainer, queue, consumer))
+    })
+    .await;
     eprintln!("phase: draining");
     let mut seen: HashMap<u64, u32> = HashMap::new();
     let mut delivery_errors = 0u64;

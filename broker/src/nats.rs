@@ -94,6 +94,24 @@ pub(crate) fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, St
     Ok(addrs)
 }
 
+/// How long one administrative JetStream call (stream, consumer) may take:
+/// during a cluster's leader election one can go unanswered.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `call`, failing with a clear error if it fails or takes longer than
+/// [`ADMIN_TIMEOUT`].
+async fn admin<T, E: fmt::Display>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, BrokerError> {
+    match tokio::time::timeout(ADMIN_TIMEOUT, call).await {
+        Ok(r) => r.map_err(|e| BrokerError::Backend(format!("{what}: {e}"))),
+        Err(_) => Err(BrokerError::Backend(format!(
+            "{what}: no answer within {ADMIN_TIMEOUT:?}"
+        ))),
+    }
+}
+
 fn backend_err(e: impl fmt::Display) -> BrokerError {
     BrokerError::Backend(e.to_string())
 }
@@ -228,11 +246,7 @@ impl Nats {
             ]),
             ..Default::default()
         };
-        let stream = self
-            .js
-            .get_or_create_stream(config)
-            .await
-            .map_err(backend_err)?;
+        let stream = admin("creating the stream", self.js.get_or_create_stream(config)).await?;
         let have = stream
             .cached_info()
             .config
@@ -246,20 +260,19 @@ impl Nats {
             return Err(mismatch(name, &have, a));
         }
         let max_deliver = -1;
-        stream
-            .get_or_create_consumer(
-                CONSUMER,
-                consumer::pull::Config {
-                    durable_name: Some(CONSUMER.to_owned()),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: have.ack_wait,
-                    max_deliver,
-                    max_ack_pending: 100_000,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(backend_err)?;
+        let consumer_config = consumer::pull::Config {
+            durable_name: Some(CONSUMER.to_owned()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: have.ack_wait,
+            max_deliver,
+            max_ack_pending: 100_000,
+            ..Default::default()
+        };
+        admin(
+            "creating the consumer",
+            stream.get_or_create_consumer(CONSUMER, consumer_config),
+        )
+        .await?;
         lock(&self.known).insert(name.to_owned(), have.clone());
         Ok(have)
     }
@@ -361,19 +374,18 @@ impl Backend for Nats {
     fn consume<'a>(&'a self, queue: &'a str, prefetch: u32) -> Fut<'a, Box<dyn DeliverySource>> {
         Box::pin(async move {
             let config = self.declare_queue(queue, None).await?;
-            let stream = self
-                .js
-                .get_stream(stream_name(queue))
-                .await
-                .map_err(backend_err)?;
+            let stream =
+                admin("finding the stream", self.js.get_stream(stream_name(queue))).await?;
             let consumer: consumer::PullConsumer =
-                stream.get_consumer(CONSUMER).await.map_err(backend_err)?;
-            let messages = consumer
-                .stream()
-                .max_messages_per_batch(prefetch.clamp(1, 10_000) as usize)
-                .messages()
-                .await
-                .map_err(backend_err)?;
+                admin("finding the consumer", stream.get_consumer(CONSUMER)).await?;
+            let messages = admin(
+                "starting to pull",
+                consumer
+                    .stream()
+                    .max_messages_per_batch(prefetch.clamp(1, 10_000) as usize)
+                    .messages(),
+            )
+            .await?;
             let dead =
                 (config.max_deliver > 0 && !queue.ends_with(DLQ_SUFFIX)).then(|| DeadLetter {
                     queue: format!("{queue}{DLQ_SUFFIX}"),
@@ -432,7 +444,7 @@ impl Backend for Nats {
             // A round trip: the server has the subscription once it answers
             // what this client sent after it, so a message published from
             // anywhere after `subscribe` returns reaches it.
-            self.js.query_account().await.map_err(backend_err)?;
+            admin("a round trip to the server", self.js.query_account()).await?;
             let core = SubCore::new(0, parsed, options);
             let feed = core.clone();
             let task = tokio::spawn(async move {
