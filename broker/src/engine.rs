@@ -110,14 +110,7 @@ impl Engine {
     }
 
     fn check_size(&self, payload: &Bytes) -> Result<(), BrokerError> {
-        let size = payload.len() as u64;
-        if size > self.config.max_message {
-            return Err(BrokerError::TooLarge {
-                size,
-                limit: self.config.max_message,
-            });
-        }
-        Ok(())
+        crate::error::check_size(payload, self.config.max_message)
     }
 
     fn check_open(&self) -> Result<(), BrokerError> {
@@ -760,12 +753,6 @@ struct Counter {
 }
 
 impl Counter {
-    fn bump(&mut self, sec: u64) {
-        self.advance(sec);
-        self.total += 1;
-        self.secs[(sec % 10) as usize] += 1;
-    }
-
     fn advance(&mut self, sec: u64) {
         if sec > self.last {
             let gap = (sec - self.last).min(10);
@@ -809,25 +796,7 @@ impl Topics {
     }
 
     fn publish(&self, subject: &str, payload: Bytes) {
-        let sec = self.started.elapsed().as_secs();
-        {
-            let mut c = lock(&self.counters);
-            if let Some(counter) = c.get_mut(subject) {
-                counter.bump(sec);
-            } else if c.len() < MAX_TRACKED_SUBJECTS {
-                c.entry(subject.into()).or_default().bump(sec);
-            }
-        }
-        let subs = self.subs.read().unwrap_or_else(|p| p.into_inner());
-        let mut shared: Option<Arc<str>> = None;
-        for s in subs.iter() {
-            if s.pattern.matches(subject) {
-                let subj = shared.get_or_insert_with(|| subject.into()).clone();
-                if s.push(subj, payload.clone()) {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
+        self.publish_many(vec![(subject, payload)]);
     }
 
     fn publish_many(&self, messages: Vec<(&str, Bytes)>) {
@@ -1025,37 +994,6 @@ impl SubCore {
         }
         drop(b);
         if was_empty && pushed {
-            self.notify.notify_one();
-        }
-        dropped
-    }
-
-    /// Buffers a message; true if an older one was dropped for it.
-    pub(crate) fn push(&self, subject: Arc<str>, payload: Bytes) -> bool {
-        let mut b = lock(&self.buf);
-        if b.cut || b.closed {
-            return false;
-        }
-        let mut dropped = false;
-        if b.q.len() >= self.options.buffer as usize {
-            match self.options.policy {
-                SlowPolicy::DropOldest => {
-                    b.q.pop_front();
-                    b.dropped += 1;
-                    dropped = true;
-                }
-                SlowPolicy::Disconnect => {
-                    b.cut = true;
-                    drop(b);
-                    self.notify.notify_one();
-                    return false;
-                }
-            }
-        }
-        let was_empty = b.q.is_empty();
-        b.q.push_back((subject, payload));
-        drop(b);
-        if was_empty {
             self.notify.notify_one();
         }
         dropped

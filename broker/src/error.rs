@@ -115,6 +115,16 @@ impl From<RemoteError> for BrokerError {
     }
 }
 
+/// `TooLarge` if `payload` is over `limit` bytes (every backend checks
+/// before sending or storing).
+pub(crate) fn check_size(payload: &[u8], limit: u64) -> Result<(), BrokerError> {
+    let size = payload.len() as u64;
+    if size > limit {
+        return Err(BrokerError::TooLarge { size, limit });
+    }
+    Ok(())
+}
+
 /// `s` cut to at most 300 bytes (on a character boundary), for errors.
 pub(crate) fn cut(s: &str) -> String {
     let mut end = s.len().min(300);

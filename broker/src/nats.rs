@@ -163,7 +163,9 @@ fn decode_config(s: &str) -> Option<QueueConfig> {
     Some(c)
 }
 
-/// A broker on a NATS server or cluster.
+/// A broker on a NATS server or cluster. Clones share the connection and
+/// the table of known queues (a consumer keeps one to dead-letter).
+#[derive(Clone)]
 pub(crate) struct Nats {
     client: async_nats::Client,
     js: jetstream::Context,
@@ -172,7 +174,7 @@ pub(crate) struct Nats {
     /// The server's largest message (asked once: `server_info` copies).
     max_payload: u64,
     /// Queues known to exist, with their configuration.
-    known: Mutex<HashMap<String, QueueConfig>>,
+    known: Arc<Mutex<HashMap<String, QueueConfig>>>,
 }
 
 impl fmt::Debug for Nats {
@@ -202,17 +204,12 @@ impl Nats {
             options,
             caller: NodeId::random(),
             max_payload,
-            known: Mutex::new(HashMap::new()),
+            known: Arc::default(),
         })
     }
 
     fn check_size(&self, payload: &Bytes) -> Result<(), BrokerError> {
-        let limit = self.max_message();
-        let size = payload.len() as u64;
-        if size > limit {
-            return Err(BrokerError::TooLarge { size, limit });
-        }
-        Ok(())
+        crate::error::check_size(payload, self.max_payload)
     }
 
     async fn declare_queue(
@@ -394,11 +391,7 @@ impl Backend for Nats {
                         max_deliver: 0,
                         ..config
                     },
-                    backend: NatsRef {
-                        client: self.client.clone(),
-                        js: self.js.clone(),
-                        options: self.options.clone(),
-                    },
+                    nats: self.clone(),
                 });
             Ok(Box::new(NatsConsumer {
                 messages,
@@ -509,13 +502,6 @@ impl Backend for Nats {
     }
 }
 
-/// What a consumer needs of its backend to dead-letter.
-struct NatsRef {
-    client: async_nats::Client,
-    js: jetstream::Context,
-    options: NatsOptions,
-}
-
 struct NatsConsumer {
     messages: consumer::pull::Stream,
     acker: Arc<NatsAcker>,
@@ -607,20 +593,13 @@ struct DeadLetter {
     queue: String,
     config: QueueConfig,
     max_deliver: u32,
-    backend: NatsRef,
+    nats: Nats,
 }
 
 impl DeadLetter {
     /// Publishes `payload` to the dead-letter queue (created if need be).
     async fn put(&self, payload: Bytes) -> Result<(), BrokerError> {
-        let nats = Nats {
-            client: self.backend.client.clone(),
-            js: self.backend.js.clone(),
-            options: self.backend.options.clone(),
-            caller: NodeId(0),
-            max_payload: u64::MAX,
-            known: Mutex::new(HashMap::new()),
-        };
+        let nats = &self.nats;
         nats.declare_queue(&self.queue, Some(self.config.clone()))
             .await
             .or_else(|e| match e {

@@ -403,14 +403,7 @@ impl Client {
     }
 
     fn check_size(&self, payload: &Bytes) -> Result<(), BrokerError> {
-        let size = payload.len() as u64;
-        if size > self.info.max_message {
-            return Err(BrokerError::TooLarge {
-                size,
-                limit: self.info.max_message,
-            });
-        }
-        Ok(())
+        crate::error::check_size(payload, self.info.max_message)
     }
 }
 

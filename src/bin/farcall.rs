@@ -532,23 +532,33 @@ async fn connect(target: &DirectoryArg) -> Result<(Node, DirectoryClient), Fail>
         "tcp://127.0.0.1:7400",
     )?;
     let node = Node::new();
-    let dir =
-        match tokio::time::timeout(CALL_DEADLINE, DirectoryClient::connect(&node, &addr)).await {
-            Ok(Ok(dir)) => dir,
-            Ok(Err(e)) => {
-                return Err(Fail::new(format!(
-                    "cannot reach the directory at {addr}: {}",
-                    one_line(&e.to_string())
-                )));
-            }
-            Err(_) => {
-                return Err(Fail::new(format!(
-                    "cannot reach the directory at {addr}: no answer within {} s",
-                    CALL_DEADLINE.as_secs()
-                )));
-            }
-        };
+    let dir = reach(
+        "the directory",
+        &addr,
+        DirectoryClient::connect(&node, &addr),
+    )
+    .await?;
     Ok((node, dir.with_deadline(CALL_DEADLINE)))
+}
+
+/// Connecting to `what` at `addr`, within [`CALL_DEADLINE`]; a failure
+/// says which and why in one line.
+async fn reach<T, E: std::fmt::Display>(
+    what: &str,
+    addr: &Address,
+    connecting: impl Future<Output = Result<T, E>>,
+) -> Result<T, Fail> {
+    match tokio::time::timeout(CALL_DEADLINE, connecting).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Fail::new(format!(
+            "cannot reach {what} at {addr}: {}",
+            one_line(&e.to_string())
+        ))),
+        Err(_) => Err(Fail::new(format!(
+            "cannot reach {what} at {addr}: no answer within {} s",
+            CALL_DEADLINE.as_secs()
+        ))),
+    }
 }
 
 fn one_line(s: &str) -> String {
@@ -1033,22 +1043,7 @@ async fn connect_broker(target: &BrokerArg) -> Result<(Node, Broker), Fail> {
         "tcp://127.0.0.1:7500",
     )?;
     let node = Node::new();
-    let broker = match tokio::time::timeout(CALL_DEADLINE, Broker::connect_with(&node, &addr)).await
-    {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => {
-            return Err(Fail::new(format!(
-                "cannot reach the broker at {addr}: {}",
-                one_line(&e.to_string())
-            )));
-        }
-        Err(_) => {
-            return Err(Fail::new(format!(
-                "cannot reach the broker at {addr}: no answer within {} s",
-                CALL_DEADLINE.as_secs()
-            )));
-        }
-    };
+    let broker = reach("the broker", &addr, Broker::connect_with(&node, &addr)).await?;
     Ok((node, broker))
 }
 
