@@ -112,3 +112,39 @@ impl Greeter for English {
         Ok(format!("hello, {name}"))
     }
 }
+
+/// Checks what `describe` says of a `Disc` bound as `dyn Circle`: the
+/// interface, then its supertrait, with their methods and argument types.
+pub(crate) fn assert_describes_circle(infos: &[farcall::InterfaceInfo]) {
+    use farcall::remote::Interface;
+    let names: Vec<&str> = infos.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Circle", "Shape"],
+        "the interface, then its supertraits"
+    );
+    let circle = &infos[0];
+    assert!(circle.known);
+    assert_eq!(circle.id, <dyn Circle as Interface>::descriptor().id);
+    assert_eq!(circle.supertraits, ["Shape"]);
+    assert_eq!(circle.methods.len(), 1);
+    assert_eq!(circle.methods[0].name, "radius");
+    assert!(circle.methods[0].args.is_empty());
+    assert!(
+        circle.methods[0].result.contains("f64"),
+        "{}",
+        circle.methods[0].result
+    );
+    let shape = &infos[1];
+    let scale = shape.methods.iter().find(|m| m.name == "scale").unwrap();
+    let args: Vec<(&str, &str)> = scale
+        .args
+        .iter()
+        .map(|a| (a.name.as_str(), a.ty.as_str()))
+        .collect();
+    assert_eq!(args.len(), 2);
+    assert_eq!(args[0], ("k", "f64"));
+    assert_eq!(args[1].0, "center");
+    assert!(args[1].1.contains("f64"), "{}", args[1].1);
+    assert!(shape.supertraits.is_empty());
+}
