@@ -725,3 +725,70 @@ async fn a_peer_that_never_reads_its_replies_meets_back_pressure() {
         ),
     }
 }
+
+/// An argument whose `Deserialize` panics on one value: a user's bug that
+/// arrives from the network.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct Touchy(u32);
+
+impl<'de> serde::Deserialize<'de> for Touchy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Touchy, D::Error> {
+        let n = <u32 as serde::Deserialize>::deserialize(d)?;
+        assert!(n != 13, "Touchy refuses to decode 13");
+        Ok(Touchy(n))
+    }
+}
+
+#[farcall::remote]
+trait Fragile {
+    async fn echo(&self, t: Touchy) -> Result<u32, farcall::RemoteError>;
+    #[remote(oneway)]
+    async fn note(&self, t: Touchy) -> Result<(), farcall::RemoteError>;
+}
+
+struct FragileImpl;
+
+#[farcall::remote]
+impl Fragile for FragileImpl {
+    async fn echo(&self, t: Touchy) -> Result<u32, farcall::RemoteError> {
+        Ok(t.0)
+    }
+    async fn note(&self, _t: Touchy) -> Result<(), farcall::RemoteError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deserialize_that_panics_fails_only_its_own_call() {
+    let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let _served: farcall::Remote<dyn Fragile> = server.serve("fragile", FragileImpl);
+    let client = Node::new();
+    let stub: farcall::Remote<dyn Fragile> = client
+        .connect_service(server.local_addr().unwrap(), "fragile")
+        .await
+        .unwrap();
+    let stub = stub.with_deadline(Duration::from_secs(30));
+    assert_eq!(stub.echo(Touchy(1)).await.unwrap(), 1);
+
+    // Another call in flight on the same connection while one panics.
+    let slow = {
+        let stub = stub.clone();
+        tokio::spawn(async move { stub.echo(Touchy(2)).await })
+    };
+    // `Panicked`, not `DeadlineExceeded` after the stub's 30 s.
+    assert_eq!(
+        stub.echo(Touchy(13)).await,
+        Err(farcall::RemoteError::Panicked)
+    );
+    assert_eq!(slow.await.unwrap().unwrap(), 2);
+    // A one-way message that panics on decode leaves the connection be.
+    stub.note(Touchy(13)).await.unwrap();
+    // The connection and the next calls on the same stub go on.
+    for n in [3, 4, 5] {
+        assert_eq!(stub.echo(Touchy(n)).await.unwrap(), n);
+    }
+    assert_eq!(server.connections().len(), 1);
+    assert!(server.connections()[0].is_open());
+    client.shutdown().await;
+    server.shutdown().await;
+}

@@ -14,9 +14,12 @@ mod shapes;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use farcall::registry::{DIRECTORY_ENV, MAX_PAGE, WRITE_METHODS, authorize_write, validate_name};
+use farcall::registry::{
+    DIRECTORY_ENV, MAX_PAGE, WRITE_METHODS, authorize_write, set_trusted_networks, validate_name,
+};
 use farcall::remote::Interface;
 use farcall::runtime::codec;
+use farcall::runtime::transport::{PeerAddr, TrustedNetworks};
 use farcall::{
     Change, Directory, DirectoryClient, DirectoryError, DirectoryExt, Limits, Node, ObjectId,
     Remote,
@@ -697,33 +700,31 @@ async fn a_binding_vanishes_when_its_process_dies() {
 
 #[test]
 fn the_write_check_admits_this_host_only() {
+    let trusted = TrustedNetworks::default();
+    let tcp = |s: &str| PeerAddr::Tcp(s.parse().unwrap());
     for ok in [
-        "tcp://127.0.0.1:4000",
-        "tcp://127.3.2.1:1",
-        "tcp://[::1]:4000",
-        "tcp://[::ffff:127.0.0.1]:4000",
-        "tcp://localhost:4000",
-        "unix peer",
-        "unix:///tmp/farcall.sock",
-        "mem://test",
+        tcp("127.0.0.1:4000"),
+        tcp("127.3.2.1:1"),
+        tcp("[::1]:4000"),
+        tcp("[::ffff:127.0.0.1]:4000"),
+        PeerAddr::Unix,
+        PeerAddr::Mem,
     ] {
-        assert!(authorize_write(ok).is_ok(), "{ok}");
+        assert!(authorize_write(&ok, &trusted).is_ok(), "{ok}");
     }
     for no in [
-        "tcp://10.0.0.1:4000",
-        "tcp://192.168.1.20:4000",
-        "tcp://0.0.0.0:4000",
-        "tcp://[2001:db8::1]:4000",
-        "tcp://[::ffff:10.0.0.1]:4000",
-        "tcp://example.com:4000",
-        "tcp://localhost.example.com:4000",
-        "tcp://?",
-        "nats://127.0.0.1:4222",
-        "",
+        tcp("10.0.0.1:4000"),
+        tcp("192.168.1.20:4000"),
+        tcp("0.0.0.0:4000"),
+        tcp("[2001:db8::1]:4000"),
+        tcp("[::ffff:10.0.0.1]:4000"),
     ] {
-        let why = authorize_write(no).unwrap_err();
+        let why = authorize_write(&no, &trusted).unwrap_err();
         assert!(why.contains("own host"), "{no}: {why}");
     }
+    // Nothing trusted: not even this host.
+    let why = authorize_write(&PeerAddr::Unix, &TrustedNetworks::none()).unwrap_err();
+    assert!(why.contains("own host"), "{why}");
     assert_eq!(WRITE_METHODS, ["bind", "rebind", "add", "unbind", "remove"]);
 }
 
@@ -735,15 +736,6 @@ fn word(name: &str) -> u64 {
         .find(|m| m.name == name)
         .unwrap()
         .word()
-}
-
-/// An address of this host other than loopback, if it has one.
-fn non_loopback_ip() -> Option<std::net::IpAddr> {
-    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    // No packet is sent: connecting a UDP socket only picks a route.
-    s.connect("192.0.2.1:9").ok()?;
-    let ip = s.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -763,28 +755,29 @@ async fn writes_from_another_address_are_refused_before_decoding() {
         other => panic!("expected a decode fault, got {other:?}"),
     }
 
-    // ... and from a non-loopback address it is refused before that.
-    let Some(ip) = non_loopback_ip() else {
-        println!("directory: this host has no non-loopback address; the refusal is not exercised");
-        return;
-    };
-    let addr = match ip {
-        std::net::IpAddr::V4(v4) => format!("tcp://{v4}:0"),
-        std::net::IpAddr::V6(v6) => format!("tcp://[{v6}]:0"),
-    };
-    let Ok(bound) = server.listen_on(addr.as_str()).await else {
-        println!("directory: cannot listen on {addr}; the refusal is not exercised");
-        return;
-    };
+    // ... and from an untrusted address it is refused before that. The
+    // directory trusts only 127.0.0.2, so a caller from 127.0.0.1 is
+    // "another host" (all of it on loopback).
+    assert!(set_trusted_networks(
+        &server,
+        TrustedNetworks::none().with_network("127.0.0.2/32".parse().unwrap())
+    ));
+    let bound = server.local_addr().unwrap();
     let outsider = Node::new();
     let conn = outsider.connection(&bound).await.unwrap();
+    assert!(
+        matches!(conn.peer_addr(), PeerAddr::Tcp(a) if a.ip().is_loopback()),
+        "{}",
+        conn.peer_addr()
+    );
     for m in WRITE_METHODS {
         match conn
             .call_bytes(ObjectId::DIRECTORY, word(m), &[0xff; 8], None)
             .await
         {
-            Err(farcall::Error::Remote(farcall::Fault::Rejected(why))) => {
-                assert!(why.starts_with("unauthorized: "), "{m}: {why}");
+            Err(farcall::Error::Remote(farcall::Fault::Unauthorized(why))) => {
+                assert!(why.contains("own host"), "{m}: {why}");
+                assert!(why.contains("127.0.0.1"), "{m}: {why}");
             }
             other => panic!("{m}: expected a refusal, got {other:?}"),
         }
@@ -805,6 +798,13 @@ async fn writes_from_another_address_are_refused_before_decoding() {
     let inside: Remote<dyn Circle> = dir.lookup("inside").await.unwrap();
     assert_eq!(inside.radius().await.unwrap(), 2.0);
     assert_eq!(dir.list("").await.unwrap().len(), 1);
+    // Once its address is trusted, the same caller may write.
+    assert!(set_trusted_networks(
+        &server,
+        TrustedNetworks::none().with_network("127.0.0.1/32".parse().unwrap())
+    ));
+    dir.bind("outside", &disc).await.unwrap();
+    assert_eq!(dir.list("").await.unwrap().len(), 2);
     outsider.shutdown().await;
     client.shutdown().await;
     server.shutdown().await;

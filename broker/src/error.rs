@@ -95,6 +95,9 @@ pub enum BrokerError {
     /// The broker refused the request (too many consumers, ...).
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The broker's policy does not allow this client this operation.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
     /// The distributed backend (NATS) failed.
     #[error("nats: {0}")]
     Backend(String),
@@ -111,7 +114,10 @@ pub enum BrokerError {
 
 impl From<RemoteError> for BrokerError {
     fn from(e: RemoteError) -> Self {
-        BrokerError::Remote(e)
+        match e {
+            RemoteError::Unauthorized(why) => BrokerError::Unauthorized(why),
+            other => BrokerError::Remote(other),
+        }
     }
 }
 
@@ -132,4 +138,18 @@ pub(crate) fn cut(s: &str) -> String {
         end -= 1;
     }
     s[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_by_policy_stays_typed() {
+        let e = BrokerError::from(RemoteError::Unauthorized("no publishing here".into()));
+        assert_eq!(e, BrokerError::Unauthorized("no publishing here".into()));
+        assert_eq!(e.to_string(), "unauthorized: no publishing here");
+        let e = BrokerError::from(RemoteError::Overloaded);
+        assert_eq!(e, BrokerError::Remote(RemoteError::Overloaded));
+    }
 }

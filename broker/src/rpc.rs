@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use farcall_runtime::remote::{Carrier, CarrierFuture, Coerce, Dispatcher, Interface, StubCore};
+use farcall_runtime::service::call_guarded;
 use farcall_runtime::{CallContext, Fault, Node, NodeId, RemoteError, Service};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -169,7 +170,7 @@ pub(crate) async fn run(
         node,
         one_way: req.reply_to.is_none(),
     };
-    let call = service.call(cx.clone(), req.method, req.args);
+    let call = call_guarded(&**service, cx.clone(), req.method, req.args);
     match tokio::time::timeout(deadline, cx.scope(call)).await {
         Ok(o) => o,
         Err(_) => Err(Fault::DeadlineExceeded),

@@ -1,102 +1,93 @@
 //! Who may write: the check made before a write's payload is decoded.
 
-use std::net::{IpAddr, SocketAddr};
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use farcall_runtime::remote::{Dispatcher, Interface};
 use farcall_runtime::service::{CallContext, OutcomeFuture, Service};
-use farcall_runtime::{Fault, Node, NodeId};
+use farcall_runtime::transport::{PeerAddr, TrustedNetworks};
+use farcall_runtime::{Fault, Node};
 
-use crate::error::UNAUTHORIZED;
 use crate::protocol::Directory;
 
 /// The methods that change the directory.
 pub const WRITE_METHODS: [&str; 5] = ["bind", "rebind", "add", "unbind", "remove"];
 
-/// Whether a connection whose far end is described as `remote_description`
-/// (see `Connection::remote_description`) may write to the directory: only
-/// the same host may, that is loopback TCP (`127.0.0.0/8`, `::1`,
-/// `localhost`), a unix socket, or an in-process `mem://` pipe. Calls from
-/// the directory's own node (no connection) always may.
+/// Whether a connection from `peer` may write to a directory that trusts
+/// `trusted` as its own host (by default loopback, unix sockets and
+/// in-process `mem://` pipes). Calls from the directory's own node (no
+/// connection) always may.
 ///
 /// ```
 /// use farcall_registry::authorize_write;
+/// use farcall_runtime::transport::{PeerAddr, TrustedNetworks};
 ///
-/// assert!(authorize_write("tcp://127.0.0.1:4000").is_ok());
-/// assert!(authorize_write("tcp://[::1]:4000").is_ok());
-/// assert!(authorize_write("unix peer").is_ok());
-/// assert!(authorize_write("tcp://10.1.2.3:4000").is_err());
+/// let trusted = TrustedNetworks::default();
+/// assert!(authorize_write(&PeerAddr::Tcp("127.0.0.1:4000".parse().unwrap()), &trusted).is_ok());
+/// assert!(authorize_write(&PeerAddr::Unix, &trusted).is_ok());
+/// assert!(authorize_write(&PeerAddr::Tcp("10.1.2.3:4000".parse().unwrap()), &trusted).is_err());
 /// ```
-pub fn authorize_write(remote_description: &str) -> Result<(), String> {
-    let d = remote_description;
-    let same_host = if d.starts_with("unix") || d.starts_with("mem://") {
-        true
-    } else if let Some(rest) = d.strip_prefix("tcp://") {
-        match rest.parse::<SocketAddr>() {
-            Ok(sa) => is_loopback(sa.ip()),
-            Err(_) => rest
-                .rsplit_once(':')
-                .map(|(host, _)| host.trim_matches(['[', ']']))
-                .is_some_and(|host| {
-                    host.eq_ignore_ascii_case("localhost")
-                        || host.parse::<IpAddr>().is_ok_and(is_loopback)
-                }),
-        }
-    } else {
-        false
-    };
-    if same_host {
+pub fn authorize_write(peer: &PeerAddr, trusted: &TrustedNetworks) -> Result<(), String> {
+    if trusted.admits(peer) {
         Ok(())
     } else {
         Err(format!(
-            "the directory accepts bind, rebind, add, unbind and remove only from its own host \
-             (loopback, unix socket or in-process); this call came from {d}"
+            "the directory accepts bind, rebind, add, unbind and remove only from the networks \
+             it trusts as its own host ({trusted}); this call came from {peer}"
         ))
     }
 }
 
-fn is_loopback(ip: IpAddr) -> bool {
-    ip.to_canonical().is_loopback()
+/// A node's directory write policy, kept in the node's extensions.
+#[derive(Debug, Default)]
+struct WritePolicy {
+    access: Mutex<WriteAccess>,
+    trusted: Mutex<TrustedNetworks>,
 }
 
 /// The directory's dispatcher behind the write check: a write from
-/// another host is refused from its method word alone, before anything in
-/// its payload is decoded.
+/// outside the trusted networks is refused from its method word alone,
+/// before anything in its payload is decoded.
 pub(crate) struct Guarded {
     inner: Dispatcher<dyn Directory>,
     writes: Vec<u32>,
-    /// Who may write.
-    access: Mutex<WriteAccess>,
+    policy: Arc<WritePolicy>,
 }
 
 impl Guarded {
-    pub(crate) fn new(inner: Dispatcher<dyn Directory>) -> Guarded {
+    /// The guard of `node`'s directory, with the default policy (this
+    /// host only), which [`set_write_access`] and
+    /// [`set_trusted_networks`] change.
+    pub(crate) fn new(node: &Node, inner: Dispatcher<dyn Directory>) -> Guarded {
+        let policy = Arc::new(WritePolicy::default());
+        node.extensions().insert(policy.clone());
         Guarded {
             inner,
             writes: write_method_ids(),
-            access: Mutex::new(WriteAccess::SameHost),
+            policy,
         }
-    }
-
-    /// Remembers this node's guard, so that [`set_write_token`] finds it.
-    pub(crate) fn register(node: &Node, guard: &Arc<Guarded>) {
-        guards().insert(node.id(), Arc::downgrade(guard));
     }
 
     /// Whether a write coming over `conn` is admitted, or why not.
     fn admits(&self, conn: &farcall_runtime::Connection) -> Result<(), String> {
-        let access = self.access.lock().unwrap_or_else(|p| p.into_inner());
+        let access = self.policy.access.lock().unwrap_or_else(|p| p.into_inner());
+        let trusted = || {
+            let t = self
+                .policy
+                .trusted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            authorize_write(&conn.peer_addr(), &t)
+        };
         let token_ok = |t: &Bytes| conn.peer_credentials() == Some(t);
         match &*access {
-            WriteAccess::SameHost => authorize_write(conn.remote_description()),
+            WriteAccess::SameHost => trusted(),
             WriteAccess::SameHostOrToken(t) => {
                 if token_ok(t) {
                     Ok(())
                 } else {
-                    authorize_write(conn.remote_description())
+                    trusted()
                         .map_err(|why| format!("{why}, and it did not present the write token"))
                 }
             }
@@ -107,7 +98,7 @@ impl Guarded {
                     Err(format!(
                         "the directory accepts writes only from connections that present its \
                          write token; {} did not",
-                        conn.remote_description()
+                        conn.peer_addr()
                     ))
                 }
             }
@@ -115,31 +106,34 @@ impl Guarded {
     }
 }
 
-type Guards = Mutex<HashMap<NodeId, Weak<Guarded>>>;
-
-fn guards() -> std::sync::MutexGuard<'static, HashMap<NodeId, Weak<Guarded>>> {
-    static GUARDS: OnceLock<Guards> = OnceLock::new();
-    let mut g = GUARDS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    g.retain(|_, w| w.strong_count() > 0);
-    g
-}
-
 /// Who may bind, rebind, add, unbind and remove in a node's directory.
 /// Lookups are open to all. Writers present a token as their handshake
 /// credentials (`NodeBuilder::credentials`); it travels in clear, so use
 /// it on trusted networks.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// "The same host" is the directory's set of trusted networks: loopback,
+/// unix sockets and in-process by default, changed with
+/// [`set_trusted_networks`].
+#[derive(Clone, Default, PartialEq, Eq)]
 pub enum WriteAccess {
-    /// Only the same host: loopback, unix socket, in-process (the default).
+    /// Only the same host (the default).
     #[default]
     SameHost,
-    /// The same host, and other hosts that present this token.
+    /// The same host, and peers elsewhere that present this token.
     SameHostOrToken(Bytes),
     /// Only connections that present this token, wherever they come from.
     TokenOnly(Bytes),
+}
+
+/// Tokens are secrets: they never appear in a debug print.
+impl fmt::Debug for WriteAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WriteAccess::SameHost => "SameHost",
+            WriteAccess::SameHostOrToken(_) => "SameHostOrToken(<token>)",
+            WriteAccess::TokenOnly(_) => "TokenOnly(<token>)",
+        })
+    }
 }
 
 /// Sets who may write to `node`'s directory; returns whether the node has
@@ -157,10 +151,35 @@ pub enum WriteAccess {
 /// # }
 /// ```
 pub fn set_write_access(node: &Node, access: WriteAccess) -> bool {
-    let Some(guard) = guards().get(&node.id()).and_then(Weak::upgrade) else {
+    let Some(policy) = node.extensions().get::<Arc<WritePolicy>>() else {
         return false;
     };
-    *guard.access.lock().unwrap_or_else(|p| p.into_inner()) = access;
+    *policy.access.lock().unwrap_or_else(|p| p.into_inner()) = access;
+    true
+}
+
+/// Sets which peers `node`'s directory counts as its own host for
+/// [`WriteAccess::SameHost`] and [`WriteAccess::SameHostOrToken`];
+/// returns whether the node has a directory.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use farcall_registry::set_trusted_networks;
+/// use farcall_runtime::Node;
+/// use farcall_runtime::transport::TrustedNetworks;
+///
+/// let directory = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+/// // Writers on this host, and on the office network.
+/// let trusted = TrustedNetworks::default().with_network("10.20.0.0/16".parse().unwrap());
+/// assert!(set_trusted_networks(&directory, trusted));
+/// # }
+/// ```
+pub fn set_trusted_networks(node: &Node, trusted: TrustedNetworks) -> bool {
+    let Some(policy) = node.extensions().get::<Arc<WritePolicy>>() else {
+        return false;
+    };
+    *policy.trusted.lock().unwrap_or_else(|p| p.into_inner()) = trusted;
     true
 }
 
@@ -182,9 +201,7 @@ impl Service for Guarded {
             && let Some(conn) = &cx.connection
             && let Err(why) = self.admits(conn)
         {
-            return Box::pin(std::future::ready(Err(Fault::Rejected(format!(
-                "{UNAUTHORIZED}{why}"
-            )))));
+            return Box::pin(std::future::ready(Err(Fault::Unauthorized(why))));
         }
         self.inner.call(cx, method, payload)
     }

@@ -53,9 +53,10 @@ pub enum DirectoryError {
         /// The limit ([`MAX_GROUP`](crate::MAX_GROUP)).
         max: u32,
     },
-    /// The directory refused a write: by default only callers on the same
-    /// host (loopback, unix socket, in-process) may bind, rebind, add,
-    /// unbind and remove.
+    /// The directory refused a write: by default only callers from its
+    /// trusted networks (loopback, unix socket, in-process) may bind,
+    /// rebind, add, unbind and remove. It arrives as
+    /// [`Fault::Unauthorized`](farcall_runtime::Fault::Unauthorized).
     #[error("unauthorized: {0}")]
     Unauthorized(String),
     /// The client could not be set up (e.g. `FARCALL_DIRECTORY` unset or
@@ -67,15 +68,10 @@ pub enum DirectoryError {
     Remote(RemoteError),
 }
 
-/// The prefix of the reason of a write refused by the directory.
-pub(crate) const UNAUTHORIZED: &str = "unauthorized: ";
-
 impl From<RemoteError> for DirectoryError {
     fn from(e: RemoteError) -> Self {
         match e {
-            RemoteError::Rejected(why) if why.starts_with(UNAUTHORIZED) => {
-                DirectoryError::Unauthorized(why[UNAUTHORIZED.len()..].to_owned())
-            }
+            RemoteError::Unauthorized(why) => DirectoryError::Unauthorized(why),
             other => DirectoryError::Remote(other),
         }
     }

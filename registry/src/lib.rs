@@ -33,11 +33,14 @@
 //!   ([`Limits::lease_time`](farcall_runtime::Limits::lease_time) of the
 //!   directory's node) once that node cannot be reached (it died).
 //! - **Authorisation.** Writes (bind, rebind, add, unbind, remove) are
-//!   only accepted from the same host: loopback TCP, a unix socket, an
-//!   in-process pipe, or the node itself. The check reads the method word
-//!   only, before the payload is decoded ([`authorize_write`]). Reads are
-//!   open. [`set_write_access`] with a [`WriteAccess`] token also admits
-//!   writers from other hosts that present it as handshake credentials.
+//!   only accepted from the same host: the directory's trusted networks
+//!   (by default loopback TCP, a unix socket, an in-process pipe), or the
+//!   node itself. The check reads the connection's socket address and the
+//!   method word only, before the payload is decoded ([`authorize_write`]);
+//!   a refusal is a typed `Unauthorized` fault. Reads are open.
+//!   [`set_trusted_networks`] widens or narrows "the same host";
+//!   [`set_write_access`] with a [`WriteAccess`] token also admits
+//!   writers from elsewhere that present it as handshake credentials.
 //!
 //! # Example
 //!
@@ -103,7 +106,9 @@ use std::sync::Arc;
 use farcall_runtime::remote::Dispatcher;
 use farcall_runtime::{Node, NodeExtension, ObjectId};
 
-pub use auth::{WRITE_METHODS, WriteAccess, authorize_write, set_write_access};
+pub use auth::{
+    WRITE_METHODS, WriteAccess, authorize_write, set_trusted_networks, set_write_access,
+};
 pub use client::{DIRECTORY_ENV, DirectoryClient, DirectoryExt};
 pub use error::DirectoryError;
 pub use name::{MAX_NAME_LEN, validate_name, validate_prefix};
@@ -117,8 +122,7 @@ pub use server::{MAX_GROUP, MAX_PAGE, WATCH_BACKLOG};
 /// the node's directory with an empty one.
 pub fn install(node: &Node) {
     let embedded: Arc<dyn Directory> = Arc::new(server::Embedded::new(node));
-    let guarded = Arc::new(auth::Guarded::new(Dispatcher::new(embedded)));
-    auth::Guarded::register(node, &guarded);
+    let guarded = Arc::new(auth::Guarded::new(node, Dispatcher::new(embedded)));
     node.serve_object(ObjectId::DIRECTORY, guarded);
 }
 

@@ -101,10 +101,10 @@ pub(crate) struct Shared {
 /// What the dispatcher serves: the directory of one node.
 pub(crate) struct Embedded(pub(crate) Arc<Shared>);
 
-/// The directory of each node of this process, by node id, for
+/// Where a node keeps its embedded directory (in its extensions), for
 /// `node.directory()` to call directly (no encoding: a bound object is
 /// handed over as it is).
-static EMBEDDED: Mutex<Vec<(NodeId, Weak<Shared>)>> = Mutex::new(Vec::new());
+struct EmbeddedSlot(Weak<Shared>);
 
 impl Embedded {
     /// A new, empty directory for `node`, known to [`Embedded::of`].
@@ -114,21 +114,15 @@ impl Embedded {
             state: Mutex::new(State::default()),
             sweeping: AtomicBool::new(false),
         });
-        let mut all = lock(&EMBEDDED);
-        all.retain(|(id, w)| w.strong_count() > 0 && *id != node.id());
-        all.push((node.id(), Arc::downgrade(&shared)));
+        node.extensions()
+            .insert(EmbeddedSlot(Arc::downgrade(&shared)));
         Embedded(shared)
     }
 
-    /// The directory `node` serves, if it is one of this process's
-    /// embedded directories.
+    /// The directory `node` serves, if it is an embedded one.
     pub(crate) fn of(node: &Node) -> Option<Embedded> {
-        let all = lock(&EMBEDDED);
-        all.iter()
-            .filter(|(id, _)| *id == node.id())
-            .filter_map(|(_, w)| w.upgrade())
-            .find(|s| s.node.upgrade().is_some_and(|n| n.id() == node.id()))
-            .map(Embedded)
+        let slot = node.extensions().get::<EmbeddedSlot>()?;
+        slot.0.upgrade().map(Embedded)
     }
 }
 

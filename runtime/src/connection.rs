@@ -25,11 +25,10 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -43,8 +42,8 @@ use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::id::{NodeId, ObjectId};
 use crate::node::{Node, WeakNode};
-use crate::service::{CallContext, Objects, Outcome, OutcomeFuture};
-use crate::transport::{ReadHalf, Stream, WriteHalf};
+use crate::service::{CallContext, Objects, Outcome, call_guarded};
+use crate::transport::{PeerAddr, ReadHalf, Stream, WriteHalf};
 use crate::wire::frame::{self, EncodeError};
 use crate::wire::{Fault, Frame};
 
@@ -133,6 +132,7 @@ pub(crate) struct Shared {
     peer_credentials: Option<Bytes>,
     serial: u64,
     peer: NodeId,
+    peer_addr: PeerAddr,
     peer_desc: String,
     local: NodeId,
     limits: Arc<Limits>,
@@ -200,6 +200,7 @@ pub(crate) struct Established {
     pub(crate) serial: u64,
     pub(crate) local: NodeId,
     pub(crate) peer: NodeId,
+    pub(crate) peer_addr: PeerAddr,
     pub(crate) peer_desc: String,
     pub(crate) peer_max_frame: u32,
     pub(crate) peer_max_in_flight: u32,
@@ -223,6 +224,7 @@ impl Connection {
             peer_credentials: e.peer_credentials,
             serial: e.serial,
             peer: e.peer,
+            peer_addr: e.peer_addr,
             peer_desc: e.peer_desc,
             local: e.local,
             peer_max_frame: e.peer_max_frame.min(limits.max_frame_len),
@@ -281,7 +283,15 @@ impl Connection {
         self.shared.local
     }
 
-    /// A description of the remote end (its address when known).
+    /// The remote end, as the socket reported it when the connection was
+    /// established. Decisions about who the peer is (is it on this host?)
+    /// are made on this, never on [`Connection::remote_description`].
+    pub fn peer_addr(&self) -> PeerAddr {
+        self.shared.peer_addr
+    }
+
+    /// A description of the remote end (its address when known), for logs
+    /// and errors.
     pub fn remote_description(&self) -> &str {
         &self.shared.peer_desc
     }
@@ -1000,7 +1010,7 @@ impl Shared {
         // still gives the slots back.
         let count = ServingGuard(self.clone());
         let active = ActiveGuard(self.clone());
-        let mut fut = CatchUnwind(service.call(cx, method, payload));
+        let mut fut = call_guarded(&*service, cx, method, payload);
         // Poll once in place: most handlers finish without waiting.
         let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut fut).poll(cx))).await;
         if let Poll::Ready(outcome) = first {
@@ -1138,20 +1148,6 @@ impl Drop for ServingGuard {
             && self.0.state.load(Ordering::Relaxed) != OPEN
         {
             self.0.drained.notify_one();
-        }
-    }
-}
-
-/// Turns a panicking handler into a [`Fault::Panicked`] reply.
-struct CatchUnwind(OutcomeFuture);
-
-impl Future for CatchUnwind {
-    type Output = Outcome;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
-        let fut = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-            Ok(p) => p,
-            Err(_) => Poll::Ready(Err(Fault::Panicked)),
         }
     }
 }

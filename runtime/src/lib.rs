@@ -59,7 +59,7 @@ pub use config::Limits;
 pub use connection::Connection;
 pub use error::{Error, Result};
 pub use id::{NodeId, ObjectId};
-pub use node::{IntoAddress, Node, NodeBuilder, NodeExtension, WeakNode};
+pub use node::{Extensions, IntoAddress, Node, NodeBuilder, NodeExtension, WeakNode};
 pub use remote::{
     AnyRemote, LateBound, Policy, Remote, RemoteError, Resolve, Stream, StreamSender,
 };

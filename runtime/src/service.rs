@@ -4,8 +4,10 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -62,6 +64,52 @@ impl CallContext {
 pub trait Service: Send + Sync + 'static {
     /// Serves one call of `method` with the encoded `payload`.
     fn call(&self, cx: CallContext, method: u64, payload: Bytes) -> OutcomeFuture;
+}
+
+/// Calls `service` with a panic guard around both halves of the call:
+/// building the future (generated dispatchers decode the arguments there,
+/// so a user's `Deserialize` runs inside it) and every poll of it. A panic
+/// in either becomes [`Fault::Panicked`]; the caller's connection and
+/// every other call on it go on.
+pub fn call_guarded(
+    service: &dyn Service,
+    cx: CallContext,
+    method: u64,
+    payload: Bytes,
+) -> GuardedCall {
+    GuardedCall(
+        std::panic::catch_unwind(AssertUnwindSafe(|| service.call(cx, method, payload))).ok(),
+    )
+}
+
+/// A call under [`call_guarded`]'s panic guard: its outcome is
+/// [`Fault::Panicked`] if building or polling the handler panicked.
+#[must_use = "a call does nothing unless polled"]
+pub struct GuardedCall(Option<OutcomeFuture>);
+
+impl fmt::Debug for GuardedCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardedCall")
+            .field("panicked", &self.0.is_none())
+            .finish()
+    }
+}
+
+impl Future for GuardedCall {
+    type Output = Outcome;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let Some(fut) = &mut self.0 else {
+            return Poll::Ready(Err(Fault::Panicked));
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(p) => p,
+            Err(_) => {
+                // Never poll a future that panicked again.
+                self.0 = None;
+                Poll::Ready(Err(Fault::Panicked))
+            }
+        }
+    }
 }
 
 /// Gives the served object as `Arc<dyn J>` (boxed as `Any`) for the id of

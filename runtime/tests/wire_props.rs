@@ -40,6 +40,8 @@ fn fault() -> impl Strategy<Value = Fault> {
         ".{0,40}".prop_map(Fault::Rejected),
         Just(Fault::Closing),
         Just(Fault::NoRoute),
+        ".{0,40}".prop_map(Fault::InterfaceMismatch),
+        ".{0,40}".prop_map(Fault::Unauthorized),
     ]
 }
 
@@ -478,6 +480,8 @@ fn protocol_document_examples() {
         Fault::Rejected(String::new()),
         Fault::Closing,
         Fault::NoRoute,
+        Fault::InterfaceMismatch(String::new()),
+        Fault::Unauthorized(String::new()),
     ];
     for (i, f) in faults.iter().enumerate() {
         let mut b = BytesMut::new();

@@ -40,6 +40,12 @@ pub enum RemoteError {
     /// The server refused the call.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The server's policy does not allow this caller this call.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// A relay has no route to the destination.
+    #[error("no route to the destination")]
+    NoRoute,
     /// The server is at its limit of calls in flight.
     #[error("the server is overloaded")]
     Overloaded,
@@ -62,8 +68,9 @@ impl From<Fault> for RemoteError {
             Fault::Panicked => RemoteError::Panicked,
             Fault::Rejected(s) => RemoteError::Rejected(s),
             Fault::Closing => RemoteError::Closed,
-            Fault::NoRoute => RemoteError::Rejected("no route".into()),
+            Fault::NoRoute => RemoteError::NoRoute,
             Fault::InterfaceMismatch(s) => RemoteError::InterfaceMismatch(s),
+            Fault::Unauthorized(s) => RemoteError::Unauthorized(s),
         }
     }
 }

@@ -822,6 +822,8 @@ fn fault_of(e: RemoteError) -> Fault {
         RemoteError::Rejected(s) => Fault::Rejected(s),
         RemoteError::Overloaded => Fault::Overloaded,
         RemoteError::Panicked => Fault::Panicked,
+        RemoteError::Unauthorized(s) => Fault::Unauthorized(s),
+        RemoteError::NoRoute => Fault::NoRoute,
         other => Fault::Rejected(other.to_string()),
     }
 }

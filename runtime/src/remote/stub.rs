@@ -18,7 +18,7 @@ use crate::remote::error::RemoteError;
 use crate::remote::late::LateLink;
 use crate::remote::stream;
 use crate::remote::wire::decode_in;
-use crate::service::{CallContext, Service};
+use crate::service::{CallContext, Service, call_guarded};
 use crate::wire::Fault;
 
 /// The deadline of calls through a stub that names none, when no node's
@@ -387,11 +387,15 @@ impl StubCore {
                     node: Some(node.clone()),
                     one_way: false,
                 };
-                let bytes =
-                    match tokio::time::timeout(deadline, service.call(cx, method, payload)).await {
-                        Ok(r) => r.map_err(|f| Failed::after(named(f.into(), name)))?,
-                        Err(_) => return Err(Failed::after(RemoteError::DeadlineExceeded)),
-                    };
+                let bytes = match tokio::time::timeout(
+                    deadline,
+                    call_guarded(&**service, cx, method, payload),
+                )
+                .await
+                {
+                    Ok(r) => r.map_err(|f| Failed::after(named(f.into(), name)))?,
+                    Err(_) => return Err(Failed::after(RemoteError::DeadlineExceeded)),
+                };
                 decode_in(Some(node), None, &bytes).map_err(Failed::after)
             }
             Target::Late(_) | Target::Carried(_) => Err(Failed::unsent(RemoteError::Rejected(
@@ -457,7 +461,7 @@ impl StubCore {
                     node: Some(node.clone()),
                     one_way: true,
                 };
-                tokio::spawn(service.call(cx, method, payload));
+                tokio::spawn(call_guarded(&**service, cx, method, payload));
                 Ok(())
             }
         }

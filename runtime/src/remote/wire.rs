@@ -62,6 +62,14 @@ pub fn decode_in<T: DeserializeOwned>(
     connection: Option<&Connection>,
     bytes: &[u8],
 ) -> Result<T, RemoteError> {
+    /// Pops the scope even if a `Deserialize` panics, so that a later
+    /// decode on this thread never sees a stale scope.
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            SCOPES.with(|s| s.borrow_mut().pop());
+        }
+    }
     SCOPES.with(|s| {
         s.borrow_mut().push(Scope {
             node: node.cloned(),
@@ -69,12 +77,12 @@ pub fn decode_in<T: DeserializeOwned>(
             failure: None,
         })
     });
+    let pop = Pop;
     let r = codec::decode::<T>(bytes);
-    let scope = SCOPES.with(|s| s.borrow_mut().pop());
+    let failure = with_scope(|s| s.and_then(|s| s.failure.take()));
+    drop(pop);
     match r {
         Ok(v) => Ok(v),
-        Err(e) => Err(scope
-            .and_then(|s| s.failure)
-            .unwrap_or_else(|| RemoteError::Decode(e.to_string()))),
+        Err(e) => Err(failure.unwrap_or_else(|| RemoteError::Decode(e.to_string()))),
     }
 }

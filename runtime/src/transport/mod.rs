@@ -3,6 +3,9 @@
 //! (a reader task, and callers that write directly when the socket is idle).
 
 pub mod mem;
+mod peer;
+
+pub use peer::{IpNetwork, IpNetworkError, PeerAddr, TrustedNetworks};
 
 use std::io;
 use std::net::SocketAddr;
@@ -142,6 +145,15 @@ impl Stream {
         }
     }
 
+    /// The remote end, as the socket reports it.
+    pub fn peer_addr(&self) -> io::Result<PeerAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map(|a| PeerAddr::Tcp(canonical(a))),
+            Stream::Unix(_) => Ok(PeerAddr::Unix),
+            Stream::Mem(_) => Ok(PeerAddr::Mem),
+        }
+    }
+
     /// A description of the remote end, for logs and errors.
     pub fn peer_description(&self) -> String {
         match self {
@@ -153,6 +165,12 @@ impl Stream {
             Stream::Mem(s) => format!("mem://{}", s.name()),
         }
     }
+}
+
+/// An IPv4 peer seen through an IPv6 socket (`::ffff:a.b.c.d`) as the
+/// IPv4 address it is.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
 }
 
 // tokio shuts down only owned write halves; a shared stream shuts down

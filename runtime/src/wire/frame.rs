@@ -90,6 +90,10 @@ pub enum Fault {
     /// built from different versions of the interface).
     #[error("interface mismatch: {0}")]
     InterfaceMismatch(String),
+    /// The server's policy does not allow this caller this call; the
+    /// reason follows. The connection goes on.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
 }
 
 /// A decoded frame. Payloads share the receive buffer (no copy).

@@ -1,5 +1,9 @@
 //! A node: one participant that listens, connects, or both.
 
+mod extensions;
+
+pub use extensions::Extensions;
+
 use crate::sync::lock;
 use std::collections::HashMap;
 use std::fmt;
@@ -16,7 +20,7 @@ use crate::connection::{Connection, Established};
 use crate::error::{Error, Result};
 use crate::id::{NodeId, ObjectId};
 use crate::service::{Entry, Objects, Service};
-use crate::transport::{Listener, Stream};
+use crate::transport::{Listener, PeerAddr, Stream};
 use crate::wire::handshake::{self, HandshakeError, Hello, Welcome};
 
 /// Accepts anything that names an address: `&str`, `String`, `Address`.
@@ -117,6 +121,7 @@ impl NodeBuilder {
                 shut: AtomicBool::new(false),
                 leases: Default::default(),
                 conns_closed: AtomicBool::new(false),
+                extensions: Extensions::default(),
                 credentials: self.credentials,
             }),
         }
@@ -173,6 +178,7 @@ struct NodeInner {
     credentials: Option<Bytes>,
     /// Connections registered from now on are aborted (see `register`).
     conns_closed: AtomicBool,
+    extensions: Extensions,
 }
 
 impl Drop for NodeInner {
@@ -231,6 +237,12 @@ impl Default for Node {
 impl Node {
     pub(crate) fn leases(&self) -> &crate::remote::lease::Leases {
         &self.inner.leases
+    }
+
+    /// State that the layers above the runtime keep per node (the
+    /// directory's write policy, the broker's engine), by type.
+    pub fn extensions(&self) -> &Extensions {
+        &self.inner.extensions
     }
 
     /// A handle on this node that does not keep it alive.
@@ -323,6 +335,9 @@ impl Node {
             let io = Stream::connect(addr)
                 .await
                 .map_err(|e| Error::io(format!("cannot connect to {addr}"), e))?;
+            let peer_addr = io
+                .peer_addr()
+                .map_err(|e| Error::io(format!("cannot connect to {addr}"), e))?;
             let hello = handshake::encode_hello(&Hello {
                 node: self.inner.id,
                 max_frame_len: limits.max_frame_len,
@@ -341,40 +356,28 @@ impl Node {
             let mut body = vec![0u8; len];
             io.read_exact(&mut body).await.map_err(io_err)?;
             let welcome = handshake::decode_answer_body(status, &body).map_err(hs)?;
-            Ok::<_, Error>((io, welcome))
+            Ok::<_, Error>((io, peer_addr, welcome))
         };
-        let (io, welcome) = tokio::time::timeout(limits.handshake_timeout, work)
+        let (io, peer_addr, welcome) = tokio::time::timeout(limits.handshake_timeout, work)
             .await
             .map_err(|_| Error::HandshakeTimeout {
                 peer: peer.clone(),
                 after: limits.handshake_timeout,
             })??;
-        Ok(self.register(
-            io,
-            welcome.node,
-            peer,
-            welcome.max_frame_len,
-            welcome.max_in_flight,
-        ))
-    }
-
-    fn register(
-        &self,
-        io: Stream,
-        peer: NodeId,
-        peer_desc: String,
-        peer_max_frame: u32,
-        peer_max_in_flight: u32,
-    ) -> Connection {
-        register(
+        Ok(register(
             &self.inner,
-            io,
-            peer,
-            peer_desc,
-            peer_max_frame,
-            peer_max_in_flight,
-            None,
-        )
+            Peer {
+                io,
+                addr: peer_addr,
+                desc: peer,
+                hello: Hello {
+                    node: welcome.node,
+                    max_frame_len: welcome.max_frame_len,
+                    max_in_flight: welcome.max_in_flight,
+                    credentials: None,
+                },
+            },
+        ))
     }
 
     /// Every open connection, whichever side dialed.
@@ -456,15 +459,17 @@ impl Node {
     }
 }
 
-fn register(
-    inner: &Arc<NodeInner>,
+/// A peer that has completed the handshake: its stream, where it is, and
+/// what it said of itself (the credentials only when it dialed us).
+struct Peer {
     io: Stream,
-    peer: NodeId,
-    peer_desc: String,
-    peer_max_frame: u32,
-    peer_max_in_flight: u32,
-    peer_credentials: Option<Bytes>,
-) -> Connection {
+    addr: PeerAddr,
+    desc: String,
+    hello: Hello,
+}
+
+fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
+    let peer = p.hello.node;
     let serial = inner.next_serial.fetch_add(1, Ordering::Relaxed);
     let weak: Weak<NodeInner> = Arc::downgrade(inner);
     let on_dead = Box::new(move || {
@@ -482,15 +487,16 @@ fn register(
     let mut conns = lock(&inner.conns);
     let conn = Connection::start(
         Established {
-            io,
+            io: p.io,
             node: WeakNode(Arc::downgrade(inner)),
             serial,
             local: inner.id,
             peer,
-            peer_desc,
-            peer_max_frame,
-            peer_max_in_flight,
-            peer_credentials,
+            peer_addr: p.addr,
+            peer_desc: p.desc,
+            peer_max_frame: p.hello.max_frame_len,
+            peer_max_in_flight: p.hello.max_in_flight,
+            peer_credentials: p.hello.credentials,
         },
         inner.limits.clone(),
         inner.objects.clone(),
@@ -525,17 +531,22 @@ async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
         }
         tokio::spawn(async move {
             let desc = stream.peer_description();
+            // A socket whose peer cannot be named has already gone.
+            let Ok(addr) = stream.peer_addr() else {
+                tracing::debug!(peer = %desc, "the peer left before the handshake");
+                return;
+            };
             let timeout = inner.limits.handshake_timeout;
             match tokio::time::timeout(timeout, answer_handshake(&inner, &stream)).await {
                 Ok(Ok(hello)) => {
                     register(
                         &inner,
-                        stream,
-                        hello.node,
-                        desc,
-                        hello.max_frame_len,
-                        hello.max_in_flight,
-                        hello.credentials,
+                        Peer {
+                            io: stream,
+                            addr,
+                            desc,
+                            hello,
+                        },
                     );
                 }
                 Ok(Err(e)) => tracing::debug!(peer = %desc, error = %e, "handshake refused"),
