@@ -1,10 +1,12 @@
 //! A node: one participant that listens, connects, or both.
 
 mod extensions;
+mod hooks;
 
 pub use extensions::Extensions;
 
 use crate::sync::lock;
+use hooks::NodeHooks;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -471,16 +473,12 @@ struct Peer {
 fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
     let peer = p.hello.node;
     let serial = inner.next_serial.fetch_add(1, Ordering::Relaxed);
-    let weak: Weak<NodeInner> = Arc::downgrade(inner);
-    let on_dead = Box::new(move || {
-        if let Some(n) = weak.upgrade() {
-            lock(&n.conns).remove(&serial);
-            // The peer's leases end with its last connection.
-            let node = Node { inner: n };
-            if node.connection_to(peer).is_none() {
-                node.leases().holder_gone(&node, peer);
-            }
-        }
+    let hooks = Box::new(NodeHooks {
+        node: Arc::downgrade(inner),
+        objects: inner.objects.clone(),
+        serial,
+        peer,
+        streams: Default::default(),
     });
     // Hold the table while the connection starts: a concurrent shutdown
     // either finds it there or is seen here.
@@ -488,7 +486,6 @@ fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
     let conn = Connection::start(
         Established {
             io: p.io,
-            node: WeakNode(Arc::downgrade(inner)),
             serial,
             local: inner.id,
             peer,
@@ -499,8 +496,7 @@ fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
             peer_credentials: p.hello.credentials,
         },
         inner.limits.clone(),
-        inner.objects.clone(),
-        on_dead,
+        hooks,
     );
     // Set under this lock by `shutdown` once it has taken its list.
     let late = inner.conns_closed.load(Ordering::Relaxed);

@@ -27,6 +27,7 @@ use crate::connection::Connection;
 use crate::id::{NodeId, ObjectId};
 use crate::node::{Node, WeakNode};
 use crate::remote::stub::Link;
+use crate::wire::Frame;
 
 /// Most objects named in one lease frame.
 const OBJECTS_PER_FRAME: usize = 1024;
@@ -295,7 +296,14 @@ impl Leases {
 
 fn send(conn: &Connection, renew: bool, objects: &[ObjectId]) {
     for chunk in objects.chunks(OBJECTS_PER_FRAME) {
-        conn.send_lease(renew, chunk.to_vec());
+        let objects = chunk.to_vec();
+        let f = if renew {
+            Frame::LeaseRenew { objects }
+        } else {
+            Frame::LeaseRelease { objects }
+        };
+        // Best effort: a lost renewal is made up by the next one.
+        let _ = conn.send_control(&f);
     }
 }
 

@@ -352,7 +352,7 @@ impl<T> Consumer<T> {
                 if self.unacked >= (self.window / 2).max(1) {
                     let items = std::mem::take(&mut self.unacked);
                     if self.conn.streams().grant(self.id, items) {
-                        let _ = self.conn.send_stream_control(&Frame::StreamCredit {
+                        let _ = self.conn.send_control(&Frame::StreamCredit {
                             stream: self.id,
                             items,
                         });
@@ -386,7 +386,7 @@ impl<T> Consumer<T> {
         if self.conn.streams().cancel(self.id) {
             let _ = self
                 .conn
-                .send_stream_control(&Frame::StreamCancel { stream: self.id });
+                .send_control(&Frame::StreamCancel { stream: self.id });
         }
     }
 }
@@ -688,7 +688,7 @@ async fn pump<T: Serialize + Send + 'static>(
                 Poll::Ready(r) => r,
                 Poll::Pending => {
                     // Out of credit: what is queued goes out now.
-                    conn.flush_streams();
+                    conn.flush();
                     credit.await
                 }
             }
@@ -702,7 +702,7 @@ async fn pump<T: Serialize + Send + 'static>(
                 Poll::Ready(item) => Ok(item),
                 Poll::Pending => {
                     // Waiting for the source: what is queued goes out now.
-                    conn.flush_streams();
+                    conn.flush();
                     let stopped = out.wait(|s| s.stop.clone());
                     tokio::select! {
                         biased;
@@ -722,7 +722,7 @@ async fn pump<T: Serialize + Send + 'static>(
                 let (c, w) = (&conn, &mut why);
                 // The item moves in: only `T: Send` is asked of it.
                 let sent = conn
-                    .send_stream_frame(true, move |b, max| {
+                    .send_frame(true, move |b, max| {
                         let payload = |b: &mut bytes::BytesMut| {
                             let (r, failure) =
                                 encode_in(Some(c.clone()), || codec::encode_into(&v, b));
@@ -776,7 +776,7 @@ struct PumpGuard {
 impl PumpGuard {
     fn end(&mut self, fault: Option<Fault>) {
         self.ended = true;
-        let _ = self.conn.send_stream_control(&Frame::StreamEnd {
+        let _ = self.conn.send_control(&Frame::StreamEnd {
             stream: self.id,
             fault,
         });
@@ -967,7 +967,7 @@ fn claim<T: serde::de::DeserializeOwned>(
 ) -> Result<Source<T>, RemoteError> {
     let (rx, open) = conn.streams().claim(id, window)?;
     if open {
-        let _ = conn.send_stream_control(&Frame::StreamCredit {
+        let _ = conn.send_control(&Frame::StreamCredit {
             stream: id,
             items: window,
         });

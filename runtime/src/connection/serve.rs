@@ -1,0 +1,212 @@
+//! The server side of a connection: serving the peer's calls and one-way
+//! messages, their replies, and the guards that keep the in-flight count
+//! and the panic guard honest.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use super::outbox::Flush;
+use super::{CLOSING, Connection, DEAD, OPEN, Shared};
+use crate::id::ObjectId;
+use crate::service::{CallContext, Outcome, call_guarded};
+use crate::sync::lock;
+use crate::wire::frame::{self, EncodeError};
+use crate::wire::{Fault, Frame};
+
+impl Shared {
+    /// Serves a call (`id` set) or a one-way message.
+    pub(super) async fn serve(
+        self: &Arc<Self>,
+        id: Option<u64>,
+        timeout_us: u64,
+        object: ObjectId,
+        method: u64,
+        payload: Bytes,
+    ) {
+        let refuse = |fault: Fault| {
+            if let Some(id) = id {
+                self.reply(id, Err(fault), Flush::Defer);
+            }
+        };
+        if self.state.load(Ordering::Acquire) >= CLOSING {
+            return refuse(Fault::Closing);
+        }
+        let message_permit = match id {
+            Some(_) if lock(&self.out).reply_ends.len() >= self.limits.max_in_flight as usize => {
+                // Every unwritten reply answers a call the peer still waits
+                // for; more than its limit means it sends without reading.
+                return self.protocol_error(format!(
+                    "the peer sent calls beyond its limit of {} in flight without reading the replies",
+                    self.limits.max_in_flight
+                ));
+            }
+            Some(_) => {
+                if self.active.load(Ordering::Acquire) >= self.limits.max_in_flight as usize {
+                    return refuse(Fault::Overloaded);
+                }
+                None
+            }
+            // One-way messages have no one to refuse to: the reader waits
+            // for a slot, which stops reading and pushes back on the peer.
+            None => match self.message_slots.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    // About to wait: let deferred replies go out first.
+                    self.flush_deferred();
+                    match self.message_slots.clone().acquire_owned().await {
+                        Ok(p) => Some(p),
+                        Err(_) => return,
+                    }
+                }
+            },
+        };
+        let Some(service) = self.hooks.service(object) else {
+            return refuse(Fault::NoSuchObject);
+        };
+        self.touch_app();
+        let deadline = (timeout_us > 0)
+            .then(|| Instant::now().checked_add(Duration::from_micros(timeout_us)))
+            .flatten();
+        let cx = CallContext {
+            caller: self.peer,
+            deadline,
+            connection: Some(Connection {
+                shared: self.clone(),
+            }),
+            node: None,
+            one_way: id.is_none(),
+        };
+        // Counted before the handler runs: a close that starts once the
+        // handler has started waits for it.
+        self.serving_count.fetch_add(1, Ordering::AcqRel);
+        self.active.fetch_add(1, Ordering::AcqRel);
+        // Created outside the task so that an abort before its first poll
+        // still gives the slots back.
+        let count = ServingGuard(self.clone());
+        let active = ActiveGuard(self.clone());
+        let mut fut = call_guarded(&*service, cx, method, payload);
+        // Poll once in place: most handlers finish without waiting.
+        let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut fut).poll(cx))).await;
+        if let Poll::Ready(outcome) = first {
+            if let Some(id) = id {
+                self.reply(id, outcome, Flush::Defer);
+            }
+            drop(active);
+            drop(count);
+            return;
+        }
+        let me = self.clone();
+        let task = async move {
+            let _permit = message_permit;
+            let _count = count;
+            let outcome = match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), fut)
+                    .await
+                    .unwrap_or(Err(Fault::DeadlineExceeded)),
+                None => fut.await,
+            };
+            if let Some(id) = id {
+                lock(&me.serving).remove(&id);
+                me.reply_async(id, outcome, active).await;
+            }
+        };
+        match id {
+            Some(id) => {
+                let mut serving = lock(&self.serving);
+                if serving.contains_key(&id) {
+                    drop(serving);
+                    return self.protocol_error(format!("call id {id} is already in use"));
+                }
+                let h = tokio::spawn(task);
+                // `fail` marks the connection dead before it empties this
+                // table: a handler registered after that is aborted here.
+                if self.state.load(Ordering::Acquire) == DEAD {
+                    h.abort();
+                } else {
+                    serving.insert(id, h.abort_handle());
+                }
+            }
+            None => {
+                tokio::spawn(task);
+            }
+        }
+    }
+
+    pub(super) fn encode_reply(
+        &self,
+        b: &mut BytesMut,
+        id: u64,
+        outcome: &Outcome,
+    ) -> Result<(), EncodeError<()>> {
+        let f = Frame::Reply {
+            id,
+            result: outcome.clone(),
+        };
+        match frame::encode(b, &f, self.peer_max_frame) {
+            Ok(()) => Ok(()),
+            Err(e @ crate::wire::FrameError::TooLarge { .. }) => {
+                let f = Frame::Reply {
+                    id,
+                    result: Err(Fault::Rejected(format!("the reply is too large: {e}"))),
+                };
+                frame::encode(b, &f, u32::MAX).map_err(EncodeError::Frame)
+            }
+            Err(e) => Err(EncodeError::Frame(e)),
+        }
+    }
+
+    pub(super) fn reply(&self, id: u64, outcome: Outcome, how: Flush) {
+        let _ = self.enqueue_as(how, true, |b| self.encode_reply(b, id, &outcome));
+    }
+
+    /// Queues a spawned handler's reply once there is room; the call stops
+    /// counting against the peer's in-flight limit just before.
+    pub(super) async fn reply_async(&self, id: u64, outcome: Outcome, active: ActiveGuard) {
+        loop {
+            let n = self.space.notified();
+            {
+                let out = lock(&self.out);
+                if out.dead {
+                    return;
+                }
+                if out.queued() < self.limits.write_buffer {
+                    break;
+                }
+            }
+            n.await;
+        }
+        let how = if self.serving_count.load(Ordering::Relaxed) > 1 {
+            Flush::Handoff
+        } else {
+            Flush::Now
+        };
+        drop(active);
+        self.reply(id, outcome, how);
+    }
+}
+
+pub(super) struct ActiveGuard(Arc<Shared>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub(super) struct ServingGuard(Arc<Shared>);
+
+impl Drop for ServingGuard {
+    fn drop(&mut self) {
+        if self.0.serving_count.fetch_sub(1, Ordering::AcqRel) == 1
+            && self.0.state.load(Ordering::Relaxed) != OPEN
+        {
+            self.0.drained.notify_one();
+        }
+    }
+}
