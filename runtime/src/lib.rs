@@ -48,7 +48,10 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
-pub mod remote;
+pub mod rmi;
+/// The former name of [`rmi`], kept for the crates that still use it.
+#[doc(hidden)]
+pub use rmi as remote;
 pub mod service;
 mod sync;
 pub mod transport;
@@ -60,8 +63,6 @@ pub use connection::Connection;
 pub use error::{Error, Result};
 pub use id::{NodeId, ObjectId};
 pub use node::{Extensions, IntoAddress, Node, NodeBuilder, NodeExtension, WeakNode};
-pub use remote::{
-    AnyRemote, LateBound, Policy, Remote, RemoteError, Resolve, Stream, StreamSender,
-};
+pub use rmi::{AnyRemote, LateBound, Policy, Remote, RemoteError, Resolve, Stream, StreamSender};
 pub use service::{CallContext, Outcome, OutcomeFuture, Service};
 pub use wire::Fault;

@@ -2,13 +2,14 @@
 //! may change in any release.
 
 pub use crate::node::{Node, NodeExtension};
-pub use crate::remote::{AnyRemote, ExportRegistration, Remote};
+pub use crate::rmi::{AnyRemote, ExportRegistration, Remote};
 pub use ::bytes::Bytes;
 pub use ::inventory;
 pub use ::serde;
 
 pub use crate::codec::{decode, encode};
-pub use crate::remote::{
+pub use crate::rmi::server::{mismatch, ready, reply};
+pub use crate::rmi::{
     ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Registration,
     RemoteError, Stub, StubCore, Upcast, catalogue, decode_args, decode_fault, method_word,
 };
@@ -18,35 +19,6 @@ pub use crate::wire::Fault;
 /// The boxed future every remote method returns.
 pub type BoxFuture<'a, T> =
     ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = T> + Send + 'a>>;
-
-/// A ready outcome, boxed.
-pub fn ready(outcome: Result<Bytes, Fault>) -> OutcomeFuture {
-    Box::pin(::core::future::ready(outcome))
-}
-
-/// The reply to a method called with a signature this side does not have.
-pub fn mismatch(interface: &str, method: &str) -> OutcomeFuture {
-    ready(Err(Fault::InterfaceMismatch(format!(
-        "{interface}::{method} has another signature on the server; \
-         client and server were built from different versions of the interface"
-    ))))
-}
-
-/// Encodes a method's result as the reply payload. Streams in it are sent
-/// on the connection the call came on (the current [`CallContext`]'s).
-pub fn reply<T: ::serde::Serialize>(value: &T) -> Result<Bytes, Fault> {
-    let encoded = match CallContext::current() {
-        Some(cx) => crate::remote::stream::encode_for(cx.connection, value),
-        None => encode(value).map_err(|e| RemoteError::Encode(e.to_string())),
-    };
-    encoded.map_err(|e| {
-        let why = match e {
-            RemoteError::Encode(why) => why,
-            other => other.to_string(),
-        };
-        Fault::Rejected(format!("the result does not encode: {why}"))
-    })
-}
 
 /// A 32-bit hash of type names, mixed into the method words of generic
 /// interfaces so that two instantiations never decode each other's calls.

@@ -55,7 +55,7 @@ use crate::error::{Error, Result};
 use crate::id::{NodeId, ObjectId};
 use crate::service::Service;
 use crate::sync::lock;
-use crate::transport::{PeerAddr, Stream, WriteHalf};
+use crate::transport::{PeerAddr, Socket, WriteHalf};
 use crate::wire::Frame;
 
 use call::Pending;
@@ -175,7 +175,7 @@ impl fmt::Debug for Connection {
 
 /// What the handshake established.
 pub(crate) struct Established {
-    pub(crate) io: Stream,
+    pub(crate) io: Socket,
     pub(crate) serial: u64,
     pub(crate) local: NodeId,
     pub(crate) peer: NodeId,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 use super::{Node, NodeInner};
 use crate::connection::{Connection, Hooks};
 use crate::id::{NodeId, ObjectId};
-use crate::remote::stream::Streams;
+use crate::rmi::stream::Streams;
 use crate::service::{Objects, Service};
 use crate::sync::lock;
 use crate::wire::Frame;

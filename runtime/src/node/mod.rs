@@ -22,7 +22,7 @@ use crate::connection::{Connection, Established};
 use crate::error::{Error, Result};
 use crate::id::{NodeId, ObjectId};
 use crate::service::{Entry, Objects, Service};
-use crate::transport::{Listener, PeerAddr, Stream};
+use crate::transport::{Listener, PeerAddr, Socket};
 use crate::wire::handshake::{self, HandshakeError, Hello, Welcome};
 
 /// Accepts anything that names an address: `&str`, `String`, `Address`.
@@ -175,7 +175,7 @@ struct NodeInner {
     listeners: Mutex<Vec<(Address, JoinHandle<()>)>>,
     next_serial: AtomicU64,
     shut: AtomicBool,
-    leases: crate::remote::lease::Leases,
+    leases: crate::rmi::lease::Leases,
     /// Presented in the hello of every connection this node dials.
     credentials: Option<Bytes>,
     /// Connections registered from now on are aborted (see `register`).
@@ -237,7 +237,7 @@ impl Default for Node {
 }
 
 impl Node {
-    pub(crate) fn leases(&self) -> &crate::remote::lease::Leases {
+    pub(crate) fn leases(&self) -> &crate::rmi::lease::Leases {
         &self.inner.leases
     }
 
@@ -334,7 +334,7 @@ impl Node {
         let limits = &self.inner.limits;
         let peer = addr.to_string();
         let work = async {
-            let io = Stream::connect(addr)
+            let io = Socket::connect(addr)
                 .await
                 .map_err(|e| Error::io(format!("cannot connect to {addr}"), e))?;
             let peer_addr = io
@@ -464,7 +464,7 @@ impl Node {
 /// A peer that has completed the handshake: its stream, where it is, and
 /// what it said of itself (the credentials only when it dialed us).
 struct Peer {
-    io: Stream,
+    io: Socket,
     addr: PeerAddr,
     desc: String,
     hello: Hello,
@@ -553,7 +553,7 @@ async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
 }
 
 /// Reads a hello and answers it. Refusals carry a reason the dialer shows.
-async fn answer_handshake(inner: &NodeInner, io: &Stream) -> std::result::Result<Hello, String> {
+async fn answer_handshake(inner: &NodeInner, io: &Socket) -> std::result::Result<Hello, String> {
     let mut prefix = [0u8; handshake::HELLO_PREFIX];
     io.read_exact(&mut prefix)
         .await

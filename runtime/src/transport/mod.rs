@@ -17,7 +17,7 @@ use crate::address::Address;
 
 /// A connected byte stream of any transport.
 #[derive(Debug)]
-pub enum Stream {
+pub enum Socket {
     /// TCP, with `TCP_NODELAY` set.
     Tcp(TcpStream),
     /// A Unix domain socket.
@@ -26,17 +26,17 @@ pub enum Stream {
     Mem(mem::MemStream),
 }
 
-impl Stream {
+impl Socket {
     /// Dials an address.
-    pub async fn connect(addr: &Address) -> io::Result<Stream> {
+    pub async fn connect(addr: &Address) -> io::Result<Socket> {
         match addr {
             Address::Tcp { host, port } => {
                 let s = TcpStream::connect((host.as_str(), *port)).await?;
                 s.set_nodelay(true)?;
-                Ok(Stream::Tcp(s))
+                Ok(Socket::Tcp(s))
             }
-            Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
-            Address::Mem(name) => Ok(Stream::Mem(mem::connect(name)?)),
+            Address::Unix(path) => Ok(Socket::Unix(UnixStream::connect(path).await?)),
+            Address::Mem(name) => Ok(Socket::Mem(mem::connect(name)?)),
             Address::Nats { .. } => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "the nats backend is not built into this farcall",
@@ -47,9 +47,9 @@ impl Stream {
     /// Waits until the stream may be readable.
     pub async fn readable(&self) -> io::Result<()> {
         match self {
-            Stream::Tcp(s) => s.readable().await,
-            Stream::Unix(s) => s.readable().await,
-            Stream::Mem(s) => s.readable().await,
+            Socket::Tcp(s) => s.readable().await,
+            Socket::Unix(s) => s.readable().await,
+            Socket::Mem(s) => s.readable().await,
         }
     }
 
@@ -57,18 +57,18 @@ impl Stream {
     /// `Ok(0)` is end of stream; `WouldBlock` means wait for readiness.
     pub fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.try_read_buf(buf),
-            Stream::Unix(s) => s.try_read_buf(buf),
-            Stream::Mem(s) => s.try_read_buf(buf),
+            Socket::Tcp(s) => s.try_read_buf(buf),
+            Socket::Unix(s) => s.try_read_buf(buf),
+            Socket::Mem(s) => s.try_read_buf(buf),
         }
     }
 
     /// Reads what is available into `buf`.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.try_read(buf),
-            Stream::Unix(s) => s.try_read(buf),
-            Stream::Mem(s) => s.try_read(buf),
+            Socket::Tcp(s) => s.try_read(buf),
+            Socket::Unix(s) => s.try_read(buf),
+            Socket::Mem(s) => s.try_read(buf),
         }
     }
 
@@ -103,31 +103,31 @@ impl Stream {
     /// Waits until the stream may be writable.
     pub async fn writable(&self) -> io::Result<()> {
         match self {
-            Stream::Tcp(s) => s.writable().await,
-            Stream::Unix(s) => s.writable().await,
-            Stream::Mem(s) => s.writable().await,
+            Socket::Tcp(s) => s.writable().await,
+            Socket::Unix(s) => s.writable().await,
+            Socket::Mem(s) => s.writable().await,
         }
     }
 
     /// Writes what the stream takes now, without waiting.
     pub fn try_write(&self, b: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.try_write(b),
-            Stream::Unix(s) => s.try_write(b),
-            Stream::Mem(s) => s.try_write(b),
+            Socket::Tcp(s) => s.try_write(b),
+            Socket::Unix(s) => s.try_write(b),
+            Socket::Mem(s) => s.try_write(b),
         }
     }
 
     /// Shuts down the write half (the peer reads end of stream).
     pub fn shutdown_write(&self) {
         match self {
-            Stream::Tcp(s) => {
+            Socket::Tcp(s) => {
                 let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s), std::net::Shutdown::Write);
             }
-            Stream::Unix(s) => {
+            Socket::Unix(s) => {
                 let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s), std::net::Shutdown::Write);
             }
-            Stream::Mem(s) => s.shutdown_write(),
+            Socket::Mem(s) => s.shutdown_write(),
         }
     }
 
@@ -135,34 +135,34 @@ impl Stream {
     /// writes fail. The descriptor stays open until the stream drops.
     pub fn shutdown_both(&self) {
         match self {
-            Stream::Tcp(s) => {
+            Socket::Tcp(s) => {
                 let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s), std::net::Shutdown::Both);
             }
-            Stream::Unix(s) => {
+            Socket::Unix(s) => {
                 let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s), std::net::Shutdown::Both);
             }
-            Stream::Mem(s) => s.close(),
+            Socket::Mem(s) => s.close(),
         }
     }
 
     /// The remote end, as the socket reports it.
     pub fn peer_addr(&self) -> io::Result<PeerAddr> {
         match self {
-            Stream::Tcp(s) => s.peer_addr().map(|a| PeerAddr::Tcp(canonical(a))),
-            Stream::Unix(_) => Ok(PeerAddr::Unix),
-            Stream::Mem(_) => Ok(PeerAddr::Mem),
+            Socket::Tcp(s) => s.peer_addr().map(|a| PeerAddr::Tcp(canonical(a))),
+            Socket::Unix(_) => Ok(PeerAddr::Unix),
+            Socket::Mem(_) => Ok(PeerAddr::Mem),
         }
     }
 
     /// A description of the remote end, for logs and errors.
     pub fn peer_description(&self) -> String {
         match self {
-            Stream::Tcp(s) => s
+            Socket::Tcp(s) => s
                 .peer_addr()
                 .map(|a| format!("tcp://{a}"))
                 .unwrap_or_else(|_| "tcp://?".into()),
-            Stream::Unix(_) => "unix peer".into(),
-            Stream::Mem(s) => format!("mem://{}", s.name()),
+            Socket::Unix(_) => "unix peer".into(),
+            Socket::Mem(s) => format!("mem://{}", s.name()),
         }
     }
 }
@@ -181,20 +181,20 @@ fn shutdown_fd(fd: std::os::fd::BorrowedFd<'_>, how: std::net::Shutdown) -> io::
     std::os::unix::net::UnixStream::from(owned).shutdown(how)
 }
 
-impl Stream {
+impl Socket {
     /// Splits the stream for a connection: one reader task owns the read
     /// half; any number of senders share the write half.
     pub fn split(self) -> (ReadHalf, WriteHalf) {
         match self {
-            Stream::Tcp(s) => {
+            Socket::Tcp(s) => {
                 let (r, w) = s.into_split();
                 (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
             }
-            Stream::Unix(s) => {
+            Socket::Unix(s) => {
                 let (r, w) = s.into_split();
                 (ReadHalf::Unix(r), WriteHalf::Unix(w))
             }
-            Stream::Mem(s) => {
+            Socket::Mem(s) => {
                 let s = std::sync::Arc::new(s);
                 (ReadHalf::Mem(s.clone()), WriteHalf::Mem(s))
             }
@@ -357,15 +357,15 @@ impl Listener {
     }
 
     /// Accepts the next connection.
-    pub async fn accept(&mut self) -> io::Result<Stream> {
+    pub async fn accept(&mut self) -> io::Result<Socket> {
         match self {
             Listener::Tcp(l) => {
                 let (s, _) = l.accept().await?;
                 s.set_nodelay(true)?;
-                Ok(Stream::Tcp(s))
+                Ok(Socket::Tcp(s))
             }
-            Listener::Unix(l, _) => Ok(Stream::Unix(l.accept().await?.0)),
-            Listener::Mem(l) => l.accept().await.map(Stream::Mem),
+            Listener::Unix(l, _) => Ok(Socket::Unix(l.accept().await?.0)),
+            Listener::Mem(l) => l.accept().await.map(Socket::Mem),
         }
     }
 }

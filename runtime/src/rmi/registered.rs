@@ -6,7 +6,7 @@
 //! publishes all its objects with one call.
 
 use crate::node::Node;
-use crate::remote::any::AnyRemote;
+use crate::rmi::any::AnyRemote;
 
 /// One object registered by `#[farcall::export]`.
 #[derive(Debug)]

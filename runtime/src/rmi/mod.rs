@@ -9,71 +9,44 @@
 //! stub from the object itself.
 
 mod any;
+mod client;
 mod error;
 mod interface;
-pub(crate) mod late;
 pub(crate) mod lease;
 mod reference;
 mod registered;
+pub(crate) mod scope;
+pub(crate) mod server;
 pub(crate) mod stream;
-mod stub;
-mod wire;
+mod wire_ref;
 
-use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 pub use any::AnyRemote;
+pub use client::{Candidates, LateBound, Policy, Resolve};
+pub use client::{Carrier, CarrierFuture, Stub, StubCore};
 pub use error::RemoteError;
 pub use interface::{
     ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Registration, Upcast,
     catalogue, find_interface, is_subinterface, method_word,
 };
-pub use late::{Candidates, LateBound, Policy, Resolve};
 pub use reference::Remote;
 pub use registered::{ExportRegistration, registered_exports};
+pub use scope::decode_in;
+pub use server::{Dispatcher, decode_args, decode_fault};
 pub use stream::{DEFAULT_WINDOW, MAX_STREAMS, MAX_WINDOW, Stream, StreamSender};
-pub use stub::{Carrier, CarrierFuture, Stub, StubCore, decode_args, decode_fault};
-pub use wire::{WireRef, decode_in};
+pub use wire_ref::WireRef;
 
+use client::Link;
 use reference::LocalObject;
-use stub::Link;
 
 use crate::address::Address;
 use crate::id::ObjectId;
 use crate::node::{IntoAddress, Node};
 use crate::service::{CallContext, Entry, OutcomeFuture, Service, Upcaster};
 use crate::wire::Fault;
-
-/// Serves calls on an object through its interface's dispatch table.
-pub struct Dispatcher<I: ?Sized + Interface> {
-    object: Arc<I>,
-}
-
-impl<I: ?Sized + Interface> fmt::Debug for Dispatcher<I> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dispatcher")
-            .field("interface", &I::descriptor().name)
-            .finish()
-    }
-}
-
-impl<I: ?Sized + Interface> Dispatcher<I> {
-    /// A dispatcher for `object`.
-    pub fn new(object: Arc<I>) -> Self {
-        Dispatcher { object }
-    }
-}
-
-impl<I: ?Sized + Interface> Service for Dispatcher<I> {
-    fn call(&self, cx: CallContext, method: u64, payload: Bytes) -> OutcomeFuture {
-        match I::dispatch(&self.object, cx, method, payload) {
-            Some(f) => f,
-            None => Box::pin(std::future::ready(Err(Fault::NoSuchMethod))),
-        }
-    }
-}
 
 impl Node {
     fn publish<I: ?Sized + Interface>(

@@ -11,12 +11,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::address::Address;
 use crate::id::{NodeId, ObjectId};
 use crate::node::{Node, WeakNode};
-use crate::remote::any::AnyRemote;
-use crate::remote::error::RemoteError;
-use crate::remote::interface::{Interface, Upcast, find_interface, is_subinterface};
-use crate::remote::lease::{LeaseHandle, LocalGuard};
-use crate::remote::stub::StubCore;
-use crate::remote::wire::{WireRef, with_scope};
+use crate::rmi::any::AnyRemote;
+use crate::rmi::client::StubCore;
+use crate::rmi::error::RemoteError;
+use crate::rmi::interface::{Interface, Upcast, find_interface, is_subinterface};
+use crate::rmi::lease::{LeaseHandle, LocalGuard};
+use crate::rmi::scope::with_scope;
+use crate::rmi::wire_ref::WireRef;
 use crate::service::{Service, Upcaster};
 
 /// What a reference to an object of this very node keeps: a way to get the
@@ -106,16 +107,16 @@ impl<I: ?Sized + Interface> Remote<I> {
     }
 
     /// The same reference, untyped (what a directory stores).
-    pub fn into_any(self) -> crate::remote::AnyRemote {
+    pub fn into_any(self) -> crate::rmi::AnyRemote {
         match self.node_for_any() {
-            Some(node) => crate::remote::AnyRemote::bind(
+            Some(node) => crate::rmi::AnyRemote::bind(
                 &node,
                 self.wire(),
                 self.core.as_ref().and_then(StubCore::connection).as_ref(),
             ),
             None => {
                 // No node to bind to: a reference on a node that is gone.
-                crate::remote::AnyRemote::detached(self.wire())
+                crate::rmi::AnyRemote::detached(self.wire())
             }
         }
     }

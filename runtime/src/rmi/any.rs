@@ -14,11 +14,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::connection::Connection;
 use crate::id::{NodeId, ObjectId};
 use crate::node::{Node, WeakNode};
-use crate::remote::interface::{Interface, find_interface, is_subinterface};
-use crate::remote::lease::{LeaseHandle, LocalGuard};
-use crate::remote::reference::Remote;
-use crate::remote::stub::{Link, StubCore};
-use crate::remote::wire::{WireRef, with_scope};
+use crate::rmi::client::{Link, StubCore};
+use crate::rmi::interface::{Interface, find_interface, is_subinterface};
+use crate::rmi::lease::{LeaseHandle, LocalGuard};
+use crate::rmi::reference::Remote;
+use crate::rmi::scope::with_scope;
+use crate::rmi::wire_ref::WireRef;
 
 /// A reference to a remote object of any interface.
 ///

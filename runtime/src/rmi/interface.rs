@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::remote::stub::StubCore;
+use crate::rmi::client::StubCore;
 use crate::service::{CallContext, OutcomeFuture};
 
 /// One argument of a remote method, as written in the trait.

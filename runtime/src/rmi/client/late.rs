@@ -18,14 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
+use super::{Answer, Expect, StubCore};
 use crate::id::{NodeId, ObjectId};
 use crate::node::{Node, WeakNode};
-use crate::remote::any::AnyRemote;
-use crate::remote::error::RemoteError;
-use crate::remote::interface::Interface;
-use crate::remote::stub::StubCore;
+use crate::rmi::any::AnyRemote;
+use crate::rmi::error::RemoteError;
+use crate::rmi::interface::Interface;
 
 /// How long an object that failed is passed over before it is tried again.
 const SHUN: Duration = Duration::from_secs(1);
@@ -124,18 +123,22 @@ impl LateLink {
         Ok(cands)
     }
 
-    pub(crate) async fn call<A, R>(
+    /// One call or message to an object the resolver offers, failing
+    /// over to the next while the one tried is gone: always when the
+    /// request never reached it, and after it was sent when the method is
+    /// idempotent.
+    pub(crate) async fn invoke<A>(
         &self,
         deadline: Option<Duration>,
         method: u64,
         name: &'static str,
-        idempotent: bool,
+        expect: Expect,
         args: &A,
-    ) -> Result<R, RemoteError>
+    ) -> Result<Answer, RemoteError>
     where
         A: Serialize + ?Sized,
-        R: DeserializeOwned,
     {
+        let idempotent = matches!(expect, Expect::Reply { idempotent: true });
         let cands = self.candidates().await?;
         let mut last = RemoteError::NoSuchObject;
         for i in self.order(&cands) {
@@ -148,10 +151,12 @@ impl LateLink {
                 Some(d) => core.with_deadline(d),
                 None => core,
             };
-            match core.call_once::<A, R>(method, name, args).await {
-                Ok(r) => {
-                    self.mark_healthy(&cands[i]);
-                    return Ok(r);
+            match core.invoke_once(method, name, expect, args).await {
+                Ok(answer) => {
+                    if matches!(expect, Expect::Reply { .. }) {
+                        self.mark_healthy(&cands[i]);
+                    }
+                    return Ok(answer);
                 }
                 Err(f) => {
                     let gone = matches!(
@@ -166,40 +171,6 @@ impl LateLink {
                     self.mark_failed(&cands[i]);
                     last = f.error;
                 }
-            }
-        }
-        Err(last)
-    }
-
-    pub(crate) async fn send<A>(
-        &self,
-        deadline: Option<Duration>,
-        method: u64,
-        name: &'static str,
-        args: &A,
-    ) -> Result<(), RemoteError>
-    where
-        A: Serialize + ?Sized,
-    {
-        let cands = self.candidates().await?;
-        let mut last = RemoteError::NoSuchObject;
-        for i in self.order(&cands) {
-            let Some(core) = cands[i].call_core() else {
-                continue;
-            };
-            // Other candidates wait: one attempt to reach this one.
-            let core = core.with_reconnect(Duration::ZERO);
-            let core = match deadline {
-                Some(d) => core.with_deadline(d),
-                None => core,
-            };
-            match core.send_once(method, name, args).await {
-                Ok(()) => return Ok(()),
-                Err(e @ (RemoteError::Disconnected(_) | RemoteError::Closed)) => {
-                    self.mark_failed(&cands[i]);
-                    last = e;
-                }
-                Err(e) => return Err(e),
             }
         }
         Err(last)

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use crate::connection::Connection;
 use crate::id::{NodeId, ObjectId};
 use crate::node::{Node, WeakNode};
-use crate::remote::stub::Link;
+use crate::rmi::client::Link;
 use crate::wire::Frame;
 
 /// Most objects named in one lease frame.

@@ -1,0 +1,81 @@
+//! Calls carried by something other than a connection to the object's
+//! owner: a broker queue (mediated RPC).
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::{Answer, Expect, named};
+use crate::node::Node;
+use crate::rmi::error::RemoteError;
+use crate::rmi::scope::encode_for;
+
+/// One call or message through `carrier`. Arguments travel as plain
+/// values: references and streams in them are bound to no connection.
+pub(super) async fn invoke<A>(
+    carrier: &dyn Carrier,
+    deadline: Duration,
+    method: u64,
+    name: &'static str,
+    expect: Expect,
+    args: &A,
+) -> Result<Answer, RemoteError>
+where
+    A: Serialize + ?Sized,
+{
+    let payload = encode_for(None, args)?;
+    match expect {
+        Expect::Reply { idempotent } => {
+            let bytes = carrier
+                .call(method, payload, deadline, idempotent)
+                .await
+                .map_err(|e| named(e, name))?;
+            Ok(Answer {
+                bytes,
+                node: carrier.node(),
+                conn: None,
+            })
+        }
+        Expect::Nothing => {
+            carrier
+                .send(method, payload)
+                .await
+                .map_err(|e| named(e, name))?;
+            Ok(Answer::none())
+        }
+    }
+}
+
+/// The future a [`Carrier`] returns.
+pub type CarrierFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, RemoteError>> + Send + 'a>>;
+
+/// Carries a stub's calls by some other way than a connection to the
+/// object's owner: a broker queue, say (mediated RPC). The stub encodes
+/// the arguments and decodes the result; the carrier moves the bytes.
+///
+/// Arguments and results that travel through a carrier are plain values:
+/// references ([`Remote`](crate::Remote)) and streams inside them are
+/// bound to no connection and cannot be used on the other side.
+pub trait Carrier: Send + Sync + fmt::Debug + 'static {
+    /// Carries one call of `method` with the encoded `payload` and returns
+    /// the encoded result, failing with `DeadlineExceeded` once `deadline`
+    /// passes. `idempotent` says the method may safely run twice.
+    fn call(
+        &self,
+        method: u64,
+        payload: Bytes,
+        deadline: Duration,
+        idempotent: bool,
+    ) -> CarrierFuture<'_, Bytes>;
+
+    /// Carries a one-way message; returns once it is handed over.
+    fn send(&self, method: u64, payload: Bytes) -> CarrierFuture<'_, ()>;
+
+    /// The node whose limits (the default deadline) apply, if any.
+    fn node(&self) -> Option<Node> {
+        None
+    }
+}
