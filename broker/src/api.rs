@@ -109,13 +109,17 @@ impl Broker {
         if let farcall_runtime::Address::Nats { .. } = &addr {
             return Broker::connect_nats_address(&addr).await;
         }
-        let client = crate::remote::Client::connect(node, addr).await?;
+        let client = crate::backend::node::Client::connect(node, addr).await?;
         Ok(Broker::from_backend(Box::new(client)))
     }
 
     #[cfg(feature = "nats")]
     async fn connect_nats_address(addr: &farcall_runtime::Address) -> Result<Broker, BrokerError> {
-        Broker::connect_nats(&addr.to_string(), crate::nats::NatsOptions::from_env()).await
+        Broker::connect_nats(
+            &addr.to_string(),
+            crate::backend::nats::NatsOptions::from_env(),
+        )
+        .await
     }
 
     #[cfg(not(feature = "nats"))]
@@ -135,9 +139,9 @@ impl Broker {
     #[cfg(feature = "nats")]
     pub async fn connect_nats(
         url: &str,
-        options: crate::nats::NatsOptions,
+        options: crate::backend::nats::NatsOptions,
     ) -> Result<Broker, BrokerError> {
-        let nats = crate::nats::Nats::connect(url, options).await?;
+        let nats = crate::backend::nats::Nats::connect(url, options).await?;
         Ok(Broker::from_backend(Box::new(nats)))
     }
 
@@ -149,7 +153,7 @@ impl Broker {
         let engine = self.inner.backend.engine().ok_or_else(|| {
             BrokerError::Config("only a broker in this process can be exposed".into())
         })?;
-        crate::remote::expose(node, engine.clone());
+        crate::expose::expose(node, engine.clone());
         Ok(())
     }
 

@@ -117,16 +117,17 @@ mod backend;
 mod config;
 mod engine;
 mod error;
+mod expose;
 pub mod log;
-#[cfg(feature = "nats")]
-mod nats;
 mod pack;
 #[allow(unreachable_pub, dead_code)]
-mod remote;
+mod protocol;
 mod rpc;
 pub mod subject;
 
 pub use api::{Broker, Consumer, Delivery, Message, Queue, Subscription, Topic};
+#[cfg(feature = "nats")]
+pub use backend::nats::{NatsOptions, REPLICAS_ENV};
 pub use config::{
     BrokerConfig, DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE,
     DEFAULT_PREFETCH, DEFAULT_SUBSCRIPTION_BUFFER, QueueConfig, QueueStats, SlowPolicy, Stats,
@@ -135,7 +136,5 @@ pub use config::{
 pub use engine::DLQ_SUFFIX;
 pub use error::BrokerError;
 pub use log::Fsync;
-#[cfg(feature = "nats")]
-pub use nats::{NatsOptions, REPLICAS_ENV};
-pub use remote::{BrokerApi, BrokerInfo, WireDelivery, WireMessage};
+pub use protocol::{BrokerApi, BrokerInfo, WireDelivery, WireMessage};
 pub use rpc::Serving;

@@ -10,8 +10,8 @@ use farcall_runtime::remote::{
 use farcall_runtime::{Address, IntoAddress, Node, ObjectId, Remote, Stream};
 
 use crate::DirectoryError;
+use crate::backend::embedded::{Embedded, MAX_PAGE};
 use crate::protocol::{Change, Directory, Entry, InterfaceInfo, Page, interface_name};
-use crate::server::{Embedded, MAX_PAGE};
 
 /// The environment variable [`DirectoryClient::from_env`] reads: the
 /// address of the node whose directory to use.
@@ -148,7 +148,7 @@ impl DirectoryClient {
         node: &Node,
         urls: &str,
     ) -> Result<DirectoryClient, DirectoryError> {
-        let kv = crate::nats::KvDirectory::connect(node, urls).await?;
+        let kv = crate::backend::nats::KvDirectory::connect(node, urls).await?;
         Ok(DirectoryClient {
             target: Target::Backend(Arc::new(kv)),
         })

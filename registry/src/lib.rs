@@ -89,17 +89,15 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod backend;
 mod client;
 mod error;
 mod late;
 mod name;
-#[cfg(feature = "nats")]
-mod nats;
 #[allow(unreachable_pub, dead_code)]
 // the generated `DirectoryClient` stub alias is not re-exported
 mod protocol;
 mod registered;
-mod server;
 
 use std::sync::Arc;
 
@@ -109,19 +107,19 @@ use farcall_runtime::{Node, NodeExtension, ObjectId};
 pub use auth::{
     WRITE_METHODS, WriteAccess, authorize_write, set_trusted_networks, set_write_access,
 };
+pub use backend::embedded::{MAX_GROUP, MAX_PAGE, WATCH_BACKLOG};
 pub use client::{DIRECTORY_ENV, DirectoryClient, DirectoryExt};
 pub use error::DirectoryError;
 pub use name::{MAX_NAME_LEN, validate_name, validate_prefix};
 pub use protocol::{ArgInfo, Change, Directory, Entry, Found, InterfaceInfo, MethodInfo, Page};
 pub use registered::ExportRegistered;
-pub use server::{MAX_GROUP, MAX_PAGE, WATCH_BACKLOG};
 
 /// Serves an empty directory at [`ObjectId::DIRECTORY`] on `node`, behind
 /// the write check. Every node gets one when it is built (a
 /// [`NodeExtension`] registered by this crate); calling it again replaces
 /// the node's directory with an empty one.
 pub fn install(node: &Node) {
-    let embedded: Arc<dyn Directory> = Arc::new(server::Embedded::new(node));
+    let embedded: Arc<dyn Directory> = Arc::new(backend::embedded::Embedded::new(node));
     let guarded = Arc::new(auth::Guarded::new(node, Dispatcher::new(embedded)));
     node.serve_object(ObjectId::DIRECTORY, guarded);
 }

@@ -23,23 +23,27 @@
 //! The bucket has the replicas `FARCALL_NATS_REPLICAS` says (1 by
 //! default). Clocks of the nodes are compared for leases: keep them in sync
 //! (NTP), as for any lease.
+//!
+//! What the bucket's keys and values hold is in `stored`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
-use bytes::Bytes;
-use farcall_runtime::remote::{AnyRemote, WireRef, is_subinterface};
+use farcall_runtime::remote::{AnyRemote, is_subinterface};
 use farcall_runtime::{Node, NodeId, ObjectId, RemoteError, Stream, WeakNode};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 
 use crate::DirectoryError;
+use crate::backend::embedded::{MAX_GROUP, MAX_PAGE};
 use crate::name::{validate_name, validate_prefix};
 use crate::protocol::{Change, Directory, Entry, Found, InterfaceInfo, Page, interface_name};
-use crate::server::{MAX_GROUP, MAX_PAGE};
+
+mod stored;
+
+use stored::{Stored, changes, decode, encode, fresh, key_of, name_of, now_ms};
 
 /// The bucket that holds the directory.
 pub(crate) const BUCKET: &str = "farcall_directory";
@@ -52,60 +56,6 @@ const CAS_ATTEMPTS: usize = 64;
 
 fn backend(e: impl fmt::Display) -> DirectoryError {
     DirectoryError::Remote(RemoteError::Io(format!("nats: {e}")))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-fn key_of(name: &str) -> String {
-    name.replace('.', "=2E")
-}
-
-fn name_of(key: &str) -> String {
-    key.replace("=2E", ".")
-}
-
-/// One member as stored.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Stored {
-    wire: WireRef,
-    /// When its binder last confirmed it (ms since the Unix epoch).
-    beat_ms: u64,
-    /// Which write (bind, rebind or add) put it there: watchers see an
-    /// object rebound in place leave and arrive again, as on a node's
-    /// directory.
-    tag: u64,
-}
-
-impl Stored {
-    fn same(&self, owner: NodeId, object: ObjectId) -> bool {
-        self.wire.owner == owner && self.wire.object == object
-    }
-
-    /// The same member put there by the same write.
-    fn same_binding(&self, other: &Stored) -> bool {
-        self.same(other.wire.owner, other.wire.object) && self.tag == other.tag
-    }
-}
-
-/// The members confirmed within `lease`.
-fn fresh(group: Vec<Stored>, lease: Duration) -> Vec<Stored> {
-    let floor = now_ms().saturating_sub(lease.as_millis() as u64);
-    group.into_iter().filter(|m| m.beat_ms >= floor).collect()
-}
-
-fn decode(value: &[u8]) -> Vec<Stored> {
-    farcall_runtime::codec::decode(value).unwrap_or_default()
-}
-
-fn encode(group: &[Stored]) -> Result<Bytes, DirectoryError> {
-    postcard::to_stdvec(group)
-        .map(Bytes::from)
-        .map_err(|e| DirectoryError::Remote(RemoteError::Encode(e.to_string())))
 }
 
 /// What the binding node keeps confirming: its members, and the
@@ -360,28 +310,6 @@ async fn beat(kv: kv::Store, held: Weak<Mutex<Held>>, lease: Duration) {
                 // confirms again.
                 let _ = kv.update(&key, v, e.revision).await;
             }
-        }
-    }
-}
-
-fn changes(name: &str, old: &[Stored], new: &[Stored], out: &mut Vec<Change>) {
-    for m in old {
-        if !new.iter().any(|n| n.same_binding(m)) {
-            out.push(Change::Unbound {
-                name: name.to_owned(),
-                owner: m.wire.owner,
-                object: m.wire.object,
-            });
-        }
-    }
-    for m in new {
-        if !old.iter().any(|o| o.same_binding(m)) {
-            out.push(Change::Bound {
-                name: name.to_owned(),
-                owner: m.wire.owner,
-                object: m.wire.object,
-                interface: m.wire.interface,
-            });
         }
     }
 }
