@@ -22,7 +22,7 @@
 //! # Layout
 //!
 //! - `mod.rs`: the handle ([`Connection`]), its shared state, and the
-//!   [`Hooks`] seam through which the node attaches remote objects.
+//!   `Hooks` seam through which the node attaches remote objects.
 //! - `outbox.rs`: queueing and coalesced writes, `send_control`.
 //! - `call.rs`: calls and one-way messages to the peer, calls in flight.
 //! - `serve.rs`: serving the peer's calls, replies, the in-flight guards.

@@ -2,7 +2,7 @@
 //! them. A reply completes its caller's one-shot (the caller wakes on the
 //! same worker); a call is served and its handler polled once in place;
 //! frames of remote objects (stream items, leases) go to the connection's
-//! [`Hooks`](super::Hooks), after the flood guards.
+//! `Hooks`, after the flood guards.
 
 use std::io;
 use std::sync::Arc;

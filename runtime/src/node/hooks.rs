@@ -1,6 +1,6 @@
 //! What a node attaches to each of its connections: its object table, its
 //! leases and the connection's streams, behind the connection's
-//! [`Hooks`] seam.
+//! `Hooks` seam.
 
 use std::any::Any;
 use std::sync::{Arc, Weak};

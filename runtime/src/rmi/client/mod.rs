@@ -3,7 +3,7 @@
 //! A [`StubCore`] sends each call to one of four targets, one file each:
 //!
 //! - `remote.rs`: an object on another node, over a connection to its
-//!   owner that is dialed again, with backoff, when it breaks ([`Link`]);
+//!   owner that is dialed again, with backoff, when it breaks (`Link`);
 //! - `local.rs`: an object of this very node, through its dispatcher but
 //!   without a socket;
 //! - `late.rs`: whichever object a resolver (the directory) picks, call

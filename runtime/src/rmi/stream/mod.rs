@@ -18,7 +18,7 @@
 //!
 //! serde gives `Serialize` and `Deserialize` no context, so the runtime
 //! sets the connection in a thread-local scope around every payload it
-//! encodes ([`encode_in`], here) and decodes ([`decode_in`]). A payload
+//! encodes and decodes (`encode_in` and `decode_in`, in `rmi/scope.rs`). A payload
 //! encoded for a call to an object of this very node (no connection) hands
 //! its streams over through a process-wide table instead.
 
