@@ -98,6 +98,7 @@ mod name;
 // the generated `DirectoryClient` stub alias is not re-exported
 mod protocol;
 mod registered;
+mod store;
 
 use std::sync::Arc;
 
@@ -113,6 +114,7 @@ pub use error::DirectoryError;
 pub use name::{MAX_NAME_LEN, validate_name, validate_prefix};
 pub use protocol::{ArgInfo, Change, Directory, Entry, Found, InterfaceInfo, MethodInfo, Page};
 pub use registered::ExportRegistered;
+pub use store::{DirectoryStore, DirectoryStoreError, Kept, SavedBindings};
 
 /// Serves an empty directory at [`ObjectId::DIRECTORY`] on `node`, behind
 /// the write check. Every node gets one when it is built (a

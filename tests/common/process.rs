@@ -19,14 +19,58 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-/// The `farcall` command of this build.
-pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_farcall");
+/// The `farcall` command of this build (package `farcall-cli`), as a
+/// program for [`Command::new`]: built on first use, once per test binary,
+/// into the target directory this test binary runs from.
+pub(crate) const BIN: Bin = Bin;
+
+/// See [`BIN`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bin;
+
+impl AsRef<OsStr> for Bin {
+    fn as_ref(&self) -> &OsStr {
+        static PATH: OnceLock<PathBuf> = OnceLock::new();
+        PATH.get_or_init(build_cli).as_os_str()
+    }
+}
+
+/// Builds the `farcall` binary with the cargo that runs the tests (a
+/// no-op when `cargo test --workspace` built it already) and gives its
+/// path.
+fn build_cli() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test binary under target/<profile>/deps");
+    let target_dir = profile_dir.parent().expect("a target directory");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet", "-p", "farcall-cli", "--bin", "farcall"])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "cannot build the farcall command");
+    let bin = profile_dir.join(format!("farcall{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "no farcall command at {}", bin.display());
+    bin
+}
 
 /// A safety net only: how long a child may take to print what a test
 /// waits for.

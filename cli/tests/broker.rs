@@ -7,6 +7,7 @@
 //!
 //! Time-outs here only keep a broken build from hanging.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::Read;

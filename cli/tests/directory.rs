@@ -8,6 +8,7 @@
 //!
 //! Time-outs here only keep a broken build from hanging.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;

@@ -1,0 +1,264 @@
+//! `broker serve`, `broker stats`, `pub`, `sub`, `send` and `recv`.
+
+use farcall::Node;
+use farcall::mme::{Broker, BrokerConfig, BrokerError, QueueConfig, SubscribeOptions};
+use serde_json::Value;
+
+use crate::args::{BrokerArg, BrokerServeArgs, PubArgs, RecvArgs, SendArgs, StatsArgs, SubArgs};
+use crate::render::{json_argument, message_line, stats_text};
+use crate::{CALL_DEADLINE, Fail, one_line, print_out, reach, target_address};
+
+/// The environment variable that names the broker when `--broker` is not
+/// given.
+pub(crate) const BROKER_ENV: &str = "FARCALL_BROKER";
+
+/// The most messages `recv` holds unacknowledged (the broker's largest
+/// prefetch over a connection).
+pub(crate) const RECV_MAX_HELD: u64 = 1024;
+
+/// The broker named by `--broker` or `FARCALL_BROKER`, from a node of this
+/// process that only dials. Close both ([`Broker::close`],
+/// [`Node::shutdown`]) before exiting: that sends what is still queued (a
+/// publish is one-way).
+pub(crate) async fn connect_broker(target: &BrokerArg) -> Result<(Node, Broker), Fail> {
+    let addr = target_address(
+        &target.broker,
+        "--broker",
+        BROKER_ENV,
+        "broker",
+        "tcp://127.0.0.1:7500",
+    )?;
+    let node = Node::new();
+    let broker = reach("the broker", &addr, Broker::connect_with(&node, &addr)).await?;
+    Ok((node, broker))
+}
+
+/// Runs `work` with the broker, then closes the node gracefully whatever
+/// the outcome.
+pub(crate) async fn with_broker<F, Fut>(target: &BrokerArg, work: F) -> Result<(), Fail>
+where
+    F: FnOnce(Broker) -> Fut,
+    Fut: Future<Output = Result<(), Fail>>,
+{
+    let (node, broker) = connect_broker(target).await?;
+    let result = work(broker.clone()).await;
+    // A client's close flushes what it still holds (NATS); then the
+    // node's connections close gracefully, sending what is queued.
+    let closed = call(broker.close()).await;
+    node.shutdown().await;
+    result.and(closed)
+}
+
+/// A call to the broker, within [`CALL_DEADLINE`].
+pub(crate) async fn call<T>(f: impl Future<Output = Result<T, BrokerError>>) -> Result<T, Fail> {
+    match tokio::time::timeout(CALL_DEADLINE, f).await {
+        Ok(r) => r.map_err(broker_failure),
+        Err(_) => Err(Fail::new(format!(
+            "the broker gave no answer within {} s",
+            CALL_DEADLINE.as_secs()
+        ))),
+    }
+}
+
+pub(crate) async fn publish(args: PubArgs) -> Result<(), Fail> {
+    let payload = json_argument(&args.json)?;
+    // The publish is one-way: the graceful close in `with_broker` sends
+    // it before the process exits.
+    with_broker(&args.target, |broker| async move {
+        call(broker.publish_raw(&args.subject, payload.into())).await
+    })
+    .await
+}
+
+pub(crate) async fn subscribe(args: SubArgs) -> Result<(), Fail> {
+    with_broker(&args.target, |broker| async move {
+        let mut sub =
+            call(broker.subscribe_raw(&args.pattern, SubscribeOptions::default())).await?;
+        eprintln!("subscribed to {}", args.pattern);
+        let mut seen = 0u64;
+        while args.count.is_none_or(|n| seen < n) {
+            let msg = match sub.next().await {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => return Err(broker_failure(e)),
+                None => {
+                    return Err(Fail::new(format!(
+                        "the subscription to {} ended: the broker closed",
+                        args.pattern
+                    )));
+                }
+            };
+            print_out(&message_line(
+                args.json,
+                "subject",
+                &msg.subject,
+                &msg.body,
+                &[],
+            ))?;
+            seen += 1;
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) async fn send(args: SendArgs) -> Result<(), Fail> {
+    let payload = json_argument(&args.json)?;
+    with_broker(&args.target, |broker| async move {
+        let config = args.durable.then(QueueConfig::durable);
+        let queue = call(broker.queue_raw(&args.queue, config)).await?;
+        call(queue.send(&payload.into())).await
+    })
+    .await
+}
+
+pub(crate) async fn recv(args: RecvArgs) -> Result<(), Fail> {
+    let count = args.count.unwrap_or(1);
+    if !args.ack && count > RECV_MAX_HELD {
+        return Err(Fail::usage(format!(
+            "--count {count}: without --ack, recv holds at most {RECV_MAX_HELD} messages"
+        )));
+    }
+    with_broker(&args.target, |broker| async move {
+        let queue = call(broker.queue_raw(&args.queue, None)).await?;
+        // With --ack, one at a time: each ack lets the next one come. The
+        // broker hands over the next message as soon as the last one is
+        // acked, so one message past the last may be delivered here and
+        // given back (its attempt goes up by one): the broker has no way
+        // yet to stop a consumer before its last ack. Without --ack, all
+        // at once: they are held until the consumer goes, which gives
+        // them back; a nack would have them delivered to this consumer
+        // again, counting an attempt each time.
+        let prefetch = if args.ack { 1 } else { count as u32 };
+        let mut consumer = call(queue.consume_with(prefetch)).await?;
+        let deadline = args.timeout.map(|t| tokio::time::Instant::now() + t);
+        let mut got = 0u64;
+        while got < count {
+            let next = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, consumer.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        let secs = args.timeout.unwrap_or_default().as_secs_f64();
+                        return Err(Fail::new(if got == 0 {
+                            format!("no message on queue {:?} within {secs} s", args.queue)
+                        } else {
+                            format!(
+                                "only {got} of {count} messages on queue {:?} within {secs} s",
+                                args.queue
+                            )
+                        }));
+                    }
+                },
+                None => consumer.next().await,
+            };
+            let delivery = match next {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return Err(broker_failure(e)),
+                None => {
+                    return Err(Fail::new(format!(
+                        "the broker closed while receiving from queue {:?}",
+                        args.queue
+                    )));
+                }
+            };
+            print_out(&message_line(
+                args.json,
+                "queue",
+                &args.queue,
+                delivery.body(),
+                &[("attempt", Value::from(delivery.attempt()))],
+            ))?;
+            if args.ack {
+                call(delivery.ack()).await?;
+            }
+            got += 1;
+        }
+        drop(consumer);
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) async fn broker_stats(args: StatsArgs) -> Result<(), Fail> {
+    with_broker(&args.target, |broker| async move {
+        let stats = call(broker.stats()).await?;
+        let out = if args.json {
+            let v = serde_json::to_value(&stats)
+                .map_err(|e| Fail::new(format!("cannot write the figures as JSON: {e}")))?;
+            format!("{v}\n")
+        } else {
+            stats_text(&stats)
+        };
+        print_out(&out)
+    })
+    .await
+}
+
+pub(crate) fn broker_failure(e: BrokerError) -> Fail {
+    Fail::new(one_line(&e.to_string()))
+}
+
+pub(crate) async fn broker_serve(args: BrokerServeArgs) -> Result<(), Fail> {
+    let mut config = BrokerConfig {
+        data: args.data.clone(),
+        ..BrokerConfig::default()
+    };
+    if let Some(fsync) = args.fsync {
+        config.fsync = fsync;
+    }
+    if let Some(max) = args.max_message {
+        config.max_message = max;
+    }
+    let broker = Broker::open(config).map_err(|e| match &args.data {
+        Some(dir) => Fail::new(format!(
+            "--data {}: {}",
+            dir.display(),
+            one_line(&e.to_string())
+        )),
+        None => broker_failure(e),
+    })?;
+    let node = Node::new();
+    broker.expose(&node).map_err(broker_failure)?;
+    let addr = node.listen_on(args.listen.clone()).await.map_err(|e| {
+        Fail::new(format!(
+            "cannot listen on {}: {}",
+            args.listen,
+            one_line(&e.to_string())
+        ))
+    })?;
+    // Caught before the address is printed: whoever reads it may stop
+    // the broker at once.
+    let stopped = stop_signals()?;
+    print_out(&format!("listening on {addr}\n"))?;
+    stopped.await;
+    // Close the broker first: it takes no more messages and its durable
+    // queues reach the disk; then the connections go.
+    let closed = broker.close().await;
+    node.shutdown().await;
+    closed.map_err(broker_failure)
+}
+
+/// SIGTERM and ctrl-c (SIGINT), caught from now on; the future ends at
+/// the first.
+#[cfg(unix)]
+pub(crate) fn stop_signals() -> Result<impl Future<Output = ()>, Fail> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let catch = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| Fail::new(format!("cannot catch {name}: {e}")))
+    };
+    let mut term = catch(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = catch(SignalKind::interrupt(), "SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+/// Ctrl-c, caught from the first poll on.
+#[cfg(not(unix))]
+pub(crate) fn stop_signals() -> Result<impl Future<Output = ()>, Fail> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}

@@ -1,0 +1,133 @@
+//! `directory serve`, `ls` and `describe`.
+
+use std::path::Path;
+
+use farcall::registry::{
+    DIRECTORY_ENV, DirectoryStore, DirectoryStoreError, WriteAccess, set_write_access,
+};
+use farcall::{DirectoryClient, DirectoryError, Limits, Node};
+
+use crate::args::{DescribeArgs, DirectoryArg, LsArgs, ServeArgs};
+use crate::render::{entries_json, entries_table, interfaces_json, interfaces_text};
+use crate::{CALL_DEADLINE, Fail, one_line, print_out, reach, target_address};
+
+/// The directory named by `--directory` or `FARCALL_DIRECTORY`, from a
+/// node of this process that only dials.
+pub(crate) async fn connect(target: &DirectoryArg) -> Result<(Node, DirectoryClient), Fail> {
+    let addr = target_address(
+        &target.directory,
+        "--directory",
+        DIRECTORY_ENV,
+        "directory",
+        "tcp://127.0.0.1:7400",
+    )?;
+    let node = Node::new();
+    let dir = reach(
+        "the directory",
+        &addr,
+        DirectoryClient::connect(&node, &addr),
+    )
+    .await?;
+    Ok((node, dir.with_deadline(CALL_DEADLINE)))
+}
+
+pub(crate) fn directory_failure(e: DirectoryError) -> Fail {
+    Fail::new(one_line(&e.to_string()))
+}
+
+pub(crate) async fn ls(args: LsArgs) -> Result<(), Fail> {
+    let (_node, dir) = connect(&args.target).await?;
+    let prefix = args.prefix.as_deref().unwrap_or("");
+    let entries = dir.list(prefix).await.map_err(directory_failure)?;
+    let out = if args.target.json {
+        format!("{}\n", entries_json(&entries))
+    } else {
+        entries_table(&entries)
+    };
+    print_out(&out)
+}
+
+pub(crate) async fn describe(args: DescribeArgs) -> Result<(), Fail> {
+    let (_node, dir) = connect(&args.target).await?;
+    let infos = dir.describe(&args.name).await.map_err(directory_failure)?;
+    let out = if args.target.json {
+        format!("{}\n", interfaces_json(&infos))
+    } else {
+        interfaces_text(&infos)
+    };
+    print_out(&out)
+}
+
+pub(crate) async fn serve(args: ServeArgs) -> Result<(), Fail> {
+    let mut limits = Limits::default();
+    if let Some(lease) = args.lease_time {
+        limits = limits.lease_time(lease);
+    }
+    // The token is read, and write access set, before the node listens:
+    // no writer comes in under the default meanwhile.
+    let access = match &args.write_token_file {
+        Some(file) => {
+            let token = read_token(file)?;
+            Some(if args.token_only {
+                WriteAccess::TokenOnly(token.into())
+            } else {
+                WriteAccess::SameHostOrToken(token.into())
+            })
+        }
+        None => None,
+    };
+    let node = Node::builder().limits(limits).build();
+    if let Some(access) = access
+        && !set_write_access(&node, access)
+    {
+        return Err(Fail::new("this node has no directory to guard"));
+    }
+    let addr = node.listen_on(args.listen.clone()).await.map_err(|e| {
+        Fail::new(format!(
+            "cannot listen on {}: {}",
+            args.listen,
+            one_line(&e.to_string())
+        ))
+    })?;
+    // Kept until the process ends: saving stops when it drops.
+    let _kept = match &args.data {
+        Some(data) => {
+            let store_failure = |e: DirectoryStoreError| Fail::new(one_line(&e.to_string()));
+            let store = DirectoryStore::open(data).map_err(store_failure)?;
+            let kept = store
+                .keep(&node, |e| {
+                    eprintln!("farcall: saving the bindings: {}", one_line(&e.to_string()));
+                })
+                .await
+                .map_err(store_failure)?;
+            for (name, why) in kept.not_restored() {
+                eprintln!(
+                    "farcall: not restoring a member of {name:?}: {}",
+                    one_line(&why.to_string())
+                );
+            }
+            Some(kept)
+        }
+        None => None,
+    };
+    print_out(&format!("listening on {addr}\n"))?;
+    std::future::pending::<()>().await;
+    drop(node);
+    Ok(())
+}
+
+/// The token in `file`, without its final line break.
+pub(crate) fn read_token(file: &Path) -> Result<Vec<u8>, Fail> {
+    let mut token = std::fs::read(file)
+        .map_err(|e| Fail::new(format!("--write-token-file {}: {e}", file.display())))?;
+    while token.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        token.pop();
+    }
+    if token.is_empty() {
+        return Err(Fail::new(format!(
+            "--write-token-file {}: the file is empty",
+            file.display()
+        )));
+    }
+    Ok(token)
+}
