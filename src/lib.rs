@@ -7,9 +7,15 @@
 //! | direct message exchange, asymmetric | [`dme::Server`], [`dme::Client`] | built |
 //! | direct message exchange, symmetric | [`dme::Peer`] | built |
 //! | remote procedure call | [`#[farcall::remote]`](macro@remote) traits served by name: [`Node::serve`], [`Node::connect_service`] | built |
-//! | RMI, early binding | [`Remote<dyn Trait>`](Remote): [`Node::export`], [`Node::connect`] | built: references as arguments and results, callbacks, third-party references, `upcast`/`narrow`, reconnect, leases ([`Limits::lease_time`]), [`Stream`]s as results and arguments |
-//! | RMI, late binding | [`Directory`], [`DirectoryClient`] ([`DirectoryExt::directory`] on every node), [`LateBound`] | built: an embedded directory (bind, groups, typed lookup, paged list, find by interface, watch, describe, leased bindings, writes from the same host or with a token), `LateBound<dyn Trait>` via `DirectoryClient::late_bound` |
+//! | RMI, early binding | [`Remote<dyn Trait>`](Remote): [`Node::export`], [`Node::connect`] | built: references as arguments and results, callbacks, third-party references, `upcast`/`narrow`, reconnect, leases ([`Limits::lease_time`](node::Limits::lease_time)), [`Stream`]s as results and arguments |
+//! | RMI, late binding | [`directory::DirectoryClient`] ([`directory::DirectoryExt::directory`] on every node), [`directory::LateBound`] | built: an embedded directory (bind, groups, typed lookup, paged list, find by interface, watch, describe, leased bindings, writes from the same host or with a token), `LateBound<dyn Trait>` via `DirectoryClient::late_bound` |
 //! | mediated message exchange | [`mme::Broker`], [`mme::Queue`], [`mme::Topic`] | built: an embedded or standalone broker (`farcall broker serve`), queues with ack/nack/ack-wait/dead-letter and durability on disk, topics with `*`/`>` wildcards, mediated RPC ([`mme::Broker::serve`], [`mme::Broker::stub`]); the same API on NATS with a `nats://` address (feature `nats`, on by default) |
+//!
+//! The modules follow the paradigms: [`dme`], [`rpc`], [`rmi`],
+//! [`directory`] and [`mme`]; [`node`] holds what they share (addresses,
+//! limits, ids, connections). The root has what every program names:
+//! [`Node`], [`Remote`], [`Stream`], [`RemoteError`], [`Error`] and the
+//! [`remote`](macro@remote) attribute.
 //!
 //! # Remote procedures and objects
 //!
@@ -77,7 +83,7 @@
 //! - Generated: the trait (its futures boxed, so `dyn Trait` works and an
 //!   `Arc<dyn Trait>` may hold a stub or a local object), `TraitClient`
 //!   (the stub), the dispatcher, and an interface descriptor in the
-//!   link-time [`remote::catalogue`]. Generated code names only `::core`,
+//!   link-time [`rmi::catalogue`]. Generated code names only `::core`,
 //!   `::std` and `::farcall::__private`; `#[remote(crate = "path")]`
 //!   points it elsewhere.
 //! - Versions: a method's id is a hash of its name and it carries a hash of
@@ -86,11 +92,11 @@
 //!   name with another signature is [`RemoteError::InterfaceMismatch`],
 //!   never a wrong decode.
 //! - Deadlines: every call has one (30 s unless the node's
-//!   [`Limits::default_deadline`] says otherwise);
+//!   [`Limits::default_deadline`](node::Limits::default_deadline) says otherwise);
 //!   [`Remote::with_deadline`] sets another for a reference's calls. When it
 //!   passes the caller gets `DeadlineExceeded` and the server drops the
 //!   handler's future; dropping a call's future cancels it on the server.
-//! - Inside a method, [`CallContext::current`] tells who called and until
+//! - Inside a method, [`CallContext::current`](rpc::CallContext::current) tells who called and until
 //!   when they wait.
 //! - Calls to an object of the calling node run directly, without encoding
 //!   or socket ([`Remote::is_local`]). One difference remains: a panic in a
@@ -112,37 +118,82 @@
 #![warn(missing_docs)]
 
 pub use farcall_macros::{export, remote};
-pub use farcall_runtime::{
-    Address, AddressError, CallContext, Connection, Error, Fault, IntoAddress, LateBound, Limits,
-    Node, NodeBuilder, NodeId, ObjectId, Policy, Remote, RemoteError, Resolve, Result, Stream,
-    StreamSender, dme,
-};
+pub use farcall_runtime::{Error, Node, Remote, RemoteError, Result, Stream};
 
-pub use farcall_registry::{
-    Change, Directory, DirectoryClient, DirectoryError, DirectoryExt, Entry, ExportRegistered,
-    InterfaceInfo, Page,
-};
-
-#[doc(hidden)]
-pub use farcall_runtime::__private;
-
-// The README's Rust samples compile and run as doc tests.
-#[doc = include_str!("../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
-
-/// Interfaces, stubs and the catalogue of remote traits.
-pub mod remote {
-    pub use farcall_runtime::remote::{
-        AnyRemote, ArgDescriptor, Candidates, Carrier, CarrierFuture, Coerce, ExportRegistration,
-        Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore, Upcast, WireRef,
-        catalogue, decode_in, find_interface, is_subinterface, registered_exports,
+/// The node every program starts from: its addresses, limits, ids and
+/// connections.
+///
+/// A [`Node`] listens ([`Node::listen`]) and dials; what it serves and
+/// calls goes through the paradigm modules. [`Limits`](node::Limits)
+/// bound what a peer may cost it (frame size, calls in flight, deadlines,
+/// lease time).
+///
+/// ```
+/// use farcall::node::{Address, Limits};
+///
+/// let addr: Address = "tcp://127.0.0.1:7400".parse().unwrap();
+/// let limits = Limits::default().max_in_flight(64);
+/// let node = farcall::Node::builder().limits(limits).build();
+/// # let _ = (addr, node);
+/// ```
+pub mod node {
+    pub use farcall_runtime::{
+        Address, AddressError, Connection, Extensions, IntoAddress, Limits, NodeBuilder, NodeId,
+        WeakNode,
     };
 }
 
-/// The directory and late binding: everything of `farcall-registry`.
-pub mod registry {
+/// Direct message exchange: typed messages between two processes, with
+/// no broker in between, client/server ([`Server`](dme::Server),
+/// [`Client`](dme::Client)) or peer to peer ([`Peer`](dme::Peer)).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> farcall::Result<()> {
+/// use farcall::dme::{Client, Server};
+///
+/// let server = Server::bind("tcp://127.0.0.1:0", |s: String| async move { s.len() }).await?;
+/// let client = Client::<String, usize>::connect(server.local_addr()).await?;
+/// assert_eq!(client.request("four".into()).await?, 4);
+/// # Ok(()) }
+/// ```
+pub mod dme {
+    pub use farcall_runtime::dme::*;
+}
+
+/// Remote procedure calls: a `#[farcall::remote]` trait served under a
+/// name ([`Node::serve`](crate::Node::serve)) and called through
+/// [`Node::connect_service`](crate::Node::connect_service); inside a
+/// handler, [`CallContext`](rpc::CallContext) tells who called and until
+/// when they wait. A failed call is a [`RemoteError`](crate::RemoteError);
+/// [`Fault`](rpc::Fault) is the form it travels in.
+pub mod rpc {
+    pub use farcall_runtime::{CallContext, Fault};
+}
+
+/// Remote objects, early binding: [`Remote<dyn Trait>`](crate::Remote)
+/// references that the caller names by node and [`ObjectId`](rmi::ObjectId),
+/// passed as arguments and results, narrowed and upcast; untyped
+/// references ([`AnyRemote`](rmi::AnyRemote)); streams; and the link-time
+/// catalogue of remote interfaces ([`catalogue`](rmi::catalogue)).
+pub mod rmi {
+    pub use farcall_registry::ExportRegistered;
+    pub use farcall_runtime::ObjectId;
+    pub use farcall_runtime::rmi::{
+        AnyRemote, ArgDescriptor, ExportRegistration, Interface, InterfaceDescriptor,
+        MethodDescriptor, StreamSender, Stub, catalogue, find_interface, is_subinterface,
+        registered_exports,
+    };
+}
+
+/// Remote objects, late binding: the directory (one embedded in every
+/// node, [`DirectoryExt::directory`](directory::DirectoryExt::directory),
+/// or a standalone one, [`DirectoryClient`](directory::DirectoryClient))
+/// and [`LateBound`](directory::LateBound) stubs that pick an object from
+/// it at run time. Everything of `farcall-registry`.
+pub mod directory {
     pub use farcall_registry::*;
+    pub use farcall_runtime::rmi::{Candidates, LateBound, Policy, Resolve};
 }
 
 /// Mediated message exchange: a broker with queues (point to point) and
@@ -152,7 +203,46 @@ pub mod mme {
     pub use farcall_broker::*;
 }
 
-/// Lower layers, for those who build on the runtime directly.
+/// What generated code and farcall's own crates use; not part of the
+/// documented surface, and free to change.
+#[doc(hidden)]
+pub mod __private {
+    pub use farcall_runtime::__private::*;
+    pub use farcall_runtime::rmi::{
+        Carrier, CarrierFuture, Coerce, StubCore, Upcast, WireRef, decode_in,
+    };
+    pub use farcall_runtime::{codec, connection, service, transport, wire};
+}
+
+// The README's Rust samples compile and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+// Old paths, kept until every caller names the modules above.
+#[doc(hidden)]
+pub use farcall_registry::{
+    Change, Directory, DirectoryClient, DirectoryError, DirectoryExt, Entry, ExportRegistered,
+    InterfaceInfo, Page,
+};
+#[doc(hidden)]
+pub use farcall_runtime::{
+    Address, AddressError, CallContext, Connection, Fault, IntoAddress, LateBound, Limits,
+    NodeBuilder, NodeId, ObjectId, Policy, Resolve, StreamSender,
+};
+#[doc(hidden)]
+pub mod remote {
+    pub use farcall_runtime::remote::{
+        AnyRemote, ArgDescriptor, Candidates, Carrier, CarrierFuture, Coerce, ExportRegistration,
+        Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore, Upcast, WireRef,
+        catalogue, decode_in, find_interface, is_subinterface, registered_exports,
+    };
+}
+#[doc(hidden)]
+pub mod registry {
+    pub use farcall_registry::*;
+}
+#[doc(hidden)]
 pub mod runtime {
     pub use farcall_runtime::{codec, connection, service, transport, wire};
 }
