@@ -1,19 +1,23 @@
 //! The typed API: [`Broker`], [`Queue`], [`Topic`] and what they hand out.
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use farcall_runtime::{IntoAddress, Node};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::{Acker, Backend, DeliverySource, Embedded, MessageSource};
+use crate::backend::{Acker, Backend, DeliverySource, Embedded, MessageSource, Subject};
 use crate::config::{BrokerConfig, DEFAULT_PREFETCH, QueueConfig, Stats, SubscribeOptions};
-use crate::engine::Engine;
+use crate::engine::{Engine, RawDelivery};
 use crate::error::BrokerError;
+use crate::polled::Polled;
 use crate::rpc::Replies;
 use crate::subject::{validate_queue_name, validate_subject};
 
@@ -283,7 +287,8 @@ impl Broker {
     {
         let source = self.backend().subscribe(pattern, options).await?;
         Ok(Subscription {
-            source,
+            source: Polled::new(source),
+            dropped: 0,
             decode: decode_postcard::<T>,
         })
     }
@@ -296,7 +301,8 @@ impl Broker {
     ) -> Result<Subscription<Bytes>, BrokerError> {
         let source = self.backend().subscribe(pattern, options).await?;
         Ok(Subscription {
-            source,
+            source: Polled::new(source),
+            dropped: 0,
             decode: raw_decode,
         })
     }
@@ -375,7 +381,8 @@ impl<T: Send + 'static> Queue<T> {
         let source = self.broker.backend().consume(&self.name, prefetch).await?;
         let acker = source.acker();
         Ok(Consumer {
-            source,
+            source: Polled::new(source),
+            refusing: None,
             acker,
             decode: self.decode,
         })
@@ -385,15 +392,23 @@ impl<T: Send + 'static> Queue<T> {
 /// Deliveries from a queue to one consumer. Dropping it gives back what it
 /// holds unacknowledged (delivered again to another consumer).
 pub struct Consumer<T> {
-    source: Box<dyn DeliverySource>,
+    source: Polled<dyn DeliverySource, Result<Option<RawDelivery>, BrokerError>>,
+    /// A delivery that did not decode, being refused: the error comes
+    /// once the broker has it back.
+    refusing: Option<(NackFuture, BrokerError)>,
     acker: Arc<dyn Acker>,
     decode: Decode<T>,
 }
 
+type NackFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What a subscription's source gives next: a message and its subject.
+type NextMessage = Result<Option<(Subject, Bytes)>, BrokerError>;
+
 impl<T> fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Consumer")
-            .field("source", &self.source)
+            .field("source", &self.source.source())
             .finish()
     }
 }
@@ -402,24 +417,62 @@ impl<T> Consumer<T> {
     /// The next delivery; `None` once the broker closed. A message that
     /// does not decode as `T` is refused (so it ends in the dead-letter
     /// queue after its last attempt) and given as an error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future before it completes (in
+    /// `tokio::select!`, say) loses no delivery; the next call (or poll,
+    /// as a `futures_core::Stream`) gets it.
     pub async fn next(&mut self) -> Option<Result<Delivery<T>, BrokerError>> {
-        let d = match self.source.next().await {
+        std::future::poll_fn(|cx| self.poll_delivery(cx)).await
+    }
+
+    fn poll_delivery(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Delivery<T>, BrokerError>>> {
+        if let Some((nack, _)) = &mut self.refusing {
+            ready!(nack.as_mut().poll(cx));
+            let (_, e) = self.refusing.take().expect("a refusal under way");
+            return Poll::Ready(Some(Err(e)));
+        }
+        let got = ready!(self.source.poll_step(cx, |mut source| {
+            Box::pin(async move {
+                let got = source.next().await;
+                (source, got)
+            })
+        }));
+        let d = match got {
             Ok(Some(d)) => d,
-            Ok(None) => return None,
-            Err(e) => return Some(Err(e)),
+            Ok(None) => return Poll::Ready(None),
+            Err(e) => return Poll::Ready(Some(Err(e))),
         };
         match (self.decode)(&d.payload) {
-            Ok(body) => Some(Ok(Delivery {
+            Ok(body) => Poll::Ready(Some(Ok(Delivery {
                 body,
                 tag: d.tag,
                 attempt: d.attempt,
                 acker: self.acker.clone(),
-            })),
+            }))),
             Err(e) => {
-                let _ = self.acker.nack(d.tag).await;
-                Some(Err(e))
+                let acker = self.acker.clone();
+                let nack = Box::pin(async move {
+                    let _ = acker.nack(d.tag).await;
+                });
+                self.refusing = Some((nack, e));
+                self.poll_delivery(cx)
             }
         }
+    }
+}
+
+/// A consumer is a `futures_core::Stream` of its deliveries, the same as
+/// [`Consumer::next`] gives.
+impl<T> futures_core::Stream for Consumer<T> {
+    type Item = Result<Delivery<T>, BrokerError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_delivery(cx)
     }
 }
 
@@ -535,14 +588,16 @@ pub struct Message<T> {
 /// The messages published on subjects matching a pattern. Dropping it
 /// unsubscribes.
 pub struct Subscription<T> {
-    source: Box<dyn MessageSource>,
+    source: Polled<dyn MessageSource, NextMessage>,
+    /// What the source said last of the messages it dropped.
+    dropped: u64,
     decode: Decode<T>,
 }
 
 impl<T> fmt::Debug for Subscription<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Subscription")
-            .field("source", &self.source)
+            .field("source", &self.source.source())
             .finish()
     }
 }
@@ -551,19 +606,42 @@ impl<T> Subscription<T> {
     /// The next message; `None` once the subscription ended. An error
     /// item: a message that does not decode as `T` (the subscription goes
     /// on), or the end of a subscriber cut off as slow.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future before it completes (in
+    /// `tokio::select!`, say) loses no message; the next call (or poll,
+    /// as a `futures_core::Stream`) gets it.
     pub async fn next(&mut self) -> Option<Result<Message<T>, BrokerError>> {
-        let got = match self.source.try_next() {
+        std::future::poll_fn(|cx| self.poll_message(cx)).await
+    }
+
+    fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message<T>, BrokerError>>> {
+        // A message already here is taken without a future.
+        let here = self.source.at_rest().and_then(|s| s.try_next());
+        let got = match here {
             Some(m) => Ok(Some(m)),
-            None => self.source.next().await,
+            None => ready!(self.source.poll_step(cx, |mut source| {
+                Box::pin(async move {
+                    let got = source.next().await;
+                    (source, got)
+                })
+            })),
         };
-        match got {
+        if let Some(source) = self.source.source() {
+            self.dropped = source.dropped();
+        }
+        Poll::Ready(match got {
             Ok(Some((subject, payload))) => Some((self.decode)(&payload).map(|body| Message {
                 subject: subject.into_string(),
                 body,
             })),
             Ok(None) => None,
             Err(e) => Some(Err(e)),
-        }
+        })
     }
 
     /// Messages dropped from this subscription's buffer because it fell
@@ -571,6 +649,16 @@ impl<T> Subscription<T> {
     /// The buffer of a remote broker's subscriber is at the broker: its
     /// count arrives with the messages that follow a drop.
     pub fn dropped(&self) -> u64 {
-        self.source.dropped()
+        self.source.source().map_or(self.dropped, |s| s.dropped())
+    }
+}
+
+/// A subscription is a `futures_core::Stream` of its messages, the same
+/// as [`Subscription::next`] gives.
+impl<T> futures_core::Stream for Subscription<T> {
+    type Item = Result<Message<T>, BrokerError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_message(cx)
     }
 }

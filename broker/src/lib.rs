@@ -120,6 +120,7 @@ mod error;
 mod expose;
 pub mod log;
 mod pack;
+mod polled;
 #[allow(unreachable_pub, dead_code)]
 mod protocol;
 mod rpc;

@@ -16,11 +16,14 @@ pub(super) struct ChannelRx<T> {
 }
 
 impl<T> ChannelRx<T> {
-    pub(super) async fn next(&mut self) -> Option<Result<T, RemoteError>> {
-        match self.rx.recv().await {
+    pub(super) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<T, RemoteError>>> {
+        Poll::Ready(match ready!(self.rx.poll_recv(cx)) {
             Some(v) => Some(Ok(v)),
             None => lock(&self.shared.failure).take().map(Err),
-        }
+        })
     }
 }
 

@@ -28,12 +28,15 @@ pub(super) fn decode_item<T: serde::de::DeserializeOwned>(
 }
 
 impl<T> Consumer<T> {
-    pub(super) async fn next(&mut self) -> Option<Result<T, RemoteError>> {
+    pub(super) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<T, RemoteError>>> {
         if self.ended {
-            return None;
+            return Poll::Ready(None);
         }
-        let event = self.rx.recv().await;
-        match event {
+        let event = ready!(self.rx.poll_recv(cx));
+        Poll::Ready(match event {
             Some(Event::Item(bytes)) => {
                 self.unacked += 1;
                 if self.unacked >= (self.window / 2).max(1) {
@@ -65,7 +68,7 @@ impl<T> Consumer<T> {
                 self.ended = true;
                 Some(Err(RemoteError::Disconnected("connection lost".into())))
             }
-        }
+        })
     }
 
     pub(super) fn cancel(&mut self) {

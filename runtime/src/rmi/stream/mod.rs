@@ -27,10 +27,10 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -137,6 +137,8 @@ enum Source<T> {
     Iter(Box<dyn Iterator<Item = T> + Send>),
     /// Items from a [`StreamSender`].
     Channel(ChannelRx<T>),
+    /// Items from any asynchronous stream.
+    Async(Pin<Box<dyn futures_core::Stream<Item = T> + Send>>),
     /// Items from a producer at the other end of a connection.
     Wire(Consumer<T>),
     /// Encoded and handed over: the receiver has the items.
@@ -146,17 +148,22 @@ enum Source<T> {
 }
 
 impl<T> Source<T> {
-    async fn next(&mut self) -> Option<Result<T, RemoteError>> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, RemoteError>>> {
         let item = match self {
             Source::Iter(it) => it.next().map(Ok),
-            Source::Channel(rx) => rx.next().await,
-            Source::Wire(c) => return c.next().await,
-            Source::Sent | Source::Done => return None,
+            Source::Channel(rx) => ready!(rx.poll_next(cx)),
+            Source::Wire(c) => return c.poll_next(cx),
+            Source::Async(s) => ready!(s.as_mut().poll_next(cx)).map(Ok),
+            Source::Sent | Source::Done => return Poll::Ready(None),
         };
         if !matches!(item, Some(Ok(_))) {
             *self = Source::Done;
         }
-        item
+        Poll::Ready(item)
+    }
+
+    async fn next(&mut self) -> Option<Result<T, RemoteError>> {
+        poll_fn(|cx| self.poll_next(cx)).await
     }
 
     /// The consumer is gone (`why`): a channel's sender learns why.
@@ -183,6 +190,40 @@ impl<T> Stream<T> {
         I::IntoIter: Send + 'static,
     {
         Self::from_source(Source::Iter(Box::new(iter.into_iter())), DEFAULT_WINDOW)
+    }
+
+    /// A stream of the items of any asynchronous stream (a
+    /// `futures::Stream`, a `tokio_stream` adapter, another farcall
+    /// stream mapped), polled as the consumer's credit allows.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use farcall_runtime::Stream;
+    ///
+    /// let inner = Stream::iter([1, 2, 3]);
+    /// // Any `futures_core::Stream`; here one of farcall's own, its items unwrapped.
+    /// struct Ok<S>(S);
+    /// impl<S: futures_core::Stream<Item = Result<u32, farcall_runtime::RemoteError>> + Unpin>
+    ///     futures_core::Stream for Ok<S>
+    /// {
+    ///     type Item = u32;
+    ///     fn poll_next(
+    ///         mut self: std::pin::Pin<&mut Self>,
+    ///         cx: &mut std::task::Context<'_>,
+    ///     ) -> std::task::Poll<Option<u32>> {
+    ///         std::pin::Pin::new(&mut self.0).poll_next(cx).map(|i| i.map(|r| r.unwrap() * 10))
+    ///     }
+    /// }
+    /// let mut s = Stream::from_stream(Ok(inner));
+    /// assert_eq!(s.next().await, Some(Ok(10)));
+    /// # }
+    /// ```
+    pub fn from_stream<S>(stream: S) -> Self
+    where
+        S: futures_core::Stream<Item = T> + Send + 'static,
+    {
+        Self::from_source(Source::Async(Box::pin(stream)), DEFAULT_WINDOW)
     }
 
     /// A stream fed through a channel: items sent with
@@ -219,12 +260,28 @@ impl<T> Stream<T> {
 
     /// The next item: `None` at the end; an `Err` item (a failure of the
     /// producer, or of the connection) is the last before `None`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future before it completes (in
+    /// `tokio::select!`, say) loses no item; the next call gets it.
     pub async fn next(&mut self) -> Option<Result<T, RemoteError>> {
-        self.source
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .next()
-            .await
+        self.source_mut().next().await
+    }
+
+    fn source_mut(&mut self) -> &mut Source<T> {
+        self.source.get_mut().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A farcall stream is a `futures_core::Stream`: `StreamExt`,
+/// `select_all` and `tokio-stream` work on it. Its items are the same as
+/// [`Stream::next`]'s.
+impl<T> futures_core::Stream for Stream<T> {
+    type Item = Result<T, RemoteError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().source_mut().poll_next(cx)
     }
 }
 
@@ -243,6 +300,7 @@ impl<T> fmt::Debug for Stream<T> {
         let what = match &*lock(&self.source) {
             Source::Iter(_) => "iterator".to_owned(),
             Source::Channel(_) => "channel".to_owned(),
+            Source::Async(_) => "asynchronous stream".to_owned(),
             Source::Wire(c) => format!("stream {} from {}", c.id, c.conn.peer_id()),
             Source::Sent => "sent".to_owned(),
             Source::Done => "ended".to_owned(),
