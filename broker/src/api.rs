@@ -313,9 +313,15 @@ impl Broker {
         self.backend().stats().await
     }
 
-    /// Closes a broker in this process: it takes no more messages, its
-    /// subscriptions and consumers end, and durable queues are flushed to
-    /// disk. For a client, does nothing.
+    /// Closes the broker.
+    ///
+    /// A broker in this process takes no more messages, its subscriptions
+    /// and consumers end, and durable queues are flushed to disk. A
+    /// client of a remote broker sends what it still holds (what
+    /// [`Broker::publish`] queued) and returns once the broker has it, so
+    /// a program that publishes, closes and exits loses nothing; an error
+    /// means the broker may not have it. A NATS client flushes its
+    /// connection.
     pub async fn close(&self) -> Result<(), BrokerError> {
         self.backend().close().await
     }

@@ -101,3 +101,38 @@ async fn a_message_that_does_not_decode_is_refused_then_reported() {
     assert_eq!(&d.body()[..], [0xff; 5]);
     assert!(d.attempt() >= 2, "refused once at least: {}", d.attempt());
 }
+
+/// A client that publishes, closes and is cut off at once (as a program
+/// that exits) loses nothing: `close` returns once the broker has it.
+/// Large messages keep the connection's queue full, so that at `close`
+/// the last of them still wait to be written.
+#[tokio::test]
+async fn what_a_client_published_before_close_reaches_the_broker() {
+    const N: usize = 64;
+    let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let b = Broker::embedded();
+    b.expose(&server).unwrap();
+    let mut sub = b.subscribe_raw("exit.>", Default::default()).await.unwrap();
+
+    let node = Node::new();
+    let addr = server.local_addr().unwrap();
+    let client = Broker::connect_with(&node, &addr).await.unwrap();
+    for n in 0..N {
+        let payload = bytes::Bytes::from(vec![n as u8; 256 << 10]);
+        client.publish_raw("exit.now", payload).await.unwrap();
+    }
+    client.close().await.unwrap();
+    // No graceful close of the connection: what is still queued is lost.
+    node.connection(&addr)
+        .await
+        .unwrap()
+        .abort("the program exits");
+    for n in 0..N {
+        let m = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("every message published before close")
+            .unwrap()
+            .unwrap();
+        assert_eq!((m.body.len(), m.body[0]), (256 << 10, n as u8));
+    }
+}

@@ -201,7 +201,11 @@ impl Backend for Client {
             if let Some(task) = task {
                 let _ = task.await;
             }
-            Ok(())
+            // Publishing is one-way: the last batch may still wait in the
+            // connection's queue. A round trip behind it on the same
+            // connection returns once the broker has read it, so that a
+            // program may exit as soon as `close` returns.
+            self.api.info().await.map(drop)
         })
     }
 }
