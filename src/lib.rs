@@ -214,10 +214,53 @@ pub mod __private {
     pub use farcall_runtime::{codec, connection, service, transport, wire};
 }
 
-// The README's Rust samples compile and run as doc tests.
+// The Rust samples of the README and of every page of the guide compile
+// and run as doc tests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+#[doc = include_str!("../docs/guide/README.md")]
+#[cfg(doctest)]
+pub struct GuideIndex;
+#[doc = include_str!("../docs/guide/dme.md")]
+#[cfg(doctest)]
+pub struct GuideDme;
+#[doc = include_str!("../docs/guide/rpc.md")]
+#[cfg(doctest)]
+pub struct GuideRpc;
+#[doc = include_str!("../docs/guide/rmi.md")]
+#[cfg(doctest)]
+pub struct GuideRmi;
+#[doc = include_str!("../docs/guide/directory.md")]
+#[cfg(doctest)]
+pub struct GuideDirectory;
+#[doc = include_str!("../docs/guide/mme.md")]
+#[cfg(doctest)]
+pub struct GuideMme;
+#[doc = include_str!("../docs/guide/addresses-and-limits.md")]
+#[cfg(doctest)]
+pub struct GuideAddressesAndLimits;
+#[doc = include_str!("../docs/guide/cancellation.md")]
+#[cfg(doctest)]
+pub struct GuideCancellation;
+#[doc = include_str!("../docs/guide/command-line.md")]
+#[cfg(doctest)]
+pub struct GuideCommandLine;
+#[doc = include_str!("../docs/guide/beyond-one-machine.md")]
+#[cfg(doctest)]
+pub struct GuideBeyondOneMachine;
+#[doc = include_str!("../docs/guide/examples.md")]
+#[cfg(doctest)]
+pub struct GuideExamples;
+#[doc = include_str!("../docs/guide/performance.md")]
+#[cfg(doctest)]
+pub struct GuidePerformance;
+#[doc = include_str!("../docs/guide/fuzzing-and-ci.md")]
+#[cfg(doctest)]
+pub struct GuideFuzzingAndCi;
+#[doc = include_str!("../docs/guide/layout.md")]
+#[cfg(doctest)]
+pub struct GuideLayout;
 
 // Old paths, kept until every caller names the modules above.
 #[doc(hidden)]
