@@ -1,14 +1,14 @@
 //! Direct message exchange through the facade, as a user writes it.
 //!
 //! Every scenario is one `async fn` taking a [`Transport`];
-//! `on_every_transport!` turns each into one test per transport (TCP, Unix
+//! `on_transports!` turns each into one test per transport (TCP, Unix
 //! sockets, in-process `mem://`). Time-outs here only keep a broken build
 //! from hanging; nothing asserts speed.
 
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,57 +19,10 @@ use farcall::{Address, AddressError, CallContext, Error, Fault, Limits, Node, Ob
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use common::transport::{Transport, on_transports};
 use common::wait::within;
 
-#[derive(Clone, Copy, Debug)]
-enum Transport {
-    Tcp,
-    Unix,
-    Mem,
-}
-
-static NEXT_ADDRESS: AtomicU64 = AtomicU64::new(0);
-
-impl Transport {
-    /// A fresh address to listen on: a free port, a new socket path in the
-    /// temporary directory, or a new in-process name.
-    fn addr(self) -> String {
-        let n = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed);
-        match self {
-            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
-            Transport::Unix => {
-                let file = format!("farcall-dme-{}-{n}.sock", std::process::id());
-                format!("unix://{}", std::env::temp_dir().join(file).display())
-            }
-            Transport::Mem => format!("mem://dme-test-{n}"),
-        }
-    }
-}
-
-/// Runs one scenario per transport, each as its own test.
-macro_rules! on_every_transport {
-    ($($scenario:ident),* $(,)?) => {
-        mod tcp {
-            on_every_transport!(@each Tcp; $($scenario),*);
-        }
-        mod unix {
-            on_every_transport!(@each Unix; $($scenario),*);
-        }
-        mod mem {
-            on_every_transport!(@each Mem; $($scenario),*);
-        }
-    };
-    (@each $transport:ident; $($scenario:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $scenario() {
-                super::$scenario(super::Transport::$transport).await
-            }
-        )*
-    };
-}
-
-on_every_transport!(
+on_transports!([tcp, unix, mem];
     ten_thousand_requests_in_flight_on_one_connection,
     ten_thousand_requests_under_default_limits,
     two_hundred_concurrent_clients,

@@ -25,6 +25,7 @@ use farcall_runtime::remote::{WireRef, decode_in};
 use serde::{Deserialize, Serialize};
 
 use common::process::{line_where_async, rerun, run_child, stdin_closed};
+use common::transport::{Transport, on_transports};
 use common::wait::within;
 
 // ---------------------------------------------------------------------------
@@ -378,50 +379,7 @@ impl Registry for Directory {
 // Helpers
 // ---------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug)]
-enum Transport {
-    Tcp,
-    Mem,
-}
-
-static NEXT_ADDRESS: AtomicU64 = AtomicU64::new(0);
-
-impl Transport {
-    fn addr(self) -> String {
-        let n = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed);
-        match self {
-            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
-            Transport::Mem => format!("mem://rmi-test-{}-{n}", std::process::id()),
-        }
-    }
-
-    /// A node listening on a fresh address of this transport.
-    async fn node(self) -> Node {
-        Node::listen(self.addr()).await.unwrap()
-    }
-}
-
-/// Runs one scenario per transport (TCP and in-process), each as a test.
-macro_rules! on_tcp_and_mem {
-    ($($scenario:ident),* $(,)?) => {
-        mod tcp {
-            on_tcp_and_mem!(@each Tcp; $($scenario),*);
-        }
-        mod mem {
-            on_tcp_and_mem!(@each Mem; $($scenario),*);
-        }
-    };
-    (@each $transport:ident; $($scenario:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $scenario() {
-                super::within(20, stringify!($scenario), super::$scenario(super::Transport::$transport)).await
-            }
-        )*
-    };
-}
-
-on_tcp_and_mem!(
+on_transports!([tcp, mem] within 20;
     references_as_arguments_and_results_nested_anywhere,
     callbacks_where_only_the_client_can_dial,
     third_party_references_connect_directly_to_the_owner,

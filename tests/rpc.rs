@@ -2,7 +2,7 @@
 //! writes them.
 //!
 //! Every scenario is one `async fn` taking a [`Transport`];
-//! `on_every_transport!` turns each into one test per transport (TCP, Unix
+//! `on_transports!` turns each into one test per transport (TCP, Unix
 //! sockets, in-process `mem://`). Time-outs here only keep a broken build
 //! from hanging; nothing asserts speed.
 
@@ -20,75 +20,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use common::transport::{Transport, on_transports};
 use common::wait::within;
 
-// ---------------------------------------------------------------------------
-// Transports
-// ---------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug)]
-enum Transport {
-    Tcp,
-    Unix,
-    Mem,
-}
-
-static NEXT_ADDRESS: AtomicU64 = AtomicU64::new(0);
-
-impl Transport {
-    /// A fresh address to listen on: a free port, a new socket path in the
-    /// temporary directory, or a new in-process name.
-    fn addr(self) -> String {
-        let n = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed);
-        match self {
-            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
-            Transport::Unix => {
-                let file = format!("farcall-rpc-{}-{n}.sock", std::process::id());
-                format!("unix://{}", std::env::temp_dir().join(file).display())
-            }
-            Transport::Mem => format!("mem://rpc-test-{}-{n}", std::process::id()),
-        }
-    }
-
-    /// A node listening on a fresh address of this transport.
-    async fn server(self) -> Node {
-        Node::listen(self.addr()).await.unwrap()
-    }
-
-    /// The same, with `limits`.
-    async fn server_with(self, limits: Limits) -> Node {
-        Node::builder()
-            .limits(limits)
-            .listen(self.addr())
-            .await
-            .unwrap()
-    }
-}
-
-/// Runs one scenario per transport, each as its own test.
-macro_rules! on_every_transport {
-    ($($scenario:ident),* $(,)?) => {
-        mod tcp {
-            on_every_transport!(@each Tcp; $($scenario),*);
-        }
-        mod unix {
-            on_every_transport!(@each Unix; $($scenario),*);
-        }
-        mod mem {
-            on_every_transport!(@each Mem; $($scenario),*);
-        }
-    };
-    (@each $transport:ident; $($scenario:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $scenario() {
-                super::$scenario(super::Transport::$transport).await
-            }
-        )*
-    };
-}
-
-on_every_transport!(
+on_transports!([tcp, unix, mem];
     every_argument_shape,
     application_errors_arrive_as_the_users_type,
     deadline_exceeded_drops_the_handler,
@@ -358,7 +293,7 @@ fn sample_polygon() -> Polygon {
 }
 
 async fn every_argument_shape(t: Transport) {
-    let server = t.server().await;
+    let server = t.node().await;
     let _: Remote<dyn Kitchen> = server.serve("kitchen", Pantry);
     let (client, k) = client_of::<dyn Kitchen>(&server, "kitchen").await;
 
@@ -605,7 +540,7 @@ impl Bank for Account {
 }
 
 async fn application_errors_arrive_as_the_users_type(t: Transport) {
-    let server = t.server().await;
+    let server = t.node().await;
     let exported: Remote<dyn Bank> = server.export(Account::with(100));
     let client = Node::new();
     let addr = server.local_addr().unwrap();
@@ -786,7 +721,7 @@ fn sleeper() -> (
 }
 
 async fn sleepy_server(t: Transport, limits: Limits) -> SleepyServer {
-    let node = t.server_with(limits).await;
+    let node = t.node_with(limits).await;
     let (s, started, dropped, notes) = sleeper();
     let _: Remote<dyn Sleepy> = node.serve("sleepy", s);
     SleepyServer {
@@ -1120,7 +1055,7 @@ impl Counter for Tally {
 }
 
 async fn two_services_and_a_hundred_objects_on_one_connection(t: Transport) {
-    let server = t.server().await;
+    let server = t.node().await;
     let addr = server.local_addr().unwrap();
     let _: Remote<dyn Counter> = server.serve("counter", Tally::new("the service", 1000));
     let _: Remote<dyn Kitchen> = server.serve("kitchen", Pantry);
@@ -1235,7 +1170,7 @@ where
 }
 
 async fn generic_trait_with_two_value_types(t: Transport) {
-    let server = t.server().await;
+    let server = t.node().await;
     let addr = server.local_addr().unwrap();
     let numbers: Remote<dyn Store<u64>> = server.serve("numbers", MapStore::<u64>::new());
     let points: Remote<dyn Store<Point>> = server.serve("points", MapStore::<Point>::new());
@@ -1278,7 +1213,7 @@ async fn generic_trait_with_two_value_types(t: Transport) {
 /// but different meanings must not decode one as the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generic_trait_instances_do_not_mix() {
-    let server = Transport::Tcp.server().await;
+    let server = Transport::Tcp.node().await;
     let _: Remote<dyn Store<u64>> = server.serve("unsigned", MapStore::<u64>::new());
     let client = Node::new();
     let wrong = client
@@ -1387,7 +1322,7 @@ fn assert_mismatch<T: std::fmt::Debug>(r: Result<T, RemoteError>, method: &str) 
 }
 
 async fn newer_client_calling_an_older_server(t: Transport) {
-    let server = t.server().await;
+    let server = t.node().await;
     let addr = server.local_addr().unwrap();
     let exported: Remote<dyn v1::Calc> = server.export(v1::Impl);
 
@@ -1419,7 +1354,7 @@ async fn newer_client_calling_an_older_server(t: Transport) {
 }
 
 async fn older_client_calling_a_newer_server(t: Transport) {
-    let server = t.server().await;
+    let server = t.node().await;
     let addr = server.local_addr().unwrap();
     let _: Remote<dyn v2::Calc> = server.serve("calc", v2::Impl);
 
@@ -1446,7 +1381,7 @@ async fn older_client_calling_a_newer_server(t: Transport) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collocated_calls_run_locally() {
     for t in [Transport::Tcp, Transport::Unix, Transport::Mem] {
-        let node = t.server().await;
+        let node = t.node().await;
         let addr = node.local_addr().unwrap();
         let counter: Remote<dyn Counter> = node.export(Tally::new("here", 0));
         assert!(counter.is_local());
@@ -1513,7 +1448,7 @@ async fn remote_add(
 }
 
 async fn missing_objects_are_no_such_object(t: Transport) {
-    let server = t.server().await;
+    let server = t.node().await;
     let addr = server.local_addr().unwrap();
     let client = Node::new();
 
@@ -1606,7 +1541,7 @@ impl Circle for Disc {
 }
 
 async fn supertrait_methods_through_a_subtrait_stub(t: Transport) {
-    let server = t.server().await;
+    let server = t.node().await;
     let addr = server.local_addr().unwrap();
     let _: Remote<dyn Circle> = server.serve("disc", Disc(Mutex::new(1.0)));
     let client = Node::new();

@@ -5,6 +5,9 @@
 //! - [`process`]: child processes killed on drop: `farcall … serve`
 //!   ([`process::Served`]), and the test binary run again as a child.
 //! - [`temp_dir`]: a fresh directory for a test, removed on drop.
+//! - [`transport`]: TCP, Unix sockets and `mem://`, fresh addresses of
+//!   each, and [`transport::on_transports!`], one test per scenario and
+//!   transport.
 //! - [`wait`]: [`wait::within`] and [`wait::until`], time-outs that keep a
 //!   broken build from hanging.
 //!
@@ -16,4 +19,5 @@
 pub(crate) mod nats;
 pub(crate) mod process;
 pub(crate) mod temp_dir;
+pub(crate) mod transport;
 pub(crate) mod wait;
