@@ -11,10 +11,11 @@
 //! - [`wait`]: [`wait::within`] and [`wait::until`], time-outs that keep a
 //!   broken build from hanging.
 //!
-//! The shapes that several tests bind and call are in `tests/shapes/`,
-//! apart: they add `Shape`, `Circle`, ... to the interface catalogue of
-//! every test binary that links them, and `rpc.rs` and `rmi.rs` have
-//! interfaces of those names of their own.
+//! Interfaces are never here: they add themselves to the interface
+//! catalogue of every test binary that links them. The shapes that several
+//! tests bind and call are in `tests/shapes/`, the services of the RPC
+//! tests in `tests/rpc/` and the objects of the RMI tests in `tests/rmi/`:
+//! the last two have a `Shape` and a `Circle` of their own.
 
 pub(crate) mod nats;
 pub(crate) mod process;
