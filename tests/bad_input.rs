@@ -3,6 +3,8 @@
 //! clients (one kept open throughout, and a fresh one after each attack)
 //! go on getting correct answers.
 
+mod common;
+
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,8 @@ use farcall::{Address, Limits, Node, NodeId, ObjectId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+
+use common::transport::unix_socket_path;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_FRAME: u32 = 64 * 1024;
@@ -638,7 +642,7 @@ async fn a_peer_that_never_reads_its_replies_meets_back_pressure() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use tokio::net::UnixStream;
 
-    let path = std::env::temp_dir().join(format!("farcall-bad-input-{}.sock", std::process::id()));
+    let path = unix_socket_path();
     let node = Node::builder()
         .limits(Limits::default().write_buffer(4096))
         .listen(format!("unix://{}", path.display()))

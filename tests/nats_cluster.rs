@@ -1,8 +1,8 @@
-//! Issue 7, point 5: a three-server NATS cluster on loopback (routes
-//! between the servers, JetStream with three replicas). One server dies
-//! during 10,000 confirmed sends to a durable queue and a stream of
-//! directory rebinds and lookups: every confirmed message is delivered, and
-//! the directory answers throughout (a failed call is retried, and counted).
+//! A three-server NATS cluster on loopback (routes between the servers,
+//! JetStream with three replicas). One server dies during 10,000 confirmed
+//! sends to a durable queue and a stream of directory rebinds and lookups:
+//! every confirmed message is delivered, and the directory answers
+//! throughout (a failed call is retried, and counted).
 //!
 //! The killed server is the one every client connected to: the clients
 //! fail over to the servers they learnt of from it.

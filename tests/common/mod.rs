@@ -5,15 +5,20 @@
 //! - [`process`]: child processes killed on drop: `farcall … serve`
 //!   ([`process::Served`]), and the test binary run again as a child.
 //! - [`temp_dir`]: a fresh directory for a test, removed on drop.
+//! - [`transport`]: TCP, Unix sockets and `mem://`, fresh addresses of
+//!   each, and [`transport::on_transports!`], one test per scenario and
+//!   transport.
 //! - [`wait`]: [`wait::within`] and [`wait::until`], time-outs that keep a
 //!   broken build from hanging.
 //!
-//! The shapes that several tests bind and call are in `tests/shapes/`,
-//! apart: they add `Shape`, `Circle`, ... to the interface catalogue of
-//! every test binary that links them, and `rpc.rs` and `rmi.rs` have
-//! interfaces of those names of their own.
+//! Interfaces are never here: they add themselves to the interface
+//! catalogue of every test binary that links them. The shapes that several
+//! tests bind and call are in `tests/shapes/`, the services of the RPC
+//! tests in `tests/rpc/` and the objects of the RMI tests in `tests/rmi/`:
+//! the last two have a `Shape` and a `Circle` of their own.
 
 pub(crate) mod nats;
 pub(crate) mod process;
 pub(crate) mod temp_dir;
+pub(crate) mod transport;
 pub(crate) mod wait;

@@ -4,8 +4,8 @@
 //! file.
 //!
 //! Apart from `tests/common/`: linking them adds their interfaces to the
-//! test binary's catalogue, where `rpc.rs` and `rmi.rs` have a `Shape` and
-//! a `Circle` of their own.
+//! test binary's catalogue, where `tests/rpc/` and `tests/rmi/` have a
+//! `Shape` and a `Circle` of their own.
 
 #![allow(dead_code)]
 

@@ -20,6 +20,7 @@ use farcall::{Address, Node, NodeId, ObjectId, Remote, RemoteError, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use common::transport::{Transport, on_transports};
 use common::wait::within;
 
 /// The window streams ask for unless told otherwise.
@@ -225,24 +226,6 @@ impl MoreNumbers for Server {
 // ---------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug)]
-enum Transport {
-    Tcp,
-    Mem,
-}
-
-static NEXT_ADDRESS: AtomicU64 = AtomicU64::new(0);
-
-impl Transport {
-    fn addr(self) -> String {
-        let n = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed);
-        match self {
-            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
-            Transport::Mem => format!("mem://streams-test-{}-{n}", std::process::id()),
-        }
-    }
-}
 
 /// A server node serving `Numbers` as "numbers", and a client's reference.
 struct Fixture {
@@ -590,31 +573,7 @@ async fn streams_to_an_object_of_the_same_node(t: Transport) {
 // One test per scenario and transport
 // ---------------------------------------------------------------------------
 
-macro_rules! on_every_transport {
-    ($($scenario:ident),* $(,)?) => {
-        mod tcp {
-            on_every_transport!(@each Tcp; $($scenario),*);
-        }
-        mod mem {
-            on_every_transport!(@each Mem; $($scenario),*);
-        }
-    };
-    (@each $transport:ident; $($scenario:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $scenario() {
-                super::within(
-                    60,
-                    stringify!($scenario),
-                    super::$scenario(super::Transport::$transport),
-                )
-                .await;
-            }
-        )*
-    };
-}
-
-on_every_transport!(
+on_transports!([tcp, mem] within 60;
     server_streaming_keeps_order,
     client_streaming_sums,
     a_slow_consumer_holds_the_producer_to_the_window,
