@@ -8,7 +8,7 @@
 //! | direct message exchange, symmetric | [`dme::Peer`] | built |
 //! | remote procedure call | [`#[farcall::remote]`](macro@remote) traits served by name: [`Node::serve`], [`Node::connect_service`] | built |
 //! | RMI, early binding | [`Remote<dyn Trait>`](Remote): [`Node::export`], [`Node::connect`] | built: references as arguments and results, callbacks, third-party references, `upcast`/`narrow`, reconnect, leases ([`Limits::lease_time`]), [`Stream`]s as results and arguments |
-//! | RMI, late binding | [`Directory`], [`DirectoryClient`] ([`DirectoryExt::directory`] on every node), [`LateBound`] | built: an embedded directory (bind, groups, typed lookup, paged list, find by interface, watch, describe, leased bindings, writes from the same host or with a token), `LateBound<dyn Trait>` via `DirectoryClient::late_bound` |
+//! | RMI, late binding | [`DirectoryApi`], [`DirectoryClient`] ([`DirectoryExt::directory`] on every node), [`LateBound`] | built: an embedded directory (bind, groups, typed lookup, paged list, find by interface, watch, describe, leased bindings, writes from the same host or with a token), `LateBound<dyn Trait>` via `DirectoryClient::late_bound` |
 //! | mediated message exchange | [`mme::Broker`], [`mme::Queue`], [`mme::Topic`] | built: an embedded or standalone broker (`farcall broker serve`), queues with ack/nack/ack-wait/dead-letter and durability on disk, topics with `*`/`>` wildcards, mediated RPC ([`mme::Broker::serve`], [`mme::Broker::stub`]); the same API on NATS with a `nats://` address (feature `nats`, on by default) |
 //!
 //! # Remote procedures and objects
@@ -79,7 +79,9 @@
 //!   (the stub), the dispatcher, and an interface descriptor in the
 //!   link-time [`remote::catalogue`]. Generated code names only `::core`,
 //!   `::std` and `::farcall::__private`; `#[remote(crate = "path")]`
-//!   points it elsewhere.
+//!   points it elsewhere. The interface is named (and its id hashed) after
+//!   the trait; `#[remote(name = "Interface")]` names it otherwise, so a
+//!   trait can be renamed in Rust and stay the same interface on the wire.
 //! - Versions: a method's id is a hash of its name and it carries a hash of
 //!   its signature. Adding or reordering methods breaks no client; calling
 //!   a method the server lacks is [`RemoteError::NoSuchMethod`]; the same
@@ -119,7 +121,7 @@ pub use farcall_runtime::{
 };
 
 pub use farcall_registry::{
-    Change, Directory, DirectoryClient, DirectoryError, DirectoryExt, Entry, ExportRegistered,
+    Change, DirectoryApi, DirectoryClient, DirectoryError, DirectoryExt, Entry, ExportRegistered,
     InterfaceInfo, Page,
 };
 
@@ -133,7 +135,7 @@ pub struct ReadmeDoctests;
 
 /// Interfaces, stubs and the catalogue of remote traits.
 pub mod remote {
-    pub use farcall_runtime::remote::{
+    pub use farcall_runtime::rmi::{
         AnyRemote, ArgDescriptor, Candidates, Carrier, CarrierFuture, Coerce, ExportRegistration,
         Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore, Upcast, WireRef,
         catalogue, decode_in, find_interface, is_subinterface, registered_exports,

@@ -21,7 +21,7 @@ use farcall::runtime::service::{OutcomeFuture, Service};
 use farcall::{Address, CallContext, Fault, Node, NodeId, ObjectId, Remote, RemoteError};
 // `farcall::remote` does not re-export these two (yet): they come from the
 // runtime crate, a dependency of the facade.
-use farcall_runtime::remote::{WireRef, decode_in};
+use farcall_runtime::rmi::{WireRef, decode_in};
 use serde::{Deserialize, Serialize};
 
 use common::process::{line_where_async, rerun, run_child, stdin_closed};
