@@ -85,7 +85,9 @@
 //!   (the stub), the dispatcher, and an interface descriptor in the
 //!   link-time [`rmi::catalogue`]. Generated code names only `::core`,
 //!   `::std` and `::farcall::__private`; `#[remote(crate = "path")]`
-//!   points it elsewhere.
+//!   points it elsewhere. The interface is named (and its id hashed) after
+//!   the trait; `#[remote(name = "Interface")]` names it otherwise, so a
+//!   trait can be renamed in Rust and stay the same interface on the wire.
 //! - Versions: a method's id is a hash of its name and it carries a hash of
 //!   its signature. Adding or reordering methods breaks no client; calling
 //!   a method the server lacks is [`RemoteError::NoSuchMethod`]; the same
@@ -265,7 +267,7 @@ pub struct GuideLayout;
 // Old paths, kept until every caller names the modules above.
 #[doc(hidden)]
 pub use farcall_registry::{
-    Change, Directory, DirectoryClient, DirectoryError, DirectoryExt, Entry, ExportRegistered,
+    Change, DirectoryApi, DirectoryClient, DirectoryError, DirectoryExt, Entry, ExportRegistered,
     InterfaceInfo, Page,
 };
 #[doc(hidden)]
@@ -275,7 +277,7 @@ pub use farcall_runtime::{
 };
 #[doc(hidden)]
 pub mod remote {
-    pub use farcall_runtime::remote::{
+    pub use farcall_runtime::rmi::{
         AnyRemote, ArgDescriptor, Candidates, Carrier, CarrierFuture, Coerce, ExportRegistration,
         Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore, Upcast, WireRef,
         catalogue, decode_in, find_interface, is_subinterface, registered_exports,

@@ -21,7 +21,7 @@ use farcall::remote::Interface;
 use farcall::runtime::codec;
 use farcall::runtime::transport::{PeerAddr, TrustedNetworks};
 use farcall::{
-    Change, Directory, DirectoryClient, DirectoryError, DirectoryExt, Limits, Node, ObjectId,
+    Change, DirectoryApi, DirectoryClient, DirectoryError, DirectoryExt, Limits, Node, ObjectId,
     Remote,
 };
 
@@ -730,7 +730,7 @@ fn the_write_check_admits_this_host_only() {
 
 /// The method word of a directory method, from its descriptor.
 fn word(name: &str) -> u64 {
-    <dyn Directory as Interface>::descriptor()
+    <dyn DirectoryApi as Interface>::descriptor()
         .methods
         .iter()
         .find(|m| m.name == name)

@@ -22,7 +22,7 @@ use farcall::runtime::service::{OutcomeFuture, Service};
 use farcall::{CallContext, Fault, Node, NodeId, ObjectId, Remote, RemoteError};
 // `farcall::remote` does not re-export these two (yet): they come from the
 // runtime crate, a dependency of the facade.
-use farcall_runtime::remote::{WireRef, decode_in};
+use farcall_runtime::rmi::{WireRef, decode_in};
 
 use common::transport::{Transport, on_transports};
 use common::wait::within;

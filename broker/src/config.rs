@@ -110,6 +110,43 @@ impl QueueConfig {
     }
 }
 
+/// For people: `durable, ack-wait 30 s, dead-lettered after 5 deliveries,
+/// max depth 1000000`.
+impl std::fmt::Display for QueueConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.durable {
+            "durable"
+        } else {
+            "not durable"
+        })?;
+        write!(f, ", ack-wait {}", Human(self.ack_wait))?;
+        match self.max_deliver {
+            0 => f.write_str(", never dead-lettered")?,
+            1 => f.write_str(", dead-lettered after 1 delivery")?,
+            n => write!(f, ", dead-lettered after {n} deliveries")?,
+        }
+        write!(f, ", max depth {}", self.max_depth)
+    }
+}
+
+/// A duration in the unit people would write it in: `30 s`, `250 ms`.
+pub(crate) struct Human(pub(crate) Duration);
+
+impl std::fmt::Display for Human {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.0;
+        if d.subsec_nanos() == 0 {
+            write!(f, "{} s", d.as_secs())
+        } else if d.subsec_nanos() % 1_000_000 == 0 {
+            write!(f, "{} ms", d.as_millis())
+        } else if d.subsec_nanos() % 1_000 == 0 {
+            write!(f, "{} µs", d.as_micros())
+        } else {
+            write!(f, "{} ns", d.as_nanos())
+        }
+    }
+}
+
 /// What happens to a subscriber that falls behind by its whole buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SlowPolicy {

@@ -3,6 +3,8 @@
 use farcall_runtime::RemoteError;
 use serde::{Deserialize, Serialize};
 
+use crate::config::QueueConfig;
+
 /// Why a broker operation failed.
 ///
 /// It crosses the wire as the error of every call to a standalone broker;
@@ -44,12 +46,14 @@ pub enum BrokerError {
         limit: u64,
     },
     /// The queue exists with another configuration.
-    #[error("queue {name:?} exists with another configuration: {reason}")]
+    #[error("queue {name:?} exists with another configuration: {existing} (asked for {asked})")]
     QueueConfigMismatch {
         /// The queue.
         name: String,
-        /// What differs.
-        reason: String,
+        /// The configuration it has.
+        existing: QueueConfig,
+        /// The configuration asked for.
+        asked: QueueConfig,
     },
     /// A durable queue was asked of a broker that has no storage (an
     /// embedded broker made without a data directory).
@@ -121,6 +125,29 @@ impl From<RemoteError> for BrokerError {
     }
 }
 
+/// A runtime failure (connecting to a standalone broker, ...), as the
+/// call error it is: [`BrokerError::Remote`].
+impl From<farcall_runtime::Error> for BrokerError {
+    fn from(e: farcall_runtime::Error) -> Self {
+        RemoteError::from(e).into()
+    }
+}
+
+/// A broker error where a [`RemoteError`] is expected (a remote method
+/// that uses the broker, a call carried by a queue): a failed call as it
+/// was, a refusal by policy as `Unauthorized`, a message over the limit as
+/// `Encode`, anything else as `Rejected` with the broker's sentence.
+impl From<BrokerError> for RemoteError {
+    fn from(e: BrokerError) -> Self {
+        match e {
+            BrokerError::Remote(r) => r,
+            BrokerError::Unauthorized(why) => RemoteError::Unauthorized(why),
+            e @ BrokerError::TooLarge { .. } => RemoteError::Encode(e.to_string()),
+            other => RemoteError::Rejected(other.to_string()),
+        }
+    }
+}
+
 /// `TooLarge` if `payload` is over `limit` bytes (every backend checks
 /// before sending or storing).
 pub(crate) fn check_size(payload: &[u8], limit: u64) -> Result<(), BrokerError> {
@@ -151,5 +178,92 @@ mod tests {
         assert_eq!(e.to_string(), "unauthorized: no publishing here");
         let e = BrokerError::from(RemoteError::Overloaded);
         assert_eq!(e, BrokerError::Remote(RemoteError::Overloaded));
+    }
+
+    #[test]
+    fn a_runtime_error_crosses_with_question_mark() {
+        fn connect() -> Result<(), BrokerError> {
+            let addr: farcall_runtime::Address = "mem://broker".parse().unwrap();
+            Err(farcall_runtime::Error::Connect {
+                addr,
+                source: std::io::ErrorKind::ConnectionRefused.into(),
+            })?
+        }
+        let e = connect().unwrap_err();
+        let BrokerError::Remote(RemoteError::Io(why)) = &e else {
+            panic!("expected Remote(Io), got {e:?}");
+        };
+        assert!(why.starts_with("cannot connect to mem://broker: "), "{why}");
+        assert_eq!(e.to_string(), format!("i/o: {why}"));
+
+        fn closed() -> Result<(), BrokerError> {
+            Err(farcall_runtime::Error::Closed)?
+        }
+        assert_eq!(closed(), Err(BrokerError::Remote(RemoteError::Closed)));
+    }
+
+    #[test]
+    fn a_broker_error_crosses_into_a_remote_error() {
+        fn serve() -> Result<(), RemoteError> {
+            Err(BrokerError::QueueFull {
+                name: "jobs".into(),
+                depth: 3,
+            })?
+        }
+        assert_eq!(
+            serve(),
+            Err(RemoteError::Rejected(
+                "queue \"jobs\" is full: 3 messages (its max_depth)".into()
+            ))
+        );
+        let back = |e: BrokerError| RemoteError::from(e);
+        assert_eq!(
+            back(BrokerError::Unauthorized("no".into())),
+            RemoteError::Unauthorized("no".into())
+        );
+        assert_eq!(
+            back(BrokerError::Remote(RemoteError::Overloaded)),
+            RemoteError::Overloaded
+        );
+        assert_eq!(
+            back(BrokerError::TooLarge { size: 9, limit: 4 }),
+            RemoteError::Encode("message of 9 bytes is over the broker's limit of 4 bytes".into())
+        );
+
+        // An application's error that takes remote errors takes the
+        // broker's through them.
+        #[derive(Debug, PartialEq)]
+        struct AppError(RemoteError);
+        impl From<RemoteError> for AppError {
+            fn from(e: RemoteError) -> Self {
+                AppError(e)
+            }
+        }
+        fn app() -> Result<(), AppError> {
+            Err(RemoteError::from(BrokerError::Closed))?
+        }
+        assert_eq!(
+            app(),
+            Err(AppError(RemoteError::Rejected(
+                "the broker is closed".into()
+            )))
+        );
+    }
+
+    #[test]
+    fn a_configuration_mismatch_reads_as_a_sentence() {
+        let e = BrokerError::QueueConfigMismatch {
+            name: "jobs".into(),
+            existing: QueueConfig::durable().max_depth(100),
+            asked: QueueConfig::default()
+                .ack_wait(std::time::Duration::from_millis(250))
+                .max_deliver(0),
+        };
+        assert_eq!(
+            e.to_string(),
+            "queue \"jobs\" exists with another configuration: durable, ack-wait 30 s, \
+             dead-lettered after 5 deliveries, max depth 100 (asked for not durable, \
+             ack-wait 250 ms, never dead-lettered, max depth 1000000)"
+        );
     }
 }

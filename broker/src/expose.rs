@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use farcall_runtime::remote::Dispatcher;
+use farcall_runtime::rmi::Dispatcher;
 use farcall_runtime::{CallContext, Node, NodeId, ObjectId, Stream};
 
 use crate::config::{QueueConfig, Stats, SubscribeOptions};
@@ -86,7 +86,7 @@ impl BrokerApi for Server {
         prefetch: u32,
     ) -> Result<(u64, Stream<WireDelivery>), BrokerError> {
         let q = self.engine.declare(&queue, None)?;
-        let prefetch = prefetch.clamp(1, farcall_runtime::remote::MAX_WINDOW);
+        let prefetch = prefetch.clamp(1, farcall_runtime::rmi::MAX_WINDOW);
         let mut consumer = q.consume(prefetch)?;
         let id = consumer.id();
         let owner = caller().unwrap_or(NodeId(0));

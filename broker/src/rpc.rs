@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use farcall_runtime::remote::{Carrier, CarrierFuture, Coerce, Dispatcher, Interface, StubCore};
+use farcall_runtime::rmi::{Carrier, CarrierFuture, Coerce, Dispatcher, Interface, StubCore};
 use farcall_runtime::service::call_guarded;
 use farcall_runtime::{CallContext, Fault, Node, NodeId, RemoteError, Service};
 use serde::{Deserialize, Serialize};
@@ -192,14 +192,6 @@ impl fmt::Debug for QueueCarrier {
     }
 }
 
-fn to_remote(e: BrokerError) -> RemoteError {
-    match e {
-        BrokerError::Remote(r) => r,
-        BrokerError::TooLarge { .. } => RemoteError::Encode(e.to_string()),
-        other => RemoteError::Rejected(other.to_string()),
-    }
-}
-
 impl QueueCarrier {
     fn request(
         &self,
@@ -231,7 +223,7 @@ impl Carrier for QueueCarrier {
         payload: Bytes,
         deadline: Duration,
         idempotent: bool,
-    ) -> CarrierFuture<'_, Bytes> {
+    ) -> CarrierFuture<'_, Result<Bytes, Fault>> {
         Box::pin(async move {
             let started = Instant::now();
             let (id, bytes) = self.request(method, payload, true, deadline, idempotent);
@@ -248,7 +240,7 @@ impl Carrier for QueueCarrier {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     forget();
-                    return Err(to_remote(e));
+                    return Err(e.into());
                 }
                 Err(_) => {
                     forget();
@@ -257,8 +249,7 @@ impl Carrier for QueueCarrier {
             }
             let left = deadline.saturating_sub(started.elapsed());
             match tokio::time::timeout(left, rx).await {
-                Ok(Ok(Ok(bytes))) => Ok(bytes),
-                Ok(Ok(Err(fault))) => Err(fault.into()),
+                Ok(Ok(answer)) => Ok(answer),
                 Ok(Err(_)) => Err(RemoteError::Disconnected(
                     "the broker's reply subscription ended".into(),
                 )),
@@ -280,7 +271,7 @@ impl Carrier for QueueCarrier {
                 .backend()
                 .send(&self.queue, bytes?)
                 .await
-                .map_err(to_remote)
+                .map_err(RemoteError::from)
         })
     }
 

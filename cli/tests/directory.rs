@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use farcall::registry::DIRECTORY_ENV;
 use farcall::remote::Interface;
-use farcall::{Directory, DirectoryClient, DirectoryError, Node, ObjectId, Remote, RemoteError};
+use farcall::{DirectoryApi, DirectoryClient, DirectoryError, Node, ObjectId, Remote, RemoteError};
 use serde_json::Value;
 
 use common::process::{BIN, Served, fails, ok};
@@ -127,7 +127,7 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
     // directory (an interface it does know), and a name it unbinds again.
     let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
     let counter: Remote<dyn Counter> = server.export(Count(AtomicU64::new(0)));
-    let own_dir: Remote<dyn Directory> = server
+    let own_dir: Remote<dyn DirectoryApi> = server
         .connect(server.local_addr().unwrap(), ObjectId::DIRECTORY)
         .await
         .unwrap();
@@ -278,7 +278,7 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
         .unwrap();
     let before = within(10, "a call", found.next()).await.unwrap();
     assert_eq!(counter.next().await.unwrap(), before + 1, "the same object");
-    let found: Remote<dyn Directory> = dir.lookup("demo/dir").await.unwrap();
+    let found: Remote<dyn DirectoryApi> = dir.lookup("demo/dir").await.unwrap();
     assert_eq!(found.owner(), server.id());
     saved(
         data,

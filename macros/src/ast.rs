@@ -15,7 +15,10 @@ pub(crate) struct RemoteTrait {
     /// Supertraits that are remote traits (everything but auto traits and
     /// lifetimes).
     pub(crate) supertraits: Vec<syn::TraitBound>,
-    /// The interface id: a hash of the trait's name.
+    /// The interface's name: the trait's, unless `name = "..."` says
+    /// otherwise.
+    pub(crate) name: String,
+    /// The interface id: a hash of the interface's name.
     pub(crate) id: u64,
 }
 
@@ -41,8 +44,9 @@ pub(crate) struct Method {
 
 const AUTO: &[&str] = &["Send", "Sync", "Sized", "Unpin"];
 
-/// Builds the model; `item` has passed validation.
-pub(crate) fn build(mut item: ItemTrait) -> syn::Result<RemoteTrait> {
+/// Builds the model; `item` has passed validation. `name` is the
+/// interface's name if it is not the trait's.
+pub(crate) fn build(mut item: ItemTrait, name: Option<String>) -> syn::Result<RemoteTrait> {
     let mut errors = valid::Errors::default();
     let mut methods = Vec::new();
     for ti in &mut item.items {
@@ -131,11 +135,13 @@ pub(crate) fn build(mut item: ItemTrait) -> syn::Result<RemoteTrait> {
             _ => None,
         })
         .collect();
-    let id = hash::fnv1a64(item.ident.to_string().as_bytes());
+    let name = name.unwrap_or_else(|| item.ident.to_string());
+    let id = hash::fnv1a64(name.as_bytes());
     Ok(RemoteTrait {
         item,
         methods,
         supertraits,
+        name,
         id,
     })
 }

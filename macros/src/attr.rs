@@ -8,34 +8,47 @@ use syn::{Attribute, LitStr, Meta, Path, Token};
 pub(crate) struct TraitArgs {
     /// The path of the facade crate (`::farcall` unless `crate = "..."`).
     pub(crate) krate: Path,
+    /// The interface's name on the wire, if not the trait's (`name =
+    /// "..."`): it makes the interface id, and the catalogue shows it.
+    pub(crate) name: Option<String>,
 }
 
 impl Parse for TraitArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut krate: Path = syn::parse_quote!(::farcall);
+        let mut name = None;
         let metas = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
         for meta in metas {
             match &meta {
                 Meta::NameValue(nv) if nv.path.is_ident("crate") => {
-                    let lit: LitStr = syn::parse2(quote::ToTokens::to_token_stream(&nv.value))
-                        .map_err(|_| {
-                            syn::Error::new_spanned(
-                                &nv.value,
-                                "expected a string: crate = \"path\"",
-                            )
-                        })?;
-                    krate = lit.parse()?;
+                    krate = string_value(nv, "crate = \"path\"")?.parse()?;
+                }
+                Meta::NameValue(nv) if nv.path.is_ident("name") => {
+                    let lit = string_value(nv, "name = \"Interface\"")?;
+                    let ident: syn::Ident = lit.parse().map_err(|_| {
+                        syn::Error::new_spanned(
+                            &lit,
+                            "the interface's name is a Rust identifier: name = \"Interface\"",
+                        )
+                    })?;
+                    name = Some(ident.to_string());
                 }
                 other => {
                     return Err(syn::Error::new_spanned(
                         other,
-                        "unknown argument; #[remote] on a trait takes only `crate = \"path\"`",
+                        "unknown argument; #[remote] on a trait takes `crate = \"path\"` and `name = \"Interface\"`",
                     ));
                 }
             }
         }
-        Ok(TraitArgs { krate })
+        Ok(TraitArgs { krate, name })
     }
+}
+
+/// The string of `key = "..."`, or an error showing the form expected.
+fn string_value(nv: &syn::MetaNameValue, form: &str) -> syn::Result<LitStr> {
+    syn::parse2(quote::ToTokens::to_token_stream(&nv.value))
+        .map_err(|_| syn::Error::new_spanned(&nv.value, format!("expected a string: {form}")))
 }
 
 /// What `#[remote(...)]` says about one method.

@@ -48,7 +48,7 @@ fn expand(args: TokenStream, item: ItemTrait) -> syn::Result<TokenStream> {
     valid::check_trait(&item, &mut errors);
     errors.finish()?;
     let args = args?;
-    let model = ast::build(item)?;
+    let model = ast::build(item, args.name.clone())?;
     Ok(Generator {
         krate: &args.krate,
         t: &model,
@@ -311,7 +311,7 @@ impl Generator<'_> {
         let (impl_generics, _, where_clause) = generics.split_for_impl();
         let path = self.trait_path();
         let describe = self.describe_fn();
-        let iface = self.ident().to_string();
+        let iface = &self.t.name;
         // The dispatcher's own locals resolve at the macro's definition
         // site, so a user's argument named `this` or `cx` cannot shadow them.
         let [this, cx, method, payload] =
@@ -460,29 +460,31 @@ impl Generator<'_> {
     fn descriptor(&self) -> TokenStream {
         let p = self.private();
         let describe = self.describe_fn();
-        let name = self.ident().to_string();
+        let name = &self.t.name;
         let id = self.t.id;
-        let super_ids: Vec<u64> = self
+        // A supertrait's name and id are its descriptor's (it may have a
+        // `name = "..."` of its own). The descriptor of a generic
+        // supertrait cannot be named here, outside its instantiation: its
+        // trait's name stands for it, as its id is the hash of that name.
+        let (super_names, super_ids): (Vec<TokenStream>, Vec<TokenStream>) = self
             .t
             .supertraits
             .iter()
             .map(|s| {
-                let name = s
-                    .path
-                    .segments
-                    .last()
-                    .map(|seg| seg.ident.to_string())
-                    .unwrap_or_default();
-                crate::hash::fnv1a64(name.as_bytes())
+                let last = s.path.segments.last();
+                let plain = last.is_some_and(|seg| seg.arguments.is_empty());
+                if plain {
+                    (
+                        quote!(<dyn #s as #p::Interface>::descriptor().name),
+                        quote!(<dyn #s as #p::Interface>::descriptor().id),
+                    )
+                } else {
+                    let name = last.map(|seg| seg.ident.to_string()).unwrap_or_default();
+                    let id = crate::hash::fnv1a64(name.as_bytes());
+                    (quote!(#name), quote!(#id))
+                }
             })
-            .collect();
-        let supers = self.t.supertraits.iter().map(|s| {
-            s.path
-                .segments
-                .last()
-                .map(|seg| seg.ident.to_string())
-                .unwrap_or_default()
-        });
+            .unzip();
         let pushes = self.t.methods.iter().map(|m| {
             let cfgs = &m.cfgs;
             let mname = m.ident.to_string();
@@ -518,12 +520,16 @@ impl Generator<'_> {
                     let mut methods: ::std::vec::Vec<#p::MethodDescriptor> = ::std::vec::Vec::new();
                     #(#pushes)*
                     let methods: &'static [#p::MethodDescriptor] = ::std::vec::Vec::leak(methods);
+                    let supertraits: &'static [&'static str] =
+                        ::std::vec::Vec::leak(::std::vec![#(#super_names),*]);
+                    let supertrait_ids: &'static [u64] =
+                        ::std::vec::Vec::leak(::std::vec![#(#super_ids),*]);
                     #p::InterfaceDescriptor {
                         name: #name,
                         id: #id,
                         methods,
-                        supertraits: &[#(#supers),*],
-                        supertrait_ids: &[#(#super_ids),*],
+                        supertraits,
+                        supertrait_ids,
                         fingerprint: #p::fingerprint(methods),
                     }
                 })

@@ -4,12 +4,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use farcall_runtime::remote::{Dispatcher, Interface};
+use farcall_runtime::rmi::{Dispatcher, Interface};
 use farcall_runtime::service::{CallContext, OutcomeFuture, Service};
 use farcall_runtime::transport::{PeerAddr, TrustedNetworks};
 use farcall_runtime::{Fault, Node};
 
-use crate::protocol::Directory;
+use crate::protocol::DirectoryApi;
 
 /// The methods that change the directory.
 pub const WRITE_METHODS: [&str; 5] = ["bind", "rebind", "add", "unbind", "remove"];
@@ -50,7 +50,7 @@ struct WritePolicy {
 /// outside the trusted networks is refused from its method word alone,
 /// before anything in its payload is decoded.
 pub(crate) struct Guarded {
-    inner: Dispatcher<dyn Directory>,
+    inner: Dispatcher<dyn DirectoryApi>,
     writes: Vec<u32>,
     policy: Arc<WritePolicy>,
 }
@@ -59,7 +59,7 @@ impl Guarded {
     /// The guard of `node`'s directory, with the default policy (this
     /// host only), which [`set_write_access`] and
     /// [`set_trusted_networks`] change.
-    pub(crate) fn new(node: &Node, inner: Dispatcher<dyn Directory>) -> Guarded {
+    pub(crate) fn new(node: &Node, inner: Dispatcher<dyn DirectoryApi>) -> Guarded {
         let policy = Arc::new(WritePolicy::default());
         node.extensions().insert(policy.clone());
         Guarded {
@@ -186,7 +186,7 @@ pub fn set_trusted_networks(node: &Node, trusted: TrustedNetworks) -> bool {
 /// The ids (high 32 bits of the method word) of the write methods, from
 /// the interface's descriptor.
 pub(crate) fn write_method_ids() -> Vec<u32> {
-    <dyn Directory as Interface>::descriptor()
+    <dyn DirectoryApi as Interface>::descriptor()
         .methods
         .iter()
         .filter(|m| WRITE_METHODS.contains(&m.name))

@@ -4,14 +4,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use farcall_runtime::remote::{
+use farcall_runtime::rmi::{
     AnyRemote, Interface, WireRef, catalogue, find_interface, is_subinterface,
 };
 use farcall_runtime::{Address, IntoAddress, Node, ObjectId, Remote, Stream};
 
 use crate::DirectoryError;
 use crate::backend::embedded::{Embedded, MAX_PAGE};
-use crate::protocol::{Change, Directory, Entry, InterfaceInfo, Page, interface_name};
+use crate::protocol::{Change, DirectoryApi, Entry, InterfaceInfo, Page, interface_name};
 
 /// The environment variable [`DirectoryClient::from_env`] reads: the
 /// address of the node whose directory to use.
@@ -31,14 +31,14 @@ pub struct DirectoryClient {
 #[derive(Clone)]
 enum Target {
     /// This process's own directory, called directly.
-    Local(Arc<dyn Directory>),
+    Local(Arc<dyn DirectoryApi>),
     /// A reference to a directory (a stub, or one of this node's objects
     /// served through its dispatcher).
-    Remote(Remote<dyn Directory>),
+    Remote(Remote<dyn DirectoryApi>),
     /// A directory kept elsewhere than on a farcall node (a NATS bucket),
     /// reached by a client in this process.
     #[cfg_attr(not(feature = "nats"), allow(dead_code))]
-    Backend(Arc<dyn Directory>),
+    Backend(Arc<dyn DirectoryApi>),
 }
 
 impl fmt::Debug for DirectoryClient {
@@ -78,7 +78,7 @@ fn mismatch<I: ?Sized + Interface>(name: &str, members: &[AnyRemote]) -> Directo
 
 impl DirectoryClient {
     /// A client over a reference to a directory.
-    pub fn new(remote: Remote<dyn Directory>) -> DirectoryClient {
+    pub fn new(remote: Remote<dyn DirectoryApi>) -> DirectoryClient {
         DirectoryClient {
             target: Target::Remote(remote),
         }
@@ -97,10 +97,10 @@ impl DirectoryClient {
             owner: node.id(),
             addrs: node.local_addrs(),
             object: ObjectId::DIRECTORY,
-            interface: <dyn Directory as Interface>::descriptor().id,
+            interface: <dyn DirectoryApi as Interface>::descriptor().id,
         };
         let remote = AnyRemote::bind(node, wire, None)
-            .narrow::<dyn Directory>()
+            .narrow::<dyn DirectoryApi>()
             .expect("a reference to a live node's own object narrows to its interface");
         DirectoryClient::new(remote)
     }
@@ -118,7 +118,7 @@ impl DirectoryClient {
             return Self::connect_nats(node, &addr).await;
         }
         let remote = node
-            .connect::<dyn Directory>(addr, ObjectId::DIRECTORY)
+            .connect::<dyn DirectoryApi>(addr, ObjectId::DIRECTORY)
             .await?;
         if remote.owner() == node.id() {
             return Ok(DirectoryClient::local(node));
@@ -168,8 +168,8 @@ impl DirectoryClient {
         Self::connect(node, addr).await
     }
 
-    /// The wire-level operations ([`Directory`]'s methods, untyped).
-    pub fn remote(&self) -> &dyn Directory {
+    /// The wire-level operations ([`DirectoryApi`]'s methods, untyped).
+    pub fn remote(&self) -> &dyn DirectoryApi {
         match &self.target {
             Target::Local(d) | Target::Backend(d) => &**d,
             Target::Remote(r) => &**r,
@@ -177,13 +177,13 @@ impl DirectoryClient {
     }
 
     /// The wire-level operations (the same as [`DirectoryClient::remote`]).
-    pub fn raw(&self) -> &dyn Directory {
+    pub fn raw(&self) -> &dyn DirectoryApi {
         self.remote()
     }
 
     /// The reference to the directory, for a directory of another node
     /// (`None` for this node's own, which is called directly).
-    pub fn reference(&self) -> Option<&Remote<dyn Directory>> {
+    pub fn reference(&self) -> Option<&Remote<dyn DirectoryApi>> {
         match &self.target {
             Target::Local(_) | Target::Backend(_) => None,
             Target::Remote(r) => Some(r),
@@ -204,7 +204,7 @@ impl DirectoryClient {
         }
     }
 
-    fn dir(&self) -> &dyn Directory {
+    fn dir(&self) -> &dyn DirectoryApi {
         self.remote()
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Why a directory operation failed.
 ///
-/// It crosses the wire as the error of every [`Directory`](crate::Directory)
+/// It crosses the wire as the error of every [`DirectoryApi`](crate::DirectoryApi)
 /// method; a failed call (deadline, disconnection, ...) arrives as
 /// [`DirectoryError::Remote`], and a write refused by the directory's
 /// authorisation check as [`DirectoryError::Unauthorized`].
@@ -74,5 +74,130 @@ impl From<RemoteError> for DirectoryError {
             RemoteError::Unauthorized(why) => DirectoryError::Unauthorized(why),
             other => DirectoryError::Remote(other),
         }
+    }
+}
+
+/// A runtime failure (dialing the directory's node, ...), as the call
+/// error it is: [`DirectoryError::Remote`].
+impl From<farcall_runtime::Error> for DirectoryError {
+    fn from(e: farcall_runtime::Error) -> Self {
+        RemoteError::from(e).into()
+    }
+}
+
+/// A directory error where a [`RemoteError`] is expected (a remote method
+/// that looks something up, a late-bound stub's resolver): a failed call as
+/// it was, a refused write as `Unauthorized`, anything else as `Rejected`
+/// with the directory's sentence.
+impl From<DirectoryError> for RemoteError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::Remote(r) => r,
+            DirectoryError::Unauthorized(why) => RemoteError::Unauthorized(why),
+            other => RemoteError::Rejected(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_by_policy_stays_typed_both_ways() {
+        let e = DirectoryError::from(RemoteError::Unauthorized("not from here".into()));
+        assert_eq!(e, DirectoryError::Unauthorized("not from here".into()));
+        assert_eq!(e.to_string(), "unauthorized: not from here");
+        assert_eq!(
+            RemoteError::from(e),
+            RemoteError::Unauthorized("not from here".into())
+        );
+    }
+
+    #[test]
+    fn a_runtime_error_crosses_with_question_mark() {
+        fn connect() -> Result<(), DirectoryError> {
+            let addr: farcall_runtime::Address = "mem://directory".parse().unwrap();
+            Err(farcall_runtime::Error::Connect {
+                addr,
+                source: std::io::ErrorKind::ConnectionRefused.into(),
+            })?
+        }
+        let e = connect().unwrap_err();
+        let DirectoryError::Remote(RemoteError::Io(why)) = &e else {
+            panic!("expected Remote(Io), got {e:?}");
+        };
+        assert!(
+            why.starts_with("cannot connect to mem://directory: "),
+            "{why}"
+        );
+        assert_eq!(e.to_string(), format!("i/o: {why}"));
+
+        fn call() -> Result<(), DirectoryError> {
+            Err(RemoteError::DeadlineExceeded)?
+        }
+        assert_eq!(
+            call(),
+            Err(DirectoryError::Remote(RemoteError::DeadlineExceeded))
+        );
+    }
+
+    #[test]
+    fn a_directory_error_crosses_into_a_remote_error() {
+        fn method() -> Result<(), RemoteError> {
+            Err(DirectoryError::NotBound("shop/cart".into()))?
+        }
+        assert_eq!(
+            method(),
+            Err(RemoteError::Rejected(
+                "nothing is bound under \"shop/cart\"".into()
+            ))
+        );
+        assert_eq!(
+            RemoteError::from(DirectoryError::Remote(RemoteError::Closed)),
+            RemoteError::Closed
+        );
+
+        // An application's error that takes remote errors takes the
+        // directory's through them.
+        #[derive(Debug, PartialEq)]
+        enum AppError {
+            Remote(RemoteError),
+        }
+        impl From<RemoteError> for AppError {
+            fn from(e: RemoteError) -> Self {
+                AppError::Remote(e)
+            }
+        }
+        fn app() -> Result<(), AppError> {
+            Err(RemoteError::from(DirectoryError::Config("unset".into())))?
+        }
+        assert_eq!(
+            app(),
+            Err(AppError::Remote(RemoteError::Rejected(
+                "directory configuration: unset".into()
+            )))
+        );
+    }
+
+    #[test]
+    fn errors_read_as_sentences() {
+        let e = DirectoryError::InterfaceMismatch {
+            name: "shop/cart".into(),
+            expected: "Cart".into(),
+            found: vec!["Shape".into(), "Circle".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "no object bound under \"shop/cart\" implements Cart (found: Shape, Circle)"
+        );
+        let e = DirectoryError::GroupFull {
+            name: "pool".into(),
+            max: 4,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the group \"pool\" has 4 members already, its limit"
+        );
     }
 }

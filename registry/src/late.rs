@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use farcall_runtime::remote::{AnyRemote, Candidates, Interface};
+use farcall_runtime::rmi::{AnyRemote, Candidates, Interface};
 use farcall_runtime::{LateBound, Node, Policy, Resolve};
 
 use crate::DirectoryError;
@@ -39,13 +39,9 @@ impl Resolve for NameResolver {
             let members = match self.dir.lookup_any(&self.name).await {
                 Ok(v) => v,
                 Err(DirectoryError::NotBound(_)) => Vec::new(),
-                Err(DirectoryError::Remote(e)) => {
-                    self.stale.store(true, Ordering::Release);
-                    return Err(e);
-                }
                 Err(e) => {
                     self.stale.store(true, Ordering::Release);
-                    return Err(farcall_runtime::RemoteError::Rejected(e.to_string()));
+                    return Err(e.into());
                 }
             };
             *lock(&self.view) = Some(members.clone());

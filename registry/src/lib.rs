@@ -7,7 +7,7 @@
 //! any node's directory can be reached with [`DirectoryClient::connect`]
 //! or through the `FARCALL_DIRECTORY` environment variable
 //! ([`DirectoryClient::from_env`]). Through the `farcall` facade all of it
-//! is `farcall::{Directory, DirectoryClient, DirectoryExt, ...}`.
+//! is `farcall::{DirectoryApi, DirectoryClient, DirectoryExt, ...}`.
 //!
 //! # What it does
 //!
@@ -95,14 +95,14 @@ mod error;
 mod late;
 mod name;
 #[allow(unreachable_pub, dead_code)]
-// the generated `DirectoryClient` stub alias is not re-exported
+// the generated `DirectoryApiClient` stub alias is not re-exported
 mod protocol;
 mod registered;
 mod store;
 
 use std::sync::Arc;
 
-use farcall_runtime::remote::Dispatcher;
+use farcall_runtime::rmi::Dispatcher;
 use farcall_runtime::{Node, NodeExtension, ObjectId};
 
 pub use auth::{
@@ -112,7 +112,7 @@ pub use backend::embedded::{MAX_GROUP, MAX_PAGE, WATCH_BACKLOG};
 pub use client::{DIRECTORY_ENV, DirectoryClient, DirectoryExt};
 pub use error::DirectoryError;
 pub use name::{MAX_NAME_LEN, validate_name, validate_prefix};
-pub use protocol::{ArgInfo, Change, Directory, Entry, Found, InterfaceInfo, MethodInfo, Page};
+pub use protocol::{ArgInfo, Change, DirectoryApi, Entry, Found, InterfaceInfo, MethodInfo, Page};
 pub use registered::ExportRegistered;
 pub use store::{DirectoryStore, DirectoryStoreError, Kept, SavedBindings};
 
@@ -121,7 +121,7 @@ pub use store::{DirectoryStore, DirectoryStoreError, Kept, SavedBindings};
 /// [`NodeExtension`] registered by this crate); calling it again replaces
 /// the node's directory with an empty one.
 pub fn install(node: &Node) {
-    let embedded: Arc<dyn Directory> = Arc::new(backend::embedded::Embedded::new(node));
+    let embedded: Arc<dyn DirectoryApi> = Arc::new(backend::embedded::Embedded::new(node));
     let guarded = Arc::new(auth::Guarded::new(node, Dispatcher::new(embedded)));
     node.serve_object(ObjectId::DIRECTORY, guarded);
 }

@@ -4,7 +4,7 @@
 //! ([`AnyRemote`]) and interface ids. [`DirectoryClient`](crate::DirectoryClient)
 //! is the typed API on top.
 
-use farcall_runtime::remote::AnyRemote;
+use farcall_runtime::rmi::AnyRemote;
 use farcall_runtime::{NodeId, ObjectId, Stream};
 use serde::{Deserialize, Serialize};
 
@@ -18,8 +18,13 @@ use crate::DirectoryError;
 /// holds a group of one or more objects, in the order they were added.
 /// Writes (`bind`, `rebind`, `add`, `unbind`, `remove`) are refused to
 /// callers from other hosts; reads are open.
-#[farcall_macros::remote(crate = "::farcall_runtime")]
-pub trait Directory {
+///
+/// The interface keeps the name `Directory` on the wire (its id, its
+/// method words, what `describe` and `ls` show); only the Rust trait is
+/// `DirectoryApi`, so that its generated stub alias, `DirectoryApiClient`,
+/// is not taken for the typed [`DirectoryClient`](crate::DirectoryClient).
+#[farcall_macros::remote(crate = "::farcall_runtime", name = "Directory")]
+pub trait DirectoryApi {
     /// Binds `name` to `r`; fails with `AlreadyBound` if the name is taken.
     async fn bind(&self, name: String, r: AnyRemote) -> Result<(), DirectoryError>;
     /// Binds `name` to `r` alone, replacing whatever was bound there.
@@ -181,7 +186,7 @@ pub struct ArgInfo {
 impl InterfaceInfo {
     /// The interface of id `id` as this binary's catalogue describes it.
     pub fn of(id: u64) -> InterfaceInfo {
-        match farcall_runtime::remote::find_interface(id) {
+        match farcall_runtime::rmi::find_interface(id) {
             Some(d) => InterfaceInfo {
                 name: d.name.to_owned(),
                 id,
@@ -227,7 +232,7 @@ impl InterfaceInfo {
             }
             seen.push(id);
             out.push(InterfaceInfo::of(id));
-            if let Some(d) = farcall_runtime::remote::find_interface(id) {
+            if let Some(d) = farcall_runtime::rmi::find_interface(id) {
                 for &s in d.supertrait_ids {
                     walk(s, out, seen);
                 }
@@ -245,6 +250,5 @@ pub(crate) fn unknown_name(id: u64) -> String {
 
 /// The name of an interface: from the catalogue, or `#` and its id.
 pub(crate) fn interface_name(id: u64) -> String {
-    farcall_runtime::remote::find_interface(id)
-        .map_or_else(|| unknown_name(id), |d| d.name.to_owned())
+    farcall_runtime::rmi::find_interface(id).map_or_else(|| unknown_name(id), |d| d.name.to_owned())
 }

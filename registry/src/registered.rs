@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use farcall_runtime::Node;
-use farcall_runtime::remote::{AnyRemote, registered_exports};
+use farcall_runtime::rmi::{AnyRemote, registered_exports};
 
 use crate::DirectoryError;
 use crate::client::DirectoryExt;

@@ -244,9 +244,34 @@ impl fmt::Display for Address {
     }
 }
 
+/// `addrs` for people: each in its string form, separated by ", "
+/// ("no address" if there is none).
+pub fn joined(addrs: &[Address]) -> String {
+    if addrs.is_empty() {
+        return "no address".to_owned();
+    }
+    addrs
+        .iter()
+        .map(Address::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_of_addresses_reads_as_one() {
+        let a: Address = "tcp://127.0.0.1:46267".parse().unwrap();
+        let b: Address = "mem://orders".parse().unwrap();
+        assert_eq!(
+            joined(&[a.clone(), b]),
+            "tcp://127.0.0.1:46267, mem://orders"
+        );
+        assert_eq!(joined(&[a]), "tcp://127.0.0.1:46267");
+        assert_eq!(joined(&[]), "no address");
+    }
 
     #[test]
     fn round_trips() {

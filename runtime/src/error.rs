@@ -3,9 +3,10 @@
 use std::io;
 use std::time::Duration;
 
-use crate::address::AddressError;
+use crate::address::{Address, AddressError};
 use crate::codec::DecodeError;
 use crate::id::NodeId;
+use crate::wire::frame::EncodeError;
 use crate::wire::{Fault, FrameError, HandshakeError};
 
 /// Everything that can go wrong while exchanging messages.
@@ -15,11 +16,31 @@ pub enum Error {
     /// An address did not parse or names a backend this build lacks.
     #[error(transparent)]
     Address(#[from] AddressError),
-    /// A socket operation failed.
-    #[error("{context}: {source}")]
-    Io {
-        /// What was being done.
-        context: String,
+    /// The node could not listen on an address (in use, not permitted,
+    /// no such interface, ...).
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: Address,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The node could not open a connection to an address (refused,
+    /// unreachable, ...).
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address dialed.
+        addr: Address,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The socket failed while the handshake with a peer was under way.
+    #[error("handshake with {peer} failed: {source}")]
+    HandshakeIo {
+        /// Who we were talking to.
+        peer: String,
         /// The operating system's error.
         #[source]
         source: io::Error,
@@ -70,11 +91,13 @@ pub enum Error {
     Shutdown,
 }
 
-impl Error {
-    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
+/// A frame that could not be written: over the limit, or a payload that
+/// did not encode (the encoder's error kept as the source).
+impl From<EncodeError<postcard::Error>> for Error {
+    fn from(e: EncodeError<postcard::Error>) -> Self {
+        match e {
+            EncodeError::Frame(f) => Error::Frame(f),
+            EncodeError::Payload(p) => Error::Encode(p),
         }
     }
 }

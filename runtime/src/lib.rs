@@ -49,9 +49,6 @@ pub mod __private {
 }
 mod private;
 pub mod rmi;
-/// The former name of [`rmi`], kept for the crates that still use it.
-#[doc(hidden)]
-pub use rmi as remote;
 pub mod service;
 mod sync;
 pub mod transport;

@@ -73,7 +73,7 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
 /// A backend's own way of carrying mediated calls.
 pub(crate) trait NativeRpc: Send + Sync {
     /// Carries calls to whoever serves `queue`.
-    fn carrier(&self, queue: &str) -> Arc<dyn farcall_runtime::remote::Carrier>;
+    fn carrier(&self, queue: &str) -> Arc<dyn farcall_runtime::rmi::Carrier>;
     /// Serves the calls to `queue` with `service` until the task is aborted.
     fn serve<'a>(
         &'a self,

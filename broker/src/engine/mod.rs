@@ -195,7 +195,8 @@ impl Engine {
             {
                 return Err(BrokerError::QueueConfigMismatch {
                     name: name.to_owned(),
-                    reason: format!("it has {:?}, asked for {c:?}", q.config),
+                    existing: q.config.clone(),
+                    asked: c,
                 });
             }
             return Ok(q.clone());

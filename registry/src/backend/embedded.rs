@@ -1,4 +1,4 @@
-//! The embedded directory: the state behind [`Directory`] on every node.
+//! The embedded directory: the state behind [`DirectoryApi`] on every node.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use farcall_runtime::remote::{AnyRemote, is_subinterface};
+use farcall_runtime::rmi::{AnyRemote, is_subinterface};
 use farcall_runtime::{Node, NodeId, ObjectId, RemoteError, Stream, WeakNode};
 use tokio::sync::mpsc;
 
 use crate::DirectoryError;
 use crate::name::{MAX_NAME_LEN, validate_name, validate_prefix};
-use crate::protocol::{Change, Directory, Entry, Found, InterfaceInfo, Page, interface_name};
+use crate::protocol::{Change, DirectoryApi, Entry, Found, InterfaceInfo, Page, interface_name};
 
 /// The most entries (`list`) or matches (`find`) in one page.
 pub const MAX_PAGE: u32 = 1000;
@@ -488,7 +488,7 @@ enum Write {
 }
 
 #[farcall_macros::remote(crate = "::farcall_runtime")]
-impl Directory for Embedded {
+impl DirectoryApi for Embedded {
     async fn bind(&self, name: String, r: AnyRemote) -> Result<(), DirectoryError> {
         self.0.insert(name, r, Write::Bind)
     }

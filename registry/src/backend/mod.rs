@@ -1,4 +1,4 @@
-//! The directories behind [`Directory`](crate::Directory): [`embedded`],
+//! The directories behind [`DirectoryApi`](crate::DirectoryApi): [`embedded`],
 //! the one every node serves (its state in this process), and, with the
 //! feature `nats`, `nats`, a directory kept in a JetStream key-value bucket.
 

@@ -79,26 +79,22 @@ pub(super) enum Drain {
 
 impl Shared {
     /// Appends a frame and writes it now if the socket is free.
-    pub(super) fn enqueue<E>(
+    pub(super) fn enqueue(
         &self,
-        encode: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError<E>>,
-    ) -> Result<()>
-    where
-        Error: From<EncodeFail<E>>,
-    {
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError<postcard::Error>>,
+    ) -> Result<()> {
         self.enqueue_as(Flush::Now, false, encode)
     }
 
-    /// Appends a frame, then flushes as `how` says.
-    pub(super) fn enqueue_as<E>(
+    /// Appends a frame, then flushes as `how` says. A frame that does not
+    /// encode is `Error::Frame` (over the limit) or `Error::Encode` (its
+    /// payload), and leaves nothing behind in the buffer.
+    pub(super) fn enqueue_as(
         &self,
         how: Flush,
         is_reply: bool,
-        encode: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError<E>>,
-    ) -> Result<()>
-    where
-        Error: From<EncodeFail<E>>,
-    {
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError<postcard::Error>>,
+    ) -> Result<()> {
         let chunk = {
             let mut out = lock(&self.out);
             if out.dead {
@@ -110,7 +106,7 @@ impl Shared {
                 ));
             }
             let before = out.buf.len();
-            encode(&mut out.buf).map_err(|e| Error::from(EncodeFail(e)))?;
+            encode(&mut out.buf)?;
             out.enqueued += (out.buf.len() - before) as u64;
             if is_reply {
                 let end = out.enqueued;
@@ -207,7 +203,7 @@ impl Shared {
     /// (cancel, ping, close, lease and stream control) and writes it now
     /// if the socket is free.
     pub(super) fn send_control(&self, f: &Frame) -> Result<()> {
-        self.enqueue(|b| frame::encode(b, f, u32::MAX).map_err(EncodeError::<()>::Frame))
+        self.enqueue(|b| frame::encode(b, f, u32::MAX).map_err(EncodeError::Frame))
     }
 }
 
@@ -259,27 +255,6 @@ impl Connection {
                 }
             }
             n.await;
-        }
-    }
-}
-
-/// Wraps an encoding failure so `enqueue` can be generic over payloads.
-pub(crate) struct EncodeFail<E>(EncodeError<E>);
-
-impl From<EncodeFail<()>> for Error {
-    fn from(e: EncodeFail<()>) -> Self {
-        match e.0 {
-            EncodeError::Frame(f) => Error::Frame(f),
-            EncodeError::Payload(()) => Error::Closed,
-        }
-    }
-}
-
-impl From<EncodeFail<postcard::Error>> for Error {
-    fn from(e: EncodeFail<postcard::Error>) -> Self {
-        match e.0 {
-            EncodeError::Frame(f) => Error::Frame(f),
-            EncodeError::Payload(p) => Error::Encode(p),
         }
     }
 }

@@ -143,7 +143,7 @@ impl Shared {
         b: &mut BytesMut,
         id: u64,
         outcome: &Outcome,
-    ) -> Result<(), EncodeError<()>> {
+    ) -> Result<(), EncodeError<postcard::Error>> {
         let f = Frame::Reply {
             id,
             result: outcome.clone(),

@@ -193,9 +193,19 @@ fn relay(state: Arc<PeerState>, method: u64, env: Envelope, raw: Bytes) -> Outco
         };
         r.map_err(|e| match e {
             Error::Remote(f) => f,
+            Error::NoRoute(_) => Fault::NoRoute,
             other => Fault::Rejected(format!("relay failed: {other}")),
         })
     })
+}
+
+/// A super-peer's `Fault::NoRoute` as the error this peer gives when it
+/// has no route itself: the same, whichever node lacked it.
+fn routed(e: Error, to: PeerId) -> Error {
+    match e {
+        Error::Remote(Fault::NoRoute) => Error::NoRoute(to),
+        other => other,
+    }
 }
 
 /// Builds a [`Peer`]: super-peer role, limits, inbox size.
@@ -397,7 +407,9 @@ where
     }
 
     /// Sends `msg` to the peer `to`, directly or through a super-peer.
-    /// Returns once it is queued for the socket.
+    /// Returns once it is queued for the socket. `Error::NoRoute(to)` if
+    /// no connection leads to `to` (a super-peer that has no route drops
+    /// the message: nothing answers a one-way message).
     pub async fn send(&self, to: PeerId, msg: M) -> Result<()> {
         let env = self.envelope(to, &msg)?;
         self.route(to)?.send(ObjectId::PEER, DELIVER, &env).await
@@ -409,6 +421,8 @@ where
     }
 
     /// Sends `msg` to `to` and waits at most `deadline` for its reply.
+    /// `Error::NoRoute(to)` if no connection leads to `to`, or the
+    /// super-peer it went through has none.
     pub async fn request_within(
         &self,
         to: PeerId,
@@ -421,7 +435,8 @@ where
             .call_with(ObjectId::PEER, REQUEST, deadline, |b| {
                 codec::encode_into(&env, b)
             })
-            .await?;
+            .await
+            .map_err(|e| routed(e, to))?;
         codec::decode(&bytes).map_err(Error::Decode)
     }
 

@@ -300,7 +300,10 @@ impl Node {
         }
         let (listener, bound) = Listener::bind(&addr)
             .await
-            .map_err(|e| Error::io(format!("cannot listen on {addr}"), e))?;
+            .map_err(|source| Error::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
         let task = tokio::spawn(accept_loop(Arc::downgrade(&self.inner), listener));
         lock(&self.inner.listeners).push((bound.clone(), task));
         Ok(bound)
@@ -334,19 +337,22 @@ impl Node {
         let limits = &self.inner.limits;
         let peer = addr.to_string();
         let work = async {
-            let io = Socket::connect(addr)
-                .await
-                .map_err(|e| Error::io(format!("cannot connect to {addr}"), e))?;
-            let peer_addr = io
-                .peer_addr()
-                .map_err(|e| Error::io(format!("cannot connect to {addr}"), e))?;
+            let connect = |source| Error::Connect {
+                addr: addr.clone(),
+                source,
+            };
+            let io = Socket::connect(addr).await.map_err(connect)?;
+            let peer_addr = io.peer_addr().map_err(connect)?;
             let hello = handshake::encode_hello(&Hello {
                 node: self.inner.id,
                 max_frame_len: limits.max_frame_len,
                 max_in_flight: limits.max_in_flight,
                 credentials: self.inner.credentials.clone(),
             });
-            let io_err = |e| Error::io(format!("handshake with {addr}"), e);
+            let io_err = |source| Error::HandshakeIo {
+                peer: peer.clone(),
+                source,
+            };
             io.write_all(&hello).await.map_err(io_err)?;
             let mut prefix = [0u8; handshake::ANSWER_PREFIX];
             io.read_exact(&mut prefix).await.map_err(io_err)?;

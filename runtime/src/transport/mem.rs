@@ -198,7 +198,7 @@ pub fn bind(name: &str) -> io::Result<MemListener> {
     if reg.get(name).is_some_and(|(_, tx)| !tx.is_closed()) {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
-            format!("mem://{name} is already bound"),
+            "another listener holds this name",
         ));
     }
     let (tx, rx) = mpsc::channel(BACKLOG);
@@ -220,7 +220,7 @@ pub fn connect(name: &str) -> io::Result<MemStream> {
     let refused = || {
         io::Error::new(
             io::ErrorKind::ConnectionRefused,
-            format!("nothing listens on mem://{name}"),
+            "nothing listens on this name",
         )
     };
     let tx = tx.ok_or_else(refused)?;
@@ -228,7 +228,7 @@ pub fn connect(name: &str) -> io::Result<MemStream> {
     tx.try_send(theirs).map_err(|e| match e {
         mpsc::error::TrySendError::Full(_) => io::Error::new(
             io::ErrorKind::ConnectionRefused,
-            format!("mem://{name}: accept backlog full"),
+            "the listener's accept backlog is full",
         ),
         mpsc::error::TrySendError::Closed(_) => refused(),
     })?;

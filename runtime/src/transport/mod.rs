@@ -337,7 +337,7 @@ impl Listener {
                         Ok(_) => {
                             return Err(io::Error::new(
                                 io::ErrorKind::AddrInUse,
-                                format!("{} is in use by a live listener", path.display()),
+                                "a live listener holds this socket path",
                             ));
                         }
                         Err(_) => {

@@ -14,6 +14,8 @@
 //! assert_eq!(Frame::decode(body).unwrap(), Frame::Ping { nonce: 7 });
 //! ```
 
+use std::fmt;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +55,34 @@ pub enum Kind {
     StreamCredit = 11,
     /// The consumer of a stream drops it: the producer stops.
     StreamCancel = 12,
+}
+
+impl Kind {
+    /// The kind's name as `docs/PROTOCOL.md` writes it (`Call`,
+    /// `StreamEnd`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Call => "Call",
+            Kind::Reply => "Reply",
+            Kind::Cancel => "Cancel",
+            Kind::Message => "Message",
+            Kind::StreamItem => "StreamItem",
+            Kind::StreamEnd => "StreamEnd",
+            Kind::LeaseRenew => "LeaseRenew",
+            Kind::LeaseRelease => "LeaseRelease",
+            Kind::Ping => "Ping",
+            Kind::Pong => "Pong",
+            Kind::Close => "Close",
+            Kind::StreamCredit => "StreamCredit",
+            Kind::StreamCancel => "StreamCancel",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A runtime-level failure carried by a reply or a stream end. Application
@@ -207,7 +237,7 @@ pub enum FrameError {
     #[error("empty frame")]
     Empty,
     /// The header does not decode.
-    #[error("malformed {kind:?} header: {reason}")]
+    #[error("malformed {kind} header: {reason}")]
     BadHeader {
         /// The frame kind.
         kind: Kind,
@@ -419,12 +449,14 @@ pub fn encode_with<E>(
 }
 
 /// Why a frame could not be written.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum EncodeError<E> {
     /// The payload encoder failed.
-    Payload(E),
+    #[error("the payload does not encode: {0}")]
+    Payload(#[source] E),
     /// The frame is over the limit.
-    Frame(FrameError),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
 }
 
 /// Writes a call frame with a payload encoder.

@@ -108,7 +108,8 @@ async fn admin<T, E: fmt::Display>(
     match tokio::time::timeout(ADMIN_TIMEOUT, call).await {
         Ok(r) => r.map_err(|e| BrokerError::Backend(format!("{what}: {e}"))),
         Err(_) => Err(BrokerError::Backend(format!(
-            "{what}: no answer within {ADMIN_TIMEOUT:?}"
+            "{what}: no answer within {}",
+            crate::config::Human(ADMIN_TIMEOUT)
         ))),
     }
 }

@@ -180,7 +180,8 @@ impl Nats {
 fn mismatch(name: &str, have: &QueueConfig, asked: &QueueConfig) -> BrokerError {
     BrokerError::QueueConfigMismatch {
         name: name.to_owned(),
-        reason: format!("it has {have:?}, asked for {asked:?}"),
+        existing: have.clone(),
+        asked: asked.clone(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use farcall_runtime::remote::{Carrier, CarrierFuture};
+use farcall_runtime::rmi::{Carrier, CarrierFuture};
 use farcall_runtime::{Fault, NodeId, RemoteError, Service};
 use futures_util::StreamExt;
 
@@ -66,7 +66,7 @@ impl Carrier for NatsCarrier {
         payload: Bytes,
         deadline: Duration,
         idempotent: bool,
-    ) -> CarrierFuture<'_, Bytes> {
+    ) -> CarrierFuture<'_, Result<Bytes, Fault>> {
         Box::pin(async move {
             let until = Instant::now() + deadline;
             let bytes = self.envelope(method, payload, true, deadline, idempotent)?;
@@ -83,7 +83,7 @@ impl Carrier for NatsCarrier {
                     Ok(msg) => {
                         let reply: Reply = farcall_runtime::codec::decode(&msg.payload)
                             .map_err(|e| RemoteError::Decode(e.to_string()))?;
-                        return reply.outcome.map_err(RemoteError::from);
+                        return Ok(reply.outcome);
                     }
                     Err(e) => match e.kind() {
                         async_nats::RequestErrorKind::NoResponders => {

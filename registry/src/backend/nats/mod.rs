@@ -32,14 +32,14 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
-use farcall_runtime::remote::{AnyRemote, is_subinterface};
+use farcall_runtime::rmi::{AnyRemote, is_subinterface};
 use farcall_runtime::{Node, NodeId, ObjectId, RemoteError, Stream, WeakNode};
 use futures_util::StreamExt;
 
 use crate::DirectoryError;
 use crate::backend::embedded::{MAX_GROUP, MAX_PAGE};
 use crate::name::{validate_name, validate_prefix};
-use crate::protocol::{Change, Directory, Entry, Found, InterfaceInfo, Page, interface_name};
+use crate::protocol::{Change, DirectoryApi, Entry, Found, InterfaceInfo, Page, interface_name};
 
 mod stored;
 
@@ -315,7 +315,7 @@ async fn beat(kv: kv::Store, held: Weak<Mutex<Held>>, lease: Duration) {
 }
 
 #[farcall_macros::remote(crate = "::farcall_runtime")]
-impl Directory for KvDirectory {
+impl DirectoryApi for KvDirectory {
     async fn bind(&self, name: String, r: AnyRemote) -> Result<(), DirectoryError> {
         validate_name(&name)?;
         let m = Self::stored(&r);

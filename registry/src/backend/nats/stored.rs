@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use farcall_runtime::remote::WireRef;
+use farcall_runtime::rmi::WireRef;
 use farcall_runtime::{NodeId, ObjectId, RemoteError};
 use serde::{Deserialize, Serialize};
 

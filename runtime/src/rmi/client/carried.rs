@@ -7,10 +7,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::{Answer, Expect, named};
+use super::{Answer, Expect};
 use crate::node::Node;
 use crate::rmi::error::RemoteError;
 use crate::rmi::scope::encode_for;
+use crate::wire::Fault;
 
 /// One call or message through `carrier`. Arguments travel as plain
 /// values: references and streams in them are bound to no connection.
@@ -30,8 +31,8 @@ where
         Expect::Reply { idempotent } => {
             let bytes = carrier
                 .call(method, payload, deadline, idempotent)
-                .await
-                .map_err(|e| named(e, name))?;
+                .await?
+                .map_err(|fault| RemoteError::from_fault(fault, name))?;
             Ok(Answer {
                 bytes,
                 node: carrier.node(),
@@ -39,10 +40,7 @@ where
             })
         }
         Expect::Nothing => {
-            carrier
-                .send(method, payload)
-                .await
-                .map_err(|e| named(e, name))?;
+            carrier.send(method, payload).await?;
             Ok(Answer::none())
         }
     }
@@ -61,15 +59,18 @@ pub type CarrierFuture<'a, T> =
 /// bound to no connection and cannot be used on the other side.
 pub trait Carrier: Send + Sync + fmt::Debug + 'static {
     /// Carries one call of `method` with the encoded `payload` and returns
-    /// the encoded result, failing with `DeadlineExceeded` once `deadline`
-    /// passes. `idempotent` says the method may safely run twice.
+    /// the server's answer as it came: the encoded result, or the fault it
+    /// answered with (the stub names the method in the error it makes of
+    /// it). It fails itself when no answer comes: with `DeadlineExceeded`
+    /// once `deadline` passes, `Disconnected` if the way to the server
+    /// breaks. `idempotent` says the method may safely run twice.
     fn call(
         &self,
         method: u64,
         payload: Bytes,
         deadline: Duration,
         idempotent: bool,
-    ) -> CarrierFuture<'_, Bytes>;
+    ) -> CarrierFuture<'_, Result<Bytes, Fault>>;
 
     /// Carries a one-way message; returns once it is handed over.
     fn send(&self, method: u64, payload: Bytes) -> CarrierFuture<'_, ()>;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Answer, Expect, Failed, named};
+use super::{Answer, Expect, Failed};
 use crate::node::Node;
 use crate::rmi::error::RemoteError;
 use crate::rmi::scope::encode_for;
@@ -44,7 +44,7 @@ where
         return Ok(Answer::none());
     }
     let bytes = match tokio::time::timeout(deadline, call).await {
-        Ok(r) => r.map_err(|f| Failed::after(named(f.into(), name)))?,
+        Ok(r) => r.map_err(|f| Failed::after(RemoteError::from_fault(f, name)))?,
         Err(_) => return Err(Failed::after(RemoteError::DeadlineExceeded)),
     };
     Ok(Answer {

@@ -82,13 +82,6 @@ impl fmt::Debug for StubCore {
     }
 }
 
-fn named(e: RemoteError, method: &str) -> RemoteError {
-    match e {
-        RemoteError::NoSuchMethod(_) => RemoteError::NoSuchMethod(method.to_owned()),
-        other => other,
-    }
-}
-
 impl StubCore {
     /// Calls `object` over `conn`. Such a stub does not know the owner's
     /// addresses: when the connection breaks, it fails with `Disconnected`

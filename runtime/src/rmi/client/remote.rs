@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Answer, Expect, Failed, StubCore, named};
+use super::{Answer, Expect, Failed, StubCore};
 use crate::address::Address;
 use crate::connection::Connection;
 use crate::id::NodeId;
@@ -45,7 +45,12 @@ where
                     encode_args_into(Some(&conn), args, b, &mut why)
                 })
                 .await
-                .map_err(|e| Failed::after(why.take().unwrap_or_else(|| named(e.into(), name))))?;
+                .map_err(|e| {
+                    Failed::after(
+                        why.take()
+                            .unwrap_or_else(|| RemoteError::from_call(e, name)),
+                    )
+                })?;
             Ok(Answer {
                 bytes,
                 node,
@@ -61,7 +66,12 @@ where
                 encode_args_into(Some(&conn), args, b, &mut why)
             })
             .await
-            .map_err(|e| Failed::unsent(why.take().unwrap_or_else(|| named(e.into(), name))))?;
+            .map_err(|e| {
+                Failed::unsent(
+                    why.take()
+                        .unwrap_or_else(|| RemoteError::from_call(e, name)),
+                )
+            })?;
             Ok(Answer::none())
         }
     }
@@ -154,13 +164,41 @@ impl Link {
             let now = Instant::now();
             if now >= until {
                 return Err(RemoteError::Disconnected(format!(
-                    "could not reach node {} at {:?}: {last}",
-                    self.owner, self.addrs
+                    "could not reach node {} at {}: {last}",
+                    self.owner,
+                    crate::address::joined(&self.addrs)
                 )));
             }
             // The last pause ends with the window: one more attempt then.
             tokio::time::sleep(pause.min(until - now)).await;
             pause = (pause * 2).min(MAX_BACKOFF);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Node;
+
+    #[tokio::test]
+    async fn an_owner_out_of_reach_is_named_with_its_addresses() {
+        let node = Node::new();
+        let owner = NodeId::random();
+        let addrs: Vec<Address> = ["mem://remote-gone-a", "mem://remote-gone-b"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let link = Link::new(node.downgrade(), owner, addrs, None);
+        let e = link.connection(Instant::now()).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "disconnected: could not reach node {owner} at mem://remote-gone-a, \
+                 mem://remote-gone-b: cannot connect to mem://remote-gone-b: \
+                 nothing listens on this name"
+            )
+        );
+        node.shutdown().await;
     }
 }

@@ -58,7 +58,9 @@ impl<T> Consumer<T> {
             }
             Some(Event::End(fault)) => {
                 self.ended = true;
-                fault.map(|f| Err(f.into()))
+                // The end of a stream answers no call: a `NoSuchMethod`
+                // there names none.
+                fault.map(|f| Err(RemoteError::from_fault(f, "")))
             }
             Some(Event::Dead(reason)) => {
                 self.ended = true;

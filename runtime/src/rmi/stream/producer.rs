@@ -217,20 +217,8 @@ impl Drop for PumpGuard {
     }
 }
 
-/// How an error item travels: as the closest fault.
+/// How an error item travels: as the fault it stands for, or, for an
+/// error of the caller's side only, `Rejected` with its text.
 pub(super) fn fault_of(e: RemoteError) -> Fault {
-    match e {
-        RemoteError::Closed => Fault::Closing,
-        RemoteError::DeadlineExceeded => Fault::DeadlineExceeded,
-        RemoteError::NoSuchObject => Fault::NoSuchObject,
-        RemoteError::NoSuchMethod(_) => Fault::NoSuchMethod,
-        RemoteError::InterfaceMismatch(s) => Fault::InterfaceMismatch(s),
-        RemoteError::Decode(s) => Fault::Decode(s),
-        RemoteError::Rejected(s) => Fault::Rejected(s),
-        RemoteError::Overloaded => Fault::Overloaded,
-        RemoteError::Panicked => Fault::Panicked,
-        RemoteError::Unauthorized(s) => Fault::Unauthorized(s),
-        RemoteError::NoRoute => Fault::NoRoute,
-        other => Fault::Rejected(other.to_string()),
-    }
+    e.fault().unwrap_or_else(|| Fault::Rejected(e.to_string()))
 }
