@@ -137,9 +137,9 @@ impl std::fmt::Display for Human {
         let d = self.0;
         if d.subsec_nanos() == 0 {
             write!(f, "{} s", d.as_secs())
-        } else if d.subsec_nanos() % 1_000_000 == 0 {
+        } else if d.subsec_nanos().is_multiple_of(1_000_000) {
             write!(f, "{} ms", d.as_millis())
-        } else if d.subsec_nanos() % 1_000 == 0 {
+        } else if d.subsec_nanos().is_multiple_of(1_000) {
             write!(f, "{} µs", d.as_micros())
         } else {
             write!(f, "{} ns", d.as_nanos())
