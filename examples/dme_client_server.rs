@@ -18,7 +18,7 @@ mod dme_asymmetric;
 use std::error::Error;
 use std::process::ExitCode;
 
-use farcall::Address;
+use farcall::node::Address;
 
 const USAGE: &str = "usage: dme_client_server [server ADDR | client ADDR]";
 

@@ -22,8 +22,8 @@ mod dme_symmetric;
 use std::error::Error;
 use std::process::ExitCode;
 
-use farcall::Address;
 use farcall::dme::{Peer, PeerId};
+use farcall::node::Address;
 
 const USAGE: &str = "usage: dme_peers [peer ADDR [--connect ADDR]... [--super]]";
 

@@ -21,7 +21,7 @@ use std::error::Error;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use farcall::Address;
+use farcall::node::Address;
 
 const USAGE: &str = "usage: late_binding [directory ADDR \
                      | server ADDR --directory DADDR --lang en|fr \

@@ -26,8 +26,8 @@ mod mme;
 use std::error::Error;
 use std::process::ExitCode;
 
-use farcall::Address;
 use farcall::mme::Broker;
+use farcall::node::Address;
 
 const USAGE: &str = "usage: mme_orders [--broker ADDR]";
 

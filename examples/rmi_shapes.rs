@@ -15,7 +15,7 @@ mod rmi_shapes;
 use std::error::Error;
 use std::process::ExitCode;
 
-use farcall::Address;
+use farcall::node::Address;
 
 const USAGE: &str = "usage: rmi_shapes [server ADDR | client ADDR]";
 

@@ -12,7 +12,8 @@ mod rpc_calculator;
 use std::error::Error;
 use std::process::ExitCode;
 
-use farcall::{Address, ObjectId};
+use farcall::node::Address;
+use farcall::rmi::ObjectId;
 
 const USAGE: &str = "usage: rpc_calculator [server ADDR | client ADDR [OBJECT_ID]]";
 

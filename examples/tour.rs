@@ -87,7 +87,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     chapter(
         5,
         "RMI, late binding: the directory",
-        "farcall::DirectoryClient, farcall::LateBound<dyn Trait>",
+        "farcall::directory::DirectoryClient, farcall::directory::LateBound<dyn Trait>",
         "Servers add their objects to a name in a directory; a late-bound stub picks one per call and fails over when one stops.",
     );
     late_binding::one_process(

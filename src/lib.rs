@@ -167,7 +167,7 @@ pub mod dme {
 /// name ([`Node::serve`](crate::Node::serve)) and called through
 /// [`Node::connect_service`](crate::Node::connect_service); inside a
 /// handler, [`CallContext`](rpc::CallContext) tells who called and until
-/// when they wait. A failed call is a [`RemoteError`](crate::RemoteError);
+/// when they wait. A failed call is a [`RemoteError`];
 /// [`Fault`](rpc::Fault) is the form it travels in.
 pub mod rpc {
     pub use farcall_runtime::{CallContext, Fault};
@@ -263,31 +263,3 @@ pub struct GuideFuzzingAndCi;
 #[doc = include_str!("../docs/guide/layout.md")]
 #[cfg(doctest)]
 pub struct GuideLayout;
-
-// Old paths, kept until every caller names the modules above.
-#[doc(hidden)]
-pub use farcall_registry::{
-    Change, DirectoryApi, DirectoryClient, DirectoryError, DirectoryExt, Entry, ExportRegistered,
-    InterfaceInfo, Page,
-};
-#[doc(hidden)]
-pub use farcall_runtime::{
-    Address, AddressError, CallContext, Connection, Fault, IntoAddress, LateBound, Limits,
-    NodeBuilder, NodeId, ObjectId, Policy, Resolve, StreamSender,
-};
-#[doc(hidden)]
-pub mod remote {
-    pub use farcall_runtime::rmi::{
-        AnyRemote, ArgDescriptor, Candidates, Carrier, CarrierFuture, Coerce, ExportRegistration,
-        Interface, InterfaceDescriptor, MethodDescriptor, Stub, StubCore, Upcast, WireRef,
-        catalogue, decode_in, find_interface, is_subinterface, registered_exports,
-    };
-}
-#[doc(hidden)]
-pub mod registry {
-    pub use farcall_registry::*;
-}
-#[doc(hidden)]
-pub mod runtime {
-    pub use farcall_runtime::{codec, connection, service, transport, wire};
-}

@@ -9,13 +9,15 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use farcall::dme::{Client, Server};
-use farcall::runtime::codec;
-use farcall::runtime::wire::frame::{self, Frame, Kind};
-use farcall::runtime::wire::handshake::{
+use farcall::__private::codec;
+use farcall::__private::wire::frame::{self, Frame, Kind};
+use farcall::__private::wire::handshake::{
     self, ANSWER_PREFIX, HELLO_PREFIX, HandshakeError, Hello, MAGIC, PROTOCOL_VERSION,
 };
-use farcall::{Address, Limits, Node, NodeId, ObjectId};
+use farcall::Node;
+use farcall::dme::{Client, Server};
+use farcall::node::{Address, Limits, NodeId};
+use farcall::rmi::ObjectId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;

@@ -69,7 +69,8 @@ use farcall::mme::{
     Broker, BrokerApi, BrokerConfig, BrokerError, DLQ_SUFFIX, Queue, QueueConfig, QueueStats,
     SlowPolicy, SubscribeOptions, Subscription,
 };
-use farcall::{Node, ObjectId, Remote, RemoteError};
+use farcall::rmi::ObjectId;
+use farcall::{Node, Remote, RemoteError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 

@@ -58,8 +58,9 @@ impl Ping for P {
 /// from the same host; lookups stay open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_directory_admits_writers_that_present_its_token() {
-    use farcall::registry::{WriteAccess, set_write_access};
-    use farcall::{DirectoryClient, DirectoryError, Remote};
+    use farcall::Remote;
+    use farcall::directory::{DirectoryClient, DirectoryError};
+    use farcall::directory::{WriteAccess, set_write_access};
 
     let dir_node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
     assert!(set_write_access(

@@ -14,16 +14,16 @@ mod shapes;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use farcall::registry::{
+use farcall::__private::codec;
+use farcall::__private::transport::{PeerAddr, TrustedNetworks};
+use farcall::directory::{Change, DirectoryApi, DirectoryClient, DirectoryError, DirectoryExt};
+use farcall::directory::{
     DIRECTORY_ENV, MAX_PAGE, WRITE_METHODS, authorize_write, set_trusted_networks, validate_name,
 };
-use farcall::remote::Interface;
-use farcall::runtime::codec;
-use farcall::runtime::transport::{PeerAddr, TrustedNetworks};
-use farcall::{
-    Change, DirectoryApi, DirectoryClient, DirectoryError, DirectoryExt, Limits, Node, ObjectId,
-    Remote,
-};
+use farcall::node::Limits;
+use farcall::rmi::Interface;
+use farcall::rmi::ObjectId;
+use farcall::{Node, Remote};
 
 use common::process::{line_where_async, rerun, run_child, stdin_closed};
 use common::wait::{until, within};
@@ -561,7 +561,7 @@ async fn a_watcher_that_falls_behind_gets_an_error() {
     let dir = node.directory();
     let disc: Remote<dyn Circle> = node.export(Disc::new(1.0));
     let mut slow = dir.watch("").await.unwrap();
-    let n = farcall::registry::WATCH_BACKLOG + 1000;
+    let n = farcall::directory::WATCH_BACKLOG + 1000;
     for i in 0..n {
         dir.bind(&format!("n/{i}"), &disc).await.unwrap();
     }
@@ -577,7 +577,7 @@ async fn a_watcher_that_falls_behind_gets_an_error() {
     })
     .await;
     assert!(
-        (farcall::registry::WATCH_BACKLOG..n).contains(&items),
+        (farcall::directory::WATCH_BACKLOG..n).contains(&items),
         "{items} changes before the error"
     );
     assert!(error.to_string().contains("watch again"), "{error}");
@@ -751,7 +751,7 @@ async fn writes_from_another_address_are_refused_before_decoding() {
         .call_bytes(ObjectId::DIRECTORY, word("bind"), &[0xff; 8], None)
         .await
     {
-        Err(farcall::Error::Remote(farcall::Fault::Decode(_))) => {}
+        Err(farcall::Error::Remote(farcall::rpc::Fault::Decode(_))) => {}
         other => panic!("expected a decode fault, got {other:?}"),
     }
 
@@ -775,7 +775,7 @@ async fn writes_from_another_address_are_refused_before_decoding() {
             .call_bytes(ObjectId::DIRECTORY, word(m), &[0xff; 8], None)
             .await
         {
-            Err(farcall::Error::Remote(farcall::Fault::Unauthorized(why))) => {
+            Err(farcall::Error::Remote(farcall::rpc::Fault::Unauthorized(why))) => {
                 assert!(why.contains("own host"), "{m}: {why}");
                 assert!(why.contains("127.0.0.1"), "{m}: {why}");
             }

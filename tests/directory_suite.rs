@@ -24,12 +24,13 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use farcall::registry::DIRECTORY_ENV;
-use farcall::remote::Interface;
-use farcall::{
-    Change, DirectoryClient, DirectoryError, DirectoryExt, LateBound, Limits, Node, Policy, Remote,
-    RemoteError,
+use farcall::directory::DIRECTORY_ENV;
+use farcall::directory::{
+    Change, DirectoryClient, DirectoryError, DirectoryExt, LateBound, Policy,
 };
+use farcall::node::Limits;
+use farcall::rmi::Interface;
+use farcall::{Node, Remote, RemoteError};
 
 use common::nats::NatsServer;
 use common::process::{BIN, Served, line_where_async, rerun, run_child, stdin_closed};

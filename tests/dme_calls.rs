@@ -15,10 +15,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use farcall::__private::codec;
+use farcall::__private::service::{OutcomeFuture, Service};
 use farcall::dme::{Client, Peer, PeerId, Server};
-use farcall::runtime::codec;
-use farcall::runtime::service::{OutcomeFuture, Service};
-use farcall::{Address, AddressError, CallContext, Error, Fault, Limits, Node, ObjectId};
+use farcall::node::{Address, AddressError, Limits};
+use farcall::rmi::ObjectId;
+use farcall::rpc::{CallContext, Fault};
+use farcall::{Error, Node};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -333,7 +336,7 @@ fn public_types_are_send_and_sync() {
     send_sync::<Server<u8, u8>>();
     send_sync::<Peer<u8>>();
     send_sync::<Node>();
-    send_sync::<farcall::Connection>();
+    send_sync::<farcall::node::Connection>();
     send_sync::<Error>();
     send_sync::<PeerId>();
 }

@@ -14,7 +14,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use farcall::dme::{Client, Server};
-use farcall::{Error, Fault, Limits, Node};
+use farcall::node::Limits;
+use farcall::rpc::Fault;
+use farcall::{Error, Node};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 

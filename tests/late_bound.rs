@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use farcall::remote::AnyRemote;
-use farcall::remote::Candidates;
-use farcall::{LateBound, Node, Policy, Remote, RemoteError, Resolve};
+use farcall::directory::Candidates;
+use farcall::directory::{LateBound, Policy, Resolve};
+use farcall::rmi::AnyRemote;
+use farcall::{Node, Remote, RemoteError};
 
 #[farcall::remote]
 pub trait Worker {
@@ -188,7 +189,7 @@ async fn no_candidates_is_no_such_object() {
 /// Through the directory: the members of a binding, kept fresh by watch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_bound_through_the_directory_follows_its_changes() {
-    use farcall::DirectoryExt;
+    use farcall::directory::DirectoryExt;
 
     let dir_node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
     let mut servers = Vec::new();
@@ -199,7 +200,7 @@ async fn late_bound_through_the_directory_follows_its_changes() {
             name: format!("server {i}"),
             n: AtomicU64::new(0),
         });
-        let dir = farcall::DirectoryClient::connect(&s, dir_node.local_addr().unwrap())
+        let dir = farcall::directory::DirectoryClient::connect(&s, dir_node.local_addr().unwrap())
             .await
             .unwrap();
         dir.add("workers", &w).await.unwrap();
@@ -207,7 +208,7 @@ async fn late_bound_through_the_directory_follows_its_changes() {
         servers.push(s);
     }
     let client = Node::new();
-    let dir = farcall::DirectoryClient::connect(&client, dir_node.local_addr().unwrap())
+    let dir = farcall::directory::DirectoryClient::connect(&client, dir_node.local_addr().unwrap())
         .await
         .unwrap();
     let late: LateBound<dyn Worker> = dir.late_bound(&client, "workers", Policy::RoundRobin);

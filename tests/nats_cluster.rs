@@ -24,8 +24,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use farcall::directory::DirectoryClient;
 use farcall::mme::{Broker, NatsOptions, QueueConfig, REPLICAS_ENV};
-use farcall::{DirectoryClient, Node, Remote, RemoteError};
+use farcall::{Node, Remote, RemoteError};
 
 use common::nats::NatsCluster;
 use common::process::{run_child, test_binary};

@@ -8,9 +8,10 @@
 
 mod common;
 
+use farcall::__private::codec::MAX_DEPTH;
 use farcall::dme::{Client, Server};
-use farcall::runtime::codec::MAX_DEPTH;
-use farcall::{Error, Fault, Node, Remote, RemoteError};
+use farcall::rpc::Fault;
+use farcall::{Error, Node, Remote, RemoteError};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Serialize, Serializer};
 

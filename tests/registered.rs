@@ -1,7 +1,9 @@
 //! Static registration: `#[farcall::export(name = "...")]` and
 //! `node.export_registered()`.
 
-use farcall::{DirectoryClient, DirectoryExt, ExportRegistered, Node, Remote, RemoteError};
+use farcall::directory::{DirectoryClient, DirectoryExt};
+use farcall::rmi::ExportRegistered;
+use farcall::{Node, Remote, RemoteError};
 
 #[farcall::remote]
 pub trait Greeter {

@@ -10,11 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
-use farcall::remote::AnyRemote;
-use farcall::runtime::wire::Frame;
-use farcall::runtime::wire::frame;
-use farcall::runtime::wire::handshake::{self, ANSWER_PREFIX, Hello, encode_hello};
-use farcall::{CallContext, Limits, Node, NodeId, ObjectId, Remote, RemoteError};
+use farcall::__private::wire::Frame;
+use farcall::__private::wire::frame;
+use farcall::__private::wire::handshake::{self, ANSWER_PREFIX, Hello, encode_hello};
+use farcall::node::{Limits, NodeId};
+use farcall::rmi::AnyRemote;
+use farcall::rmi::ObjectId;
+use farcall::rpc::CallContext;
+use farcall::{Node, Remote, RemoteError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

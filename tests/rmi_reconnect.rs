@@ -14,7 +14,8 @@ mod rmi;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use farcall::{Address, Node, Remote, RemoteError};
+use farcall::node::Address;
+use farcall::{Node, Remote, RemoteError};
 
 use common::process::{line_where_async, rerun, run_child, stdin_closed};
 use common::wait::within;

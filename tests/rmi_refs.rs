@@ -17,9 +17,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use farcall::runtime::codec;
-use farcall::runtime::service::{OutcomeFuture, Service};
-use farcall::{CallContext, Fault, Node, NodeId, ObjectId, Remote, RemoteError};
+use farcall::__private::codec;
+use farcall::__private::service::{OutcomeFuture, Service};
+use farcall::node::NodeId;
+use farcall::rmi::ObjectId;
+use farcall::rpc::{CallContext, Fault};
+use farcall::{Node, Remote, RemoteError};
 // `farcall::remote` does not re-export these two (yet): they come from the
 // runtime crate, a dependency of the facade.
 use farcall_runtime::rmi::{WireRef, decode_in};
@@ -52,7 +55,7 @@ async fn canvas_pair(t: Transport) -> (Node, Board, Node, Remote<dyn Canvas>) {
     (server, board, client, canvas)
 }
 fn interface_id(name: &str) -> u64 {
-    farcall::remote::catalogue()
+    farcall::rmi::catalogue()
         .find(|d| d.name == name)
         .unwrap_or_else(|| panic!("{name} is in the catalogue"))
         .id
@@ -594,7 +597,7 @@ async fn forged_and_stale_references(t: Transport) {
     // `Canvas::add(Remote<dyn Shape>)`. The square is a shape: accepted. A
     // reference claiming an interface the server does not know is refused
     // with InterfaceMismatch before the method runs.
-    let add = farcall::remote::catalogue()
+    let add = farcall::rmi::catalogue()
         .find(|d| d.name == "Canvas")
         .unwrap()
         .methods

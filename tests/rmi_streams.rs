@@ -13,10 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use farcall::remote::Interface;
-use farcall::runtime::wire::frame::{self, Frame};
-use farcall::runtime::wire::handshake::{self, ANSWER_PREFIX, Hello};
-use farcall::{Address, Node, NodeId, ObjectId, Remote, RemoteError, Stream};
+use farcall::__private::wire::frame::{self, Frame};
+use farcall::__private::wire::handshake::{self, ANSWER_PREFIX, Hello};
+use farcall::node::{Address, NodeId};
+use farcall::rmi::Interface;
+use farcall::rmi::ObjectId;
+use farcall::{Node, Remote, RemoteError, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -585,7 +587,7 @@ on_transports!([tcp, mem] within 60;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_only_encodes_inside_a_remote_call() {
-    let e = farcall::runtime::codec::encode(&Stream::iter(0..3u64));
+    let e = farcall::__private::codec::encode(&Stream::iter(0..3u64));
     assert!(e.is_err(), "a stream outside a call does not encode");
     let mut local = Stream::iter(0..3u64);
     assert_eq!(local.next().await, Some(Ok(0)));

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use farcall::{Limits, Node, ObjectId, Remote, RemoteError};
+use farcall::node::Limits;
+use farcall::rmi::ObjectId;
+use farcall::{Node, Remote, RemoteError};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
@@ -194,7 +196,7 @@ async fn every_argument_shape(t: Transport) {
     );
 
     // The generated stub type, named as users may name it.
-    let stub: KitchenClient = KitchenClient::new(farcall::remote::StubCore::remote(
+    let stub: KitchenClient = KitchenClient::new(farcall::__private::StubCore::remote(
         client
             .connection(server.local_addr().unwrap())
             .await
@@ -635,7 +637,7 @@ async fn collocated_calls_run_locally() {
 
 async fn remote_add(
     client: &Node,
-    addr: &farcall::Address,
+    addr: &farcall::node::Address,
     id: ObjectId,
 ) -> Result<u64, RemoteError> {
     client.connect::<dyn Counter>(addr, id).await?.add(1).await

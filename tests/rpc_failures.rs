@@ -13,7 +13,8 @@ mod rpc;
 
 use std::time::{Duration, Instant};
 
-use farcall::{Limits, RemoteError};
+use farcall::RemoteError;
+use farcall::node::Limits;
 use tokio::task::JoinSet;
 
 use common::transport::{Transport, on_transports};

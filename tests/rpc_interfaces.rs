@@ -370,13 +370,13 @@ async fn supertrait_methods_through_a_subtrait_stub(t: Transport) {
 #[test]
 fn catalogue_lists_every_interface_with_its_methods() {
     let find = |name: &str| {
-        let found: Vec<_> = farcall::remote::catalogue()
+        let found: Vec<_> = farcall::rmi::catalogue()
             .filter(|d| d.name == name)
             .collect();
         assert!(!found.is_empty(), "{name} is in the catalogue");
         found
     };
-    let names = |d: &farcall::remote::InterfaceDescriptor| {
+    let names = |d: &farcall::rmi::InterfaceDescriptor| {
         let mut v: Vec<&str> = d.methods.iter().map(|m| m.name).collect();
         v.sort_unstable();
         v
@@ -392,7 +392,7 @@ fn catalogue_lists_every_interface_with_its_methods() {
     assert_eq!(circle[0].supertraits, ["Shape"]);
     assert_ne!(shape[0].id, circle[0].id);
     assert_eq!(
-        farcall::remote::find_interface(circle[0].id).map(|d| d.name),
+        farcall::rmi::find_interface(circle[0].id).map(|d| d.name),
         Some("Circle")
     );
     let grow = circle[0].methods.iter().find(|m| m.name == "grow").unwrap();
@@ -415,7 +415,7 @@ fn catalogue_lists_every_interface_with_its_methods() {
     assert_eq!(calcs.len(), 2, "both versions are linked in");
     assert_eq!(calcs[0].id, calcs[1].id, "one interface");
     assert_ne!(calcs[0].fingerprint, calcs[1].fingerprint, "two signatures");
-    let method = |d: &farcall::remote::InterfaceDescriptor, n: &str| {
+    let method = |d: &farcall::rmi::InterfaceDescriptor, n: &str| {
         d.methods
             .iter()
             .find(|m| m.name == n)

@@ -5,7 +5,8 @@
 //! nodes over TCP; both members live on the one server, so every call
 //! takes the same connection.
 
-use farcall::{DirectoryClient, LateBound, Node, Policy, Remote, RemoteError};
+use farcall::directory::{DirectoryClient, LateBound, Policy};
+use farcall::{Node, Remote, RemoteError};
 
 use crate::Budget;
 use crate::measure::{interleaved, seq_op};

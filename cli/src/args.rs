@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use farcall::Address;
 use farcall::mme::Fsync;
+use farcall::node::Address;
 
 /// The command line.
 #[derive(Debug, Parser)]

@@ -2,10 +2,12 @@
 
 use std::path::Path;
 
-use farcall::registry::{
+use farcall::Node;
+use farcall::directory::{
     DIRECTORY_ENV, DirectoryStore, DirectoryStoreError, WriteAccess, set_write_access,
 };
-use farcall::{DirectoryClient, DirectoryError, Limits, Node};
+use farcall::directory::{DirectoryClient, DirectoryError};
+use farcall::node::Limits;
 
 use crate::args::{DescribeArgs, DirectoryArg, LsArgs, ServeArgs};
 use crate::render::{entries_json, entries_table, interfaces_json, interfaces_text};

@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser as _;
-use farcall::Address;
+use farcall::node::Address;
 
 use args::{BrokerCommand, Cli, Command, DirectoryCommand};
 

@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
+use farcall::directory::{Entry, InterfaceInfo};
 use farcall::mme::Stats;
-use farcall::{Entry, InterfaceInfo};
 use serde_json::{Value, json};
 
 use crate::Fail;
@@ -292,7 +292,7 @@ pub(crate) fn stats_text(stats: &Stats) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use farcall::registry::{ArgInfo, MethodInfo};
+    use farcall::directory::{ArgInfo, MethodInfo};
 
     #[test]
     fn describe_text_shows_methods_and_supertraits() {

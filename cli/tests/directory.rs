@@ -16,9 +16,11 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use farcall::registry::DIRECTORY_ENV;
-use farcall::remote::Interface;
-use farcall::{DirectoryApi, DirectoryClient, DirectoryError, Node, ObjectId, Remote, RemoteError};
+use farcall::directory::DIRECTORY_ENV;
+use farcall::directory::{DirectoryApi, DirectoryClient, DirectoryError};
+use farcall::rmi::Interface;
+use farcall::rmi::ObjectId;
+use farcall::{Node, Remote, RemoteError};
 use serde_json::Value;
 
 use common::process::{BIN, Served, fails, ok};

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use farcall::Address;
 use farcall::dme::{Client, Server};
+use farcall::node::Address;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 

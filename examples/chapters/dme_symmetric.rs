@@ -6,8 +6,8 @@
 //!
 //! Included with `#[path]` by `examples/dme_peers.rs` and `examples/tour.rs`.
 
-use farcall::Address;
 use farcall::dme::{Peer, PeerId};
+use farcall::node::Address;
 
 /// Receives the next message or request for `peer`, prints it, and answers
 /// it if it is a request. Returns `false` once the peer has shut down.

@@ -20,7 +20,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use farcall::{Address, DirectoryClient, LateBound, Limits, Node, Policy, Remote, RemoteError};
+use farcall::directory::{DirectoryClient, LateBound, Policy};
+use farcall::node::{Address, Limits};
+use farcall::{Node, Remote, RemoteError};
 use serde::{Deserialize, Serialize};
 
 /// The name the greeters are added under (a group: several objects).

@@ -32,7 +32,10 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use farcall::{Address, CallContext, Node, NodeId, Remote, RemoteError, Stream, StreamSender};
+use farcall::node::{Address, NodeId};
+use farcall::rmi::StreamSender;
+use farcall::rpc::CallContext;
+use farcall::{Node, Remote, RemoteError, Stream};
 use serde::{Deserialize, Serialize};
 
 // The interfaces ------------------------------------------------------------

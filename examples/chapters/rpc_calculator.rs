@@ -13,7 +13,10 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use farcall::{Address, CallContext, Node, NodeId, ObjectId, Remote, RemoteError};
+use farcall::node::{Address, NodeId};
+use farcall::rmi::ObjectId;
+use farcall::rpc::CallContext;
+use farcall::{Node, Remote, RemoteError};
 use serde::{Deserialize, Serialize};
 
 /// What can go wrong in a calculation: the application's own error, which

@@ -23,7 +23,8 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use farcall::{Limits, Node};
+use farcall::Node;
+use farcall::node::Limits;
 
 /// How a scenario's nodes reach each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use farcall::{CallContext, Node, NodeId, Remote, RemoteError};
+use farcall::node::NodeId;
+use farcall::rpc::CallContext;
+use farcall::{Node, Remote, RemoteError};
 use serde::{Deserialize, Serialize};
 
 // ---------------------------------------------------------------------------

@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use farcall::{CallContext, Limits, Node, Remote, RemoteError};
+use farcall::node::Limits;
+use farcall::rpc::CallContext;
+use farcall::{Node, Remote, RemoteError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -27,7 +29,7 @@ use crate::common::transport::Transport;
 // ---------------------------------------------------------------------------
 
 /// A client node with a stub for the service `name` on `server`.
-pub(crate) async fn client_of<I: ?Sized + farcall::remote::Interface>(
+pub(crate) async fn client_of<I: ?Sized + farcall::rmi::Interface>(
     server: &Node,
     name: &str,
 ) -> (Node, Remote<I>) {

@@ -115,8 +115,8 @@ impl Greeter for English {
 
 /// Checks what `describe` says of a `Disc` bound as `dyn Circle`: the
 /// interface, then its supertrait, with their methods and argument types.
-pub(crate) fn assert_describes_circle(infos: &[farcall::InterfaceInfo]) {
-    use farcall::remote::Interface;
+pub(crate) fn assert_describes_circle(infos: &[farcall::directory::InterfaceInfo]) {
+    use farcall::rmi::Interface;
     let names: Vec<&str> = infos.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(
         names,

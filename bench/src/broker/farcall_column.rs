@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use farcall::Node;
 use farcall::mme::{Broker, BrokerConfig, QueueConfig};
-use farcall::{Address, Node};
+use farcall::node::Address;
 
 use super::{Calc, Calculator, Column, Flow, Op, PAYLOAD, PREFETCH, Running, TempDir, op};
 

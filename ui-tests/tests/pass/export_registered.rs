@@ -33,6 +33,6 @@ impl Counter for Fixed {
 }
 
 fn main() {
-    let names: Vec<&str> = farcall::remote::registered_exports().map(|r| r.name).collect();
+    let names: Vec<&str> = farcall::rmi::registered_exports().map(|r| r.name).collect();
     assert_eq!(names.len(), 2);
 }

@@ -2,7 +2,7 @@
 //! the hash of that name, and a subtrait lists it under that name too.
 
 use farcall::RemoteError;
-use farcall::remote::Interface;
+use farcall::rmi::Interface;
 
 #[farcall::remote(name = "Shape")]
 pub trait ShapeApi {

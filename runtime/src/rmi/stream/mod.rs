@@ -203,9 +203,9 @@ impl<T> Stream<T> {
     ///
     /// let inner = Stream::iter([1, 2, 3]);
     /// // Any `futures_core::Stream`; here one of farcall's own, its items unwrapped.
-    /// struct Ok<S>(S);
+    /// struct TimesTen<S>(S);
     /// impl<S: futures_core::Stream<Item = Result<u32, farcall_runtime::RemoteError>> + Unpin>
-    ///     futures_core::Stream for Ok<S>
+    ///     futures_core::Stream for TimesTen<S>
     /// {
     ///     type Item = u32;
     ///     fn poll_next(
@@ -215,7 +215,7 @@ impl<T> Stream<T> {
     ///         std::pin::Pin::new(&mut self.0).poll_next(cx).map(|i| i.map(|r| r.unwrap() * 10))
     ///     }
     /// }
-    /// let mut s = Stream::from_stream(Ok(inner));
+    /// let mut s = Stream::from_stream(TimesTen(inner));
     /// assert_eq!(s.next().await, Some(Ok(10)));
     /// # }
     /// ```
