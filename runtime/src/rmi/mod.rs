@@ -182,10 +182,17 @@ impl Node {
                     return Err(RemoteError::NoSuchService(name.to_owned()));
                 }
                 // Served by hand, not through a `#[remote]` dispatcher: it
-                // does not know the probe.
-                Err(Error::Remote(
-                    Fault::NoSuchMethod | Fault::Decode(_) | Fault::Rejected(_) | Fault::Panicked,
-                )) => None,
+                // does not know the probe, or answers it with something
+                // that is not a lineage.
+                Err(
+                    Error::Decode(_)
+                    | Error::Remote(
+                        Fault::NoSuchMethod
+                        | Fault::Decode(_)
+                        | Fault::Rejected(_)
+                        | Fault::Panicked,
+                    ),
+                ) => None,
                 Err(e) => return Err(RemoteError::from(e)),
             }
         };
