@@ -51,6 +51,8 @@ mod private;
 pub mod rmi;
 pub mod service;
 mod sync;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 pub mod wire;
 

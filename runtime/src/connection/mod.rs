@@ -244,6 +244,14 @@ impl Connection {
         self.shared.peer_credentials.as_ref()
     }
 
+    /// Who the peer is, from the certificate it presented over TLS (a
+    /// server's always; a dialer's when the listener asks for client
+    /// certificates). `None` on other transports.
+    #[cfg(feature = "tls")]
+    pub fn peer_identity(&self) -> Option<crate::tls::PeerIdentity> {
+        self.shared.io.peer_identity()
+    }
+
     /// The id of the node at this end.
     pub fn local_id(&self) -> NodeId {
         self.shared.local

@@ -22,7 +22,7 @@ use crate::connection::{Connection, Established};
 use crate::error::{Error, Result};
 use crate::id::{NodeId, ObjectId};
 use crate::service::{Entry, Objects, Service};
-use crate::transport::{Listener, PeerAddr, Socket};
+use crate::transport::{Listener, PeerAddr, Socket, Tls};
 use crate::wire::handshake::{self, HandshakeError, Hello, Welcome};
 
 /// Accepts anything that names an address: `&str`, `String`, `Address`.
@@ -78,6 +78,7 @@ pub struct NodeBuilder {
     limits: Limits,
     id: Option<NodeId>,
     credentials: Option<Bytes>,
+    tls: Tls,
 }
 
 impl NodeBuilder {
@@ -94,6 +95,15 @@ impl NodeBuilder {
     /// directory admits remote writers that present its token).
     pub fn credentials(mut self, credentials: impl Into<Bytes>) -> Self {
         self.credentials = Some(credentials.into());
+        self
+    }
+
+    /// TLS settings: the node listens on `tls://` addresses with the
+    /// identity they hold, and dials `tls://` addresses verifying servers
+    /// against the roots they trust (see [`crate::tls`]).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -129,6 +139,7 @@ impl NodeBuilder {
                 conns_closed: AtomicBool::new(false),
                 extensions: Extensions::default(),
                 credentials: self.credentials,
+                tls: self.tls,
             }),
         }
     }
@@ -182,6 +193,8 @@ struct NodeInner {
     leases: crate::rmi::lease::Leases,
     /// Presented in the hello of every connection this node dials.
     credentials: Option<Bytes>,
+    /// How `tls://` addresses are listened on and dialed.
+    tls: Tls,
     /// Connections registered from now on are aborted (see `register`).
     conns_closed: AtomicBool,
     extensions: Extensions,
@@ -302,7 +315,7 @@ impl Node {
         if self.inner.shut.load(Ordering::Acquire) {
             return Err(Error::Shutdown);
         }
-        let (listener, bound) = Listener::bind(&addr)
+        let (listener, bound) = Listener::bind(&addr, &self.inner.tls)
             .await
             .map_err(|source| Error::Listen {
                 addr: addr.clone(),
@@ -345,7 +358,9 @@ impl Node {
                 addr: addr.clone(),
                 source,
             };
-            let io = Socket::connect(addr).await.map_err(connect)?;
+            let io = Socket::connect(addr, &self.inner.tls)
+                .await
+                .map_err(connect)?;
             let peer_addr = io.peer_addr().map_err(connect)?;
             let hello = handshake::encode_hello(&Hello {
                 node: self.inner.id,
@@ -353,9 +368,17 @@ impl Node {
                 max_in_flight: limits.max_in_flight,
                 credentials: self.inner.credentials.clone(),
             });
-            let io_err = |source| Error::HandshakeIo {
+            let io_err = |source: std::io::Error| Error::HandshakeIo {
                 peer: peer.clone(),
-                source,
+                source: if source.kind() == std::io::ErrorKind::UnexpectedEof {
+                    std::io::Error::new(
+                        source.kind(),
+                        "the peer closed the connection before answering \
+                         (a tls:// port dialed as tcp://, or not a farcall node?)",
+                    )
+                } else {
+                    source
+                },
             };
             io.write_all(&hello).await.map_err(io_err)?;
             let mut prefix = [0u8; handshake::ANSWER_PREFIX];
@@ -522,7 +545,7 @@ fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
 
 async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
     loop {
-        let stream = match listener.accept().await {
+        let incoming = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 // Out of descriptors and the like: back off, keep serving.
@@ -536,15 +559,20 @@ async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
             return;
         }
         tokio::spawn(async move {
-            let desc = stream.peer_description();
-            // A socket whose peer cannot be named has already gone.
-            let Ok(addr) = stream.peer_addr() else {
-                tracing::debug!(peer = %desc, "the peer left before the handshake");
-                return;
-            };
+            let desc = incoming.peer_description();
             let timeout = inner.limits.handshake_timeout;
-            match tokio::time::timeout(timeout, answer_handshake(&inner, &stream)).await {
-                Ok(Ok(hello)) => {
+            let handshake = async {
+                // TLS first, where the listener has it.
+                let stream = incoming.establish().await.map_err(|e| e.to_string())?;
+                // A socket whose peer cannot be named has already gone.
+                let addr = stream
+                    .peer_addr()
+                    .map_err(|_| "the peer left before the handshake".to_owned())?;
+                let hello = answer_handshake(&inner, &stream).await?;
+                Ok::<_, String>((stream, addr, hello))
+            };
+            match tokio::time::timeout(timeout, handshake).await {
+                Ok(Ok((stream, addr, hello))) => {
                     register(
                         &inner,
                         Peer {
