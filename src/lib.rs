@@ -169,6 +169,26 @@ pub mod tls {
     pub use farcall_runtime::tls::*;
 }
 
+/// Who may connect and who may call what: an
+/// [`Authenticator`](auth::Authenticator) names each dialer a
+/// [`Principal`](auth::Principal) from its token or its certificate
+/// ([`Tokens`](auth::Tokens), [`CertificateNames`](auth::CertificateNames)),
+/// an [`Authorizer`](auth::Authorizer) decides each call before its
+/// arguments are decoded ([`AccessRules`](auth::AccessRules)).
+///
+/// ```
+/// use farcall::auth::{AccessRules, Tokens};
+///
+/// let node = farcall::Node::builder()
+///     .authenticator(Tokens::new().allow("s3cret", "alice"))
+///     .authorizer(AccessRules::new().allow("alice", "Calculator", "*"))
+///     .build();
+/// # drop(node);
+/// ```
+pub mod auth {
+    pub use farcall_runtime::auth::*;
+}
+
 /// Direct message exchange: typed messages between two processes, with
 /// no broker in between, client/server ([`Server`](dme::Server),
 /// [`Client`](dme::Client)) or peer to peer ([`Peer`](dme::Peer)).

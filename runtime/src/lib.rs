@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod connection;

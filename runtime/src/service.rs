@@ -61,6 +61,13 @@ impl CallContext {
         self.connection.as_ref().and_then(Connection::peer_identity)
     }
 
+    /// Who called, as the serving node's authenticator named the caller
+    /// (see [`crate::auth`]); `None` without an authenticator, and for a
+    /// call from this node.
+    pub fn principal(&self) -> Option<&crate::auth::Principal> {
+        self.connection.as_ref().and_then(Connection::principal)
+    }
+
     /// Runs `fut` with `self` as its [`CallContext::current`].
     pub fn scope<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
         CONTEXT.scope(self, fut)

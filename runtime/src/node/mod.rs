@@ -17,6 +17,7 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use crate::address::Address;
+use crate::auth::{Authenticator, Authorizer, Installed, Presented, Principal};
 use crate::config::Limits;
 use crate::connection::{Connection, Established};
 use crate::error::{Error, Result};
@@ -79,6 +80,8 @@ pub struct NodeBuilder {
     id: Option<NodeId>,
     credentials: Option<Bytes>,
     tls: Tls,
+    authenticator: Option<Installed<dyn Authenticator>>,
+    authorizer: Option<Installed<dyn Authorizer>>,
 }
 
 impl NodeBuilder {
@@ -104,6 +107,22 @@ impl NodeBuilder {
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::TlsConfig) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Decides who each dialer is, in the handshake of every connection
+    /// this node accepts; a refused dialer's connection ends there (see
+    /// [`crate::auth`]).
+    pub fn authenticator(mut self, a: impl Authenticator) -> Self {
+        self.authenticator = Some(Installed(Arc::new(a)));
+        self
+    }
+
+    /// Decides every call this node serves over a connection, before its
+    /// arguments are decoded; a denied call is `Fault::Unauthorized` (see
+    /// [`crate::auth`]).
+    pub fn authorizer(mut self, a: impl Authorizer) -> Self {
+        self.authorizer = Some(Installed(Arc::new(a)));
         self
     }
 
@@ -140,6 +159,8 @@ impl NodeBuilder {
                 extensions: Extensions::default(),
                 credentials: self.credentials,
                 tls: self.tls,
+                authenticator: self.authenticator,
+                authorizer: self.authorizer,
             }),
         }
     }
@@ -195,6 +216,9 @@ struct NodeInner {
     credentials: Option<Bytes>,
     /// How `tls://` addresses are listened on and dialed.
     tls: Tls,
+    /// Who may connect, and who may call what.
+    authenticator: Option<Installed<dyn Authenticator>>,
+    pub(crate) authorizer: Option<Installed<dyn Authorizer>>,
     /// Connections registered from now on are aborted (see `register`).
     conns_closed: AtomicBool,
     extensions: Extensions,
@@ -411,6 +435,7 @@ impl Node {
                     max_in_flight: welcome.max_in_flight,
                     credentials: None,
                 },
+                principal: None,
             },
         ))
     }
@@ -501,6 +526,8 @@ struct Peer {
     addr: PeerAddr,
     desc: String,
     hello: Hello,
+    /// Who the authenticator says it is (accepted connections only).
+    principal: Option<Principal>,
 }
 
 fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
@@ -511,6 +538,7 @@ fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
         objects: inner.objects.clone(),
         serial,
         peer,
+        authorizer: inner.authorizer.as_ref().map(|a| a.0.clone()),
         streams: Default::default(),
     });
     // Hold the table while the connection starts: a concurrent shutdown
@@ -527,6 +555,7 @@ fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
             peer_max_frame: p.hello.max_frame_len,
             peer_max_in_flight: p.hello.max_in_flight,
             peer_credentials: p.hello.credentials,
+            principal: p.principal,
         },
         inner.limits.clone(),
         hooks,
@@ -568,11 +597,11 @@ async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
                 let addr = stream
                     .peer_addr()
                     .map_err(|_| "the peer left before the handshake".to_owned())?;
-                let hello = answer_handshake(&inner, &stream).await?;
-                Ok::<_, String>((stream, addr, hello))
+                let (hello, principal) = answer_handshake(&inner, &stream, addr).await?;
+                Ok::<_, String>((stream, addr, hello, principal))
             };
             match tokio::time::timeout(timeout, handshake).await {
-                Ok(Ok((stream, addr, hello))) => {
+                Ok(Ok((stream, addr, hello, principal))) => {
                     register(
                         &inner,
                         Peer {
@@ -580,6 +609,7 @@ async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
                             addr,
                             desc,
                             hello,
+                            principal,
                         },
                     );
                 }
@@ -590,8 +620,13 @@ async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
     }
 }
 
-/// Reads a hello and answers it. Refusals carry a reason the dialer shows.
-async fn answer_handshake(inner: &NodeInner, io: &Socket) -> std::result::Result<Hello, String> {
+/// Reads a hello, decides who sent it, and answers it. Refusals carry a
+/// reason the dialer shows.
+async fn answer_handshake(
+    inner: &NodeInner,
+    io: &Socket,
+    addr: PeerAddr,
+) -> std::result::Result<(Hello, Option<Principal>), String> {
     let mut prefix = [0u8; handshake::HELLO_PREFIX];
     io.read_exact(&mut prefix)
         .await
@@ -601,6 +636,8 @@ async fn answer_handshake(inner: &NodeInner, io: &Socket) -> std::result::Result
             HandshakeError::VersionMismatch { ours, theirs } => format!(
                 "protocol version {theirs} is not supported; this node speaks version {ours}"
             ),
+            // Said as it is: the dialer adds that the peer refused.
+            HandshakeError::Refused(why) => why.clone(),
             other => other.to_string(),
         };
         let _ = io.write_all(&handshake::encode_refusal(&why)).await;
@@ -620,11 +657,28 @@ async fn answer_handshake(inner: &NodeInner, io: &Socket) -> std::result::Result
     if inner.shut.load(Ordering::Acquire) {
         return refuse(HandshakeError::Refused("the node is shutting down".into())).await;
     }
+    let principal = match &inner.authenticator {
+        None => None,
+        Some(a) => {
+            #[cfg(feature = "tls")]
+            let identity = io.peer_identity();
+            let presented = Presented {
+                addr,
+                token: hello.credentials.as_deref(),
+                #[cfg(feature = "tls")]
+                identity: identity.as_ref(),
+            };
+            match a.0.authenticate(&presented) {
+                Ok(p) => Some(p),
+                Err(why) => return refuse(HandshakeError::Refused(why)).await,
+            }
+        }
+    };
     let welcome = handshake::encode_welcome(&Welcome {
         node: inner.id,
         max_frame_len: inner.limits.max_frame_len,
         max_in_flight: inner.limits.max_in_flight,
     });
     io.write_all(&welcome).await.map_err(|e| e.to_string())?;
-    Ok(hello)
+    Ok((hello, principal))
 }
