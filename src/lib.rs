@@ -286,6 +286,9 @@ pub struct GuideMme;
 #[doc = include_str!("../docs/guide/addresses-and-limits.md")]
 #[cfg(doctest)]
 pub struct GuideAddressesAndLimits;
+#[doc = include_str!("../docs/guide/security.md")]
+#[cfg(all(doctest, feature = "tls"))]
+pub struct GuideSecurity;
 #[doc = include_str!("../docs/guide/cancellation.md")]
 #[cfg(doctest)]
 pub struct GuideCancellation;

@@ -16,6 +16,8 @@ mod broker;
 mod directory;
 mod dme;
 mod measure;
+#[path = "../../examples/chapters/pki.rs"]
+mod pki;
 mod raw;
 mod report;
 mod rmi;

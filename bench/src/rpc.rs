@@ -90,6 +90,19 @@ pub(crate) async fn run(b: Budget) {
         .connect_service(server.local_addr().expect("addr"), "bench")
         .await
         .expect("connect");
+    // The same server over TLS (rustls, TLS 1.3), certificates made here.
+    let (server_tls, client_tls) = tls_configs();
+    let tls_server = Node::builder()
+        .tls(server_tls)
+        .listen("tls://127.0.0.1:0")
+        .await
+        .expect("listen tls");
+    let _tls_svc: Remote<dyn Bench> = tls_server.serve("bench", Server);
+    let tls_node = Node::builder().tls(client_tls).build();
+    let tls_stub: Remote<dyn Bench> = tls_node
+        .connect_service(tls_server.local_addr().expect("addr"), "bench")
+        .await
+        .expect("connect tls");
     let tclient = tarpc_tcp().await;
     let raw_server = raw::server(None).await;
     let small = {
@@ -100,6 +113,7 @@ pub(crate) async fn run(b: Budget) {
     let conn = Arc::new(tokio::sync::Mutex::new(RawConn::connect(&raw_server).await));
 
     let (s, t, c, m) = (stub.clone(), tclient.clone(), conn.clone(), small.clone());
+    let ts = tls_stub.clone();
     let lat = interleaved(
         b.seq_samples,
         vec![
@@ -122,12 +136,24 @@ pub(crate) async fn run(b: Budget) {
                     c.lock().await.ping(&m, &mut buf).await;
                 }
             }),
+            seq_op(move || {
+                let s = ts.clone();
+                async move {
+                    s.add(1, 2).await.unwrap();
+                }
+            }),
         ],
     )
     .await;
-    for (system, l) in ["farcall", "tarpc", "raw"].into_iter().zip(lat) {
-        r.add(system, "tcp", "seq", "p50_us", l.p50_us);
-        r.add(system, "tcp", "seq", "p99_us", l.p99_us);
+    let columns = [
+        ("farcall", "tcp"),
+        ("tarpc", "tcp"),
+        ("raw", "tcp"),
+        ("farcall", "tls"),
+    ];
+    for ((system, transport), l) in columns.into_iter().zip(lat) {
+        r.add(system, transport, "seq", "p50_us", l.p50_us);
+        r.add(system, transport, "seq", "p99_us", l.p99_us);
     }
 
     for n in INFLIGHT {
@@ -142,6 +168,21 @@ pub(crate) async fn run(b: Budget) {
         r.add(
             "farcall",
             "tcp",
+            &format!("inflight{n}"),
+            "calls_per_s",
+            rate,
+        );
+        let s = tls_stub.clone();
+        let rate = concurrent(n, b.window, move || {
+            let s = s.clone();
+            async move {
+                s.add(1, 2).await.unwrap();
+            }
+        })
+        .await;
+        r.add(
+            "farcall",
+            "tls",
             &format!("inflight{n}"),
             "calls_per_s",
             rate,
@@ -169,6 +210,15 @@ pub(crate) async fn run(b: Budget) {
         })
         .await;
         r.add("farcall", "tcp", name, "mb_per_s", mbps);
+        let s = tls_stub.clone();
+        let mbps = echo_rate(b, size, move |d| {
+            let s = s.clone();
+            async move {
+                s.echo(d).await.unwrap();
+            }
+        })
+        .await;
+        r.add("farcall", "tls", name, "mb_per_s", mbps);
         let t = tclient.clone();
         let mbps = echo_rate(b, size, move |d| {
             let t = t.clone();
@@ -185,6 +235,8 @@ pub(crate) async fn run(b: Budget) {
     }
     client_node.shutdown().await;
     server.shutdown().await;
+    tls_node.shutdown().await;
+    tls_server.shutdown().await;
 
     // In process: farcall mem://, farcall collocated, tarpc's channel.
     let server = Node::listen("mem://bench-rpc").await.expect("listen mem");
@@ -269,12 +321,42 @@ pub(crate) async fn run(b: Budget) {
                 "raw.tcp.echo4m.mb_per_s",
             ),
             (
+                "tls seq p50, farcall tls / tcp (goal <= 1.15)",
+                "farcall.tls.seq.p50_us",
+                "farcall.tcp.seq.p50_us",
+            ),
+            (
+                "tls 256 in flight, farcall tls / tcp (goal >= 0.8)",
+                "farcall.tls.inflight256.calls_per_s",
+                "farcall.tcp.inflight256.calls_per_s",
+            ),
+            (
+                "echo 4 MiB, farcall tls / tcp",
+                "farcall.tls.echo4m.mb_per_s",
+                "farcall.tcp.echo4m.mb_per_s",
+            ),
+            (
                 "in-process seq p50, farcall mem / tarpc channel",
                 "farcall.mem.seq.p50_us",
                 "tarpc.mem.seq.p50_us",
             ),
         ],
     );
+}
+
+/// The server's and the client's TLS settings, from a CA made now.
+fn tls_configs() -> (farcall::tls::TlsConfig, farcall::tls::TlsConfig) {
+    let pki = crate::pki::Pki::new("bench CA");
+    let id = pki.issue("bench", &["localhost", "127.0.0.1"]);
+    let server = farcall::tls::TlsConfig::builder()
+        .identity_pem(id.chain.as_bytes(), id.key.as_bytes())
+        .build()
+        .expect("server TLS settings");
+    let client = farcall::tls::TlsConfig::builder()
+        .trust_pem(pki.ca_pem.as_bytes())
+        .build()
+        .expect("client TLS settings");
+    (server, client)
 }
 
 /// A tarpc server on a free TCP port, and a client connected to it.

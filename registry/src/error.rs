@@ -131,7 +131,11 @@ mod tests {
             why.starts_with("cannot connect to mem://directory: "),
             "{why}"
         );
-        assert_eq!(e.to_string(), format!("i/o: {why}"));
+        assert_eq!(
+            &e.to_string(),
+            why,
+            "the connect error is the whole message"
+        );
 
         fn call() -> Result<(), DirectoryError> {
             Err(RemoteError::DeadlineExceeded)?

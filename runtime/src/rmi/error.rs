@@ -84,7 +84,7 @@ pub enum RemoteError {
     #[error("the remote handler panicked")]
     Panicked,
     /// Connecting failed (the address, the socket or the handshake).
-    #[error("i/o: {0}")]
+    #[error("{0}")]
     Io(String),
     /// The node reached serves nothing under this name
     /// ([`Node::connect_service`](crate::Node::connect_service)).
