@@ -35,6 +35,8 @@ use farcall::node::Address;
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    #[command(flatten)]
+    pub(crate) security: crate::security::SecurityArgs,
 }
 
 #[derive(Debug, Subcommand)]

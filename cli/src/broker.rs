@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::args::{BrokerArg, BrokerServeArgs, PubArgs, RecvArgs, SendArgs, StatsArgs, SubArgs};
 use crate::render::{json_argument, message_line, stats_text};
+use crate::security;
 use crate::{CALL_DEADLINE, Fail, one_line, print_out, reach, target_address};
 
 /// The environment variable that names the broker when `--broker` is not
@@ -28,7 +29,7 @@ pub(crate) async fn connect_broker(target: &BrokerArg) -> Result<(Node, Broker),
         "broker",
         "tcp://127.0.0.1:7500",
     )?;
-    let node = Node::new();
+    let node = security::node().build();
     let broker = reach("the broker", &addr, Broker::connect_on(&node, &addr)).await?;
     Ok((node, broker))
 }
@@ -216,7 +217,7 @@ pub(crate) async fn broker_serve(args: BrokerServeArgs) -> Result<(), Fail> {
         )),
         None => broker_failure(e),
     })?;
-    let node = Node::new();
+    let node = security::node().build();
     broker.expose(&node).map_err(broker_failure)?;
     let addr = node.add_listener(args.listen.clone()).await.map_err(|e| {
         Fail::new(format!(

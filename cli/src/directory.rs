@@ -11,6 +11,7 @@ use farcall::node::Limits;
 
 use crate::args::{DescribeArgs, DirectoryArg, LsArgs, ServeArgs};
 use crate::render::{entries_json, entries_table, interfaces_json, interfaces_text};
+use crate::security;
 use crate::{CALL_DEADLINE, Fail, one_line, print_out, reach, target_address};
 
 /// The directory named by `--directory` or `FARCALL_DIRECTORY`, from a
@@ -23,7 +24,7 @@ pub(crate) async fn connect(target: &DirectoryArg) -> Result<(Node, DirectoryCli
         "directory",
         "tcp://127.0.0.1:7400",
     )?;
-    let node = Node::new();
+    let node = security::node().build();
     let dir = reach(
         "the directory",
         &addr,
@@ -78,7 +79,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Fail> {
         }
         None => None,
     };
-    let node = Node::builder().limits(limits).build();
+    let node = security::node().limits(limits).build();
     if let Some(access) = access
         && !set_write_access(&node, access)
     {

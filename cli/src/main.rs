@@ -26,6 +26,7 @@ mod args;
 mod broker;
 mod directory;
 mod render;
+mod security;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -160,6 +161,7 @@ fn one_line_clap_error(rendered: &str, argv: &[String]) -> String {
 }
 
 async fn run(cli: Cli) -> Result<(), Fail> {
+    security::init(&cli.security)?;
     match cli.command {
         Command::Directory(DirectoryCommand::Serve(args)) => directory::serve(args).await,
         Command::Ls(args) => directory::ls(args).await,

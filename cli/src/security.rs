@@ -1,0 +1,102 @@
+//! TLS and tokens for every command: `--tls-ca`, `--tls-cert`,
+//! `--tls-key`, `--tls-client-ca` and `--token`, or their environment
+//! variables, turned into the settings of the command's node.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use clap::Args;
+use farcall::node::NodeBuilder;
+use farcall::tls::{ClientAuth, TlsConfig};
+
+use crate::Fail;
+
+/// The options, as clap parses them (global: they go before or after the
+/// subcommand).
+#[derive(Debug, Args)]
+pub(crate) struct SecurityArgs {
+    /// Roots (PEM) that the servers this command dials on tls:// must be
+    /// signed by.
+    #[arg(long, global = true, value_name = "FILE", env = "FARCALL_TLS_CA")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// This node's certificate chain (PEM): served on a tls:// listener,
+    /// presented to servers that ask for a client certificate.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "FARCALL_TLS_CERT",
+        requires = "tls_key"
+    )]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "FARCALL_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// `serve` commands: require client certificates signed by these
+    /// roots (PEM), mutual TLS.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "FARCALL_TLS_CLIENT_CA"
+    )]
+    pub(crate) tls_client_ca: Option<PathBuf>,
+    /// A token presented in the handshake of every connection this command
+    /// dials (prefer the environment variable: a command line is visible
+    /// to other users of the machine).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "FARCALL_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
+}
+
+static SETTINGS: OnceLock<Result<NodeBuilder, String>> = OnceLock::new();
+
+/// Reads the certificates and keys once, before any command runs.
+pub(crate) fn init(args: &SecurityArgs) -> Result<(), Fail> {
+    let built = SETTINGS.get_or_init(|| build(args));
+    built
+        .as_ref()
+        .map(|_| ())
+        .map_err(|e| Fail::usage(e.clone()))
+}
+
+/// A node builder with the command's TLS settings and token.
+pub(crate) fn node() -> NodeBuilder {
+    match SETTINGS.get() {
+        Some(Ok(b)) => b.clone(),
+        _ => NodeBuilder::default(),
+    }
+}
+
+fn build(args: &SecurityArgs) -> Result<NodeBuilder, String> {
+    let mut node = NodeBuilder::default();
+    if let Some(token) = &args.token {
+        node = node.credentials(token.clone().into_bytes());
+    }
+    if args.tls_ca.is_none() && args.tls_cert.is_none() && args.tls_client_ca.is_none() {
+        return Ok(node);
+    }
+    let mut tls = TlsConfig::builder();
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        tls = tls.identity_files(cert, key);
+    }
+    if let Some(ca) = &args.tls_ca {
+        tls = tls.trust_file(ca);
+    }
+    if let Some(ca) = &args.tls_client_ca {
+        tls = tls.trust_file(ca).client_auth(ClientAuth::Required);
+    }
+    let tls = tls.build().map_err(|e| format!("the TLS options: {e}"))?;
+    Ok(node.tls(tls))
+}
