@@ -1,7 +1,9 @@
-//! Hostile clients against a real server: each talks raw TCP, breaks the
-//! protocol in one way, and must be refused or dropped, while well-behaved
-//! clients (one kept open throughout, and a fresh one after each attack)
-//! go on getting correct answers.
+//! Hostile clients against a real server: each talks raw TCP (or raw
+//! bytes inside a valid TLS session: every attack runs on both, as
+//! `tcp::<attack>` and `tls::<attack>`), breaks the protocol in one way,
+//! and must be refused or dropped, while well-behaved clients (one kept
+//! open throughout, and a fresh one after each attack) go on getting
+//! correct answers.
 
 mod common;
 
@@ -18,11 +20,18 @@ use farcall::Node;
 use farcall::dme::{Client, Server};
 use farcall::node::{Address, Limits, NodeId};
 use farcall::rmi::ObjectId;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
+use common::pki::Pki;
 use common::transport::unix_socket_path;
+use farcall::tls::TlsConfig;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_FRAME: u32 = 64 * 1024;
@@ -34,45 +43,79 @@ fn answer(n: u64) -> u64 {
     n * 2 + 1
 }
 
+/// What the attackers dial: plain TCP, or TLS with certificates made in
+/// the test (the attacks then come inside a valid TLS session).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wire {
+    Tcp,
+    Tls,
+}
+
 /// A server with short limits, and a client that stays connected.
 struct Fixture {
     server: Server<u64, u64>,
-    addr: String,
+    dialer: Dialer,
+    /// The TLS settings of the well-behaved clients, on `tls`.
+    client_tls: Option<TlsConfig>,
     keeper: Client<u64, u64>,
 }
 
 impl Fixture {
-    async fn start() -> Fixture {
+    async fn start(wire: Wire) -> Fixture {
         let mut limits = Limits::default();
         limits.handshake_timeout = HANDSHAKE_TIMEOUT;
         limits.max_frame_len = MAX_FRAME;
-        let node = Node::builder()
-            .limits(limits)
-            .listen("tcp://127.0.0.1:0")
-            .await
-            .expect("the server listens");
+        let pki = Pki::new("hostile input CA");
+        let (node, client_tls, tls) = match wire {
+            Wire::Tcp => (
+                Node::builder()
+                    .limits(limits)
+                    .listen("tcp://127.0.0.1:0")
+                    .await
+                    .expect("the server listens"),
+                None,
+                None,
+            ),
+            Wire::Tls => {
+                let id = pki.issue("server", &["localhost", "127.0.0.1"]);
+                let server_tls = TlsConfig::builder()
+                    .identity_pem(id.chain.as_bytes(), id.key.as_bytes())
+                    .build()
+                    .unwrap();
+                let client_tls = TlsConfig::builder()
+                    .trust_pem(pki.ca_pem.as_bytes())
+                    .build()
+                    .unwrap();
+                let node = Node::builder()
+                    .limits(limits)
+                    .tls(server_tls)
+                    .listen("tls://127.0.0.1:0")
+                    .await
+                    .expect("the server listens");
+                (node, Some(client_tls), Some(raw_tls_connector(&pki)))
+            }
+        };
         let server =
             Server::listen_on(&node, |n: u64| async move { answer(n) }).expect("the node listens");
         let addr = match server.local_addr() {
-            Address::Tcp { host, port } => format!("{host}:{port}"),
+            Address::Tcp { host, port } | Address::Tls { host, port } => format!("{host}:{port}"),
             other => panic!("a tcp server has a tcp address, not {other}"),
         };
-        let keeper = Client::connect(server.local_addr())
+        let keeper = Client::connect_on(&client_node(&client_tls), server.local_addr())
             .await
             .expect("a normal client connects")
             .with_deadline(Duration::from_secs(5));
         assert_eq!(keeper.request(1).await.unwrap(), answer(1));
         Fixture {
             server,
-            addr,
+            dialer: Dialer { addr, tls },
+            client_tls,
             keeper,
         }
     }
 
-    async fn raw(&self) -> TcpStream {
-        let s = TcpStream::connect(&self.addr).await.expect("raw connect");
-        s.set_nodelay(true).unwrap();
-        s
+    async fn raw(&self) -> Raw {
+        self.dialer.raw().await
     }
 
     /// The client kept open and a fresh one both get correct answers.
@@ -81,10 +124,13 @@ impl Fixture {
             let got = self.keeper.request(i).await;
             assert_eq!(got.expect("the client kept open still works"), answer(i));
         }
-        let fresh = Client::<u64, u64>::connect(self.server.local_addr())
-            .await
-            .expect("a fresh client connects")
-            .with_deadline(Duration::from_secs(5));
+        let fresh = Client::<u64, u64>::connect_on(
+            &client_node(&self.client_tls),
+            self.server.local_addr(),
+        )
+        .await
+        .expect("a fresh client connects")
+        .with_deadline(Duration::from_secs(5));
         let mut set = JoinSet::new();
         for i in 100..110 {
             let c = fresh.clone();
@@ -98,6 +144,145 @@ impl Fixture {
     }
 }
 
+/// A node of its own for a well-behaved client (each closes its own).
+fn client_node(tls: &Option<TlsConfig>) -> Node {
+    match tls {
+        Some(tls) => Node::builder().tls(tls.clone()).build(),
+        None => Node::new(),
+    }
+}
+
+/// Opens the attackers' connections.
+#[derive(Clone)]
+struct Dialer {
+    addr: String,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl Dialer {
+    /// A connection to the server: TCP, or a TLS session over it.
+    async fn raw(&self) -> Raw {
+        let s = TcpStream::connect(&self.addr).await.expect("raw connect");
+        s.set_nodelay(true).unwrap();
+        match &self.tls {
+            None => Raw::Tcp(s),
+            Some(c) => {
+                let name = ServerName::try_from("localhost").unwrap();
+                Raw::Tls(Box::new(c.connect(name, s).await.expect("a TLS session")))
+            }
+        }
+    }
+}
+
+/// A TLS client as any other program would have, offering farcall's ALPN.
+fn raw_tls_connector(pki: &Pki) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![farcall::tls::ALPN.to_vec()];
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// An attacker's connection.
+enum Raw {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Raw {
+    fn is_tls(&self) -> bool {
+        matches!(self, Raw::Tls(_))
+    }
+
+    /// Makes the close a reset (RST), whatever rides on the socket.
+    fn set_zero_linger(&self) -> io::Result<()> {
+        match self {
+            Raw::Tcp(s) => s.set_zero_linger(),
+            Raw::Tls(s) => s.get_ref().0.set_zero_linger(),
+        }
+    }
+}
+
+impl AsyncRead for Raw {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Raw::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Raw::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Raw {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Raw::Tcp(s) => Pin::new(s).poll_write(cx, b),
+            Raw::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, b),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Raw::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Raw::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Raw::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Raw::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// One test per attack and wire: `tcp::<attack>` and `tls::<attack>`.
+macro_rules! on_wires {
+    ($($attack:ident),* $(,)?) => {
+        mod tcp {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $attack() {
+                    super::$attack(super::Wire::Tcp).await
+                }
+            )*
+        }
+        mod tls {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $attack() {
+                    super::$attack(super::Wire::Tls).await
+                }
+            )*
+        }
+    };
+}
+
+on_wires!(
+    raw_client_speaks_the_protocol,
+    garbage_instead_of_a_handshake,
+    wrong_magic,
+    wrong_protocol_version,
+    oversized_or_malformed_hello_body,
+    http_get_request,
+    slow_loris_is_dropped_at_the_handshake_timeout,
+    four_gib_length_prefix,
+    frame_one_byte_over_the_limit,
+    truncated_frame_then_eof,
+    frame_whose_header_does_not_decode,
+    empty_frame,
+    a_thousand_connections_reset_abruptly,
+    mixed_attackers_at_once,
+);
+
 /// How a hostile connection ended.
 #[derive(Debug, PartialEq, Eq)]
 enum End {
@@ -109,7 +294,7 @@ enum End {
 
 /// Reads until the server closes, failing the test if it does not within
 /// [`CLOSE_WITHIN`]. Returns what the server sent before closing.
-async fn read_until_closed(s: &mut TcpStream) -> (Vec<u8>, End) {
+async fn read_until_closed(s: &mut Raw) -> (Vec<u8>, End) {
     let mut got = Vec::new();
     let mut chunk = [0u8; 4096];
     let end = tokio::time::timeout(CLOSE_WITHIN, async {
@@ -130,7 +315,7 @@ async fn read_until_closed(s: &mut TcpStream) -> (Vec<u8>, End) {
                 io::ErrorKind::ConnectionReset
                     | io::ErrorKind::ConnectionAborted
                     | io::ErrorKind::BrokenPipe
-            ),
+            ) || (s.is_tls() && kind == io::ErrorKind::UnexpectedEof),
             "unexpected read error {kind:?}"
         );
     }
@@ -174,7 +359,7 @@ fn hello() -> Bytes {
 }
 
 /// A raw connection past a valid handshake.
-async fn handshaken(fx: &Fixture) -> TcpStream {
+async fn handshaken(fx: &Fixture) -> Raw {
     let mut s = fx.raw().await;
     s.write_all(&hello()).await.unwrap();
     let mut p = [0u8; ANSWER_PREFIX];
@@ -216,7 +401,7 @@ fn close_reason(bytes: &[u8]) -> String {
 }
 
 /// Reads one frame from a raw connection.
-async fn read_frame(s: &mut TcpStream, buf: &mut BytesMut) -> Frame {
+async fn read_frame(s: &mut Raw, buf: &mut BytesMut) -> Frame {
     tokio::time::timeout(CLOSE_WITHIN, async {
         loop {
             if let Some(body) = frame::split(buf, u32::MAX).unwrap() {
@@ -234,9 +419,8 @@ async fn read_frame(s: &mut TcpStream, buf: &mut BytesMut) -> Frame {
 
 /// The raw client used by the attacks below does speak the protocol: a
 /// well-formed call gets its answer, and frames at exactly the limit pass.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn raw_client_speaks_the_protocol() {
-    let fx = Fixture::start().await;
+async fn raw_client_speaks_the_protocol(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let mut s = handshaken(&fx).await;
     let mut buf = BytesMut::new();
 
@@ -280,18 +464,16 @@ async fn raw_client_speaks_the_protocol() {
 
 // ------------------------------------------------------------ the handshake
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garbage_instead_of_a_handshake() {
-    let fx = Fixture::start().await;
+async fn garbage_instead_of_a_handshake(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let garbage: Vec<u8> = (0..64u32).map(|i| (i * 37 + 11) as u8).collect();
     let reason = refused_after(&fx, &garbage).await;
     assert!(reason.contains("magic"), "{reason}");
     fx.assert_healthy().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_magic() {
-    let fx = Fixture::start().await;
+async fn wrong_magic(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let mut h = hello().to_vec();
     h[..8].copy_from_slice(b"FARCALX\0");
     let reason = refused_after(&fx, &h).await;
@@ -302,9 +484,8 @@ async fn wrong_magic() {
     fx.assert_healthy().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_protocol_version() {
-    let fx = Fixture::start().await;
+async fn wrong_protocol_version(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     // The bare prefix of a version 2 hello.
     let mut p = MAGIC.to_vec();
     p.extend_from_slice(&2u16.to_be_bytes());
@@ -336,9 +517,8 @@ async fn wrong_protocol_version() {
     fx.assert_healthy().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_or_malformed_hello_body() {
-    let fx = Fixture::start().await;
+async fn oversized_or_malformed_hello_body(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let mut p = MAGIC.to_vec();
     p.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
     p.extend_from_slice(&5000u16.to_be_bytes());
@@ -354,18 +534,18 @@ async fn oversized_or_malformed_hello_body() {
     fx.assert_healthy().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_get_request() {
-    let fx = Fixture::start().await;
+async fn http_get_request(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let get = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n";
     let reason = refused_after(&fx, get).await;
     assert!(reason.contains("magic"), "{reason}");
     fx.assert_healthy().await;
 }
 
+/// A TLS client on a plain listener (on a TLS one it is welcome).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_client_hello() {
-    let fx = Fixture::start().await;
+    let fx = Fixture::start(Wire::Tcp).await;
     // A TLS 1.2/1.3 ClientHello as a browser starts it: record header
     // (handshake, TLS 1.0 record version, length), handshake header
     // (ClientHello, length), client version, random, session id, ciphers.
@@ -382,12 +562,11 @@ async fn tls_client_hello() {
     fx.assert_healthy().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_loris_is_dropped_at_the_handshake_timeout() {
-    let fx = Fixture::start().await;
+async fn slow_loris_is_dropped_at_the_handshake_timeout(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let started = Instant::now();
     let s = fx.raw().await;
-    let (mut rd, mut wr) = s.into_split();
+    let (mut rd, mut wr) = tokio::io::split(s);
     // One byte of a valid hello per second.
     let writer = tokio::spawn(async move {
         for b in hello().iter() {
@@ -425,9 +604,8 @@ async fn slow_loris_is_dropped_at_the_handshake_timeout() {
 
 // -------------------------------------------------------------- the frames
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_gib_length_prefix() {
-    let fx = Fixture::start().await;
+async fn four_gib_length_prefix(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let mut s = handshaken(&fx).await;
     s.write_all(&[0xFF, 0xFF, 0xFF, 0xFF, Kind::Call as u8, 1, 2, 3])
         .await
@@ -439,9 +617,8 @@ async fn four_gib_length_prefix() {
     fx.assert_healthy().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frame_one_byte_over_the_limit() {
-    let fx = Fixture::start().await;
+async fn frame_one_byte_over_the_limit(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let mut s = handshaken(&fx).await;
     let len = MAX_FRAME + 1;
     let mut f = BytesMut::new();
@@ -460,9 +637,8 @@ async fn frame_one_byte_over_the_limit() {
     fx.assert_healthy().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn truncated_frame_then_eof() {
-    let fx = Fixture::start().await;
+async fn truncated_frame_then_eof(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let mut s = handshaken(&fx).await;
     let call = encoded(&Frame::Call {
         id: 1,
@@ -482,9 +658,8 @@ async fn truncated_frame_then_eof() {
     fx.assert_healthy().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frame_whose_header_does_not_decode() {
-    let fx = Fixture::start().await;
+async fn frame_whose_header_does_not_decode(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let mut s = handshaken(&fx).await;
     let mut f = BytesMut::new();
     f.put_u32_le(21);
@@ -497,9 +672,8 @@ async fn frame_whose_header_does_not_decode() {
     fx.assert_healthy().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn empty_frame() {
-    let fx = Fixture::start().await;
+async fn empty_frame(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let mut s = handshaken(&fx).await;
     s.write_all(&0u32.to_le_bytes()).await.unwrap();
     let (got, _) = read_until_closed(&mut s).await;
@@ -512,18 +686,16 @@ async fn empty_frame() {
 
 /// Connections reset before, during and after the handshake leave the
 /// server serving, and leave no connection behind in its table.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_connections_reset_abruptly() {
-    let fx = Fixture::start().await;
-    let addr = fx.addr.clone();
+async fn a_thousand_connections_reset_abruptly(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let half_hello = hello().slice(..HELLO_PREFIX + 3);
     for batch in 0..10 {
         let mut set = JoinSet::new();
         for i in 0..100 {
-            let addr = addr.clone();
+            let dialer = fx.dialer.clone();
             let half_hello = half_hello.clone();
             set.spawn(async move {
-                let mut s = TcpStream::connect(&addr).await.expect("connect");
+                let mut s = dialer.raw().await;
                 match i % 4 {
                     // Half a hello, then the reset.
                     1 => s.write_all(&half_hello).await.unwrap(),
@@ -585,14 +757,13 @@ async fn a_thousand_connections_reset_abruptly() {
 }
 
 /// All of the above at once, on one server.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mixed_attackers_at_once() {
-    let fx = Fixture::start().await;
+async fn mixed_attackers_at_once(wire: Wire) {
+    let fx = Fixture::start(wire).await;
     let mut attacks = JoinSet::new();
     for round in 0..20u32 {
-        let addr = fx.addr.clone();
+        let dialer = fx.dialer.clone();
         attacks.spawn(async move {
-            let mut s = TcpStream::connect(&addr).await.unwrap();
+            let mut s = dialer.raw().await;
             let bytes: Vec<u8> = match round % 4 {
                 0 => b"GET / HTTP/1.0\r\n\r\n".to_vec(),
                 1 => vec![

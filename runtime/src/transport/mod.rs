@@ -198,7 +198,7 @@ impl Socket {
             Socket::Mem(s) => s.close(),
             #[cfg(feature = "tls")]
             Socket::Tls(s) => {
-                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s.tcp()), std::net::Shutdown::Both);
+                let _ = s.shutdown_both();
             }
         }
     }
@@ -398,7 +398,7 @@ impl WriteHalf {
             WriteHalf::Mem(s) => s.close(),
             #[cfg(feature = "tls")]
             WriteHalf::Tls(s) => {
-                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s.tcp()), std::net::Shutdown::Both);
+                let _ = s.shutdown_both();
             }
         }
     }

@@ -320,14 +320,21 @@ impl TlsSocket {
     /// Sends close_notify (as far as the socket takes it now) and shuts
     /// down the write half of the socket.
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        self.close(std::net::Shutdown::Write)
+    }
+
+    /// Sends close_notify (as far as the socket takes it now) and shuts
+    /// down both directions: the peer reads a clean end of the session.
+    pub(crate) fn shutdown_both(&self) -> io::Result<()> {
+        self.close(std::net::Shutdown::Both)
+    }
+
+    fn close(&self, how: std::net::Shutdown) -> io::Result<()> {
         let mut st = lock(&self.state);
         st.conn.send_close_notify();
         let _ = self.flush(&mut st);
         drop(st);
-        super::shutdown_fd(
-            std::os::fd::AsFd::as_fd(&self.tcp),
-            std::net::Shutdown::Write,
-        )
+        super::shutdown_fd(std::os::fd::AsFd::as_fd(&self.tcp), how)
     }
 }
 
