@@ -119,8 +119,8 @@
 //! ```
 #![warn(missing_docs)]
 
-pub use farcall_macros::{export, remote};
-pub use farcall_runtime::{Error, Node, Remote, RemoteError, Result, Stream};
+pub use farcall_macros::{Schema, export, remote};
+pub use farcall_runtime::{Error, Node, Remote, RemoteError, Result, Schema, Stream};
 
 /// The node every program starts from: its addresses, limits, ids and
 /// connections.
@@ -186,6 +186,13 @@ pub mod rmi {
         MethodDescriptor, StreamSender, Stub, catalogue, find_interface, is_subinterface,
         registered_exports,
     };
+}
+
+/// The structure of the types that cross the wire: what
+/// [`Schema`](trait@Schema) describes, for types whose `Serialize` is
+/// written by hand.
+pub mod schema {
+    pub use farcall_runtime::schema::*;
 }
 
 /// Remote objects, late binding: the directory (one embedded in every

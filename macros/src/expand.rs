@@ -132,7 +132,7 @@ impl Generator<'_> {
     }
 
     /// The generics of the generated impls: `bounded_generics`, plus
-    /// `Type: Serialize + DeserializeOwned` in the where clause for every
+    /// `Type: Serialize + DeserializeOwned + Schema` in the where clause for every
     /// argument and result type, spanned at the user's type. A type that
     /// cannot cross the wire is then reported there, once, instead of at
     /// the attribute from inside the generated bodies (which assume the
@@ -156,7 +156,7 @@ impl Generator<'_> {
                     .last()
                     .map_or_else(Span::call_site, |t| t.span());
                 let bounds = respan(
-                    quote!(: #p::serde::Serialize + #p::serde::de::DeserializeOwned),
+                    quote!(: #p::serde::Serialize + #p::serde::de::DeserializeOwned + #p::Schema),
                     last,
                 );
                 where_clause.predicates.push(syn::parse_quote!(#ty #bounds));
@@ -245,6 +245,7 @@ impl Generator<'_> {
             let attrs = &m.cfgs;
             let sig = self.boxed_sig(m);
             let word = self.word(m);
+            let iface = &self.t.name;
             let idempotent = m.flags.idempotent;
             let name = m.ident.to_string();
             let err = &m.err;
@@ -261,11 +262,14 @@ impl Generator<'_> {
                     }
                 }
             } else {
+                let structure = self.signature_of(m);
                 quote! {
                     match self.core().call_method::<_, #output>(#word, #name, #idempotent, &#tuple).await {
                         ::core::result::Result::Ok(r) => r,
                         ::core::result::Result::Err(e) => ::core::result::Result::Err(
-                            <#err as ::core::convert::From<#p::RemoteError>>::from(e),
+                            <#err as ::core::convert::From<#p::RemoteError>>::from(
+                                #p::explain_mismatch(e, #iface, #name, || #structure),
+                            ),
                         ),
                     }
                 }
@@ -284,24 +288,45 @@ impl Generator<'_> {
         }
     }
 
-    /// The method word as a literal expression.
+    fn is_generic(&self) -> bool {
+        self.t.item.generics.type_params().next().is_some()
+    }
+
+    /// A closure that describes the method's structure into a
+    /// `Signature`: its argument types, then its result type.
+    fn signature_of(&self, m: &Method) -> TokenStream {
+        let p = self.private();
+        let args = m.args.iter().map(|(_, t)| t);
+        let output = &m.output;
+        quote! {
+            #p::Signature::build(|__farcall_types: &mut #p::Types| (
+                ::std::vec![#(__farcall_types.of::<#args>()),*],
+                __farcall_types.of::<#output>(),
+            ))
+        }
+    }
+
+    /// The method word: the name's hash, then the signature's (with the
+    /// structure of its types), computed once and kept in a `static`; for
+    /// a generic interface, once per instantiation (`Store<i64>` and
+    /// `Store<u64>` must not decode each other's arguments).
     fn word(&self, m: &Method) -> TokenStream {
         let p = self.private();
         let id = m.id;
         let sig = m.signature;
-        let params: Vec<&Ident> = self
-            .t
-            .item
-            .generics
-            .type_params()
-            .map(|t| &t.ident)
-            .collect();
-        if params.is_empty() {
-            quote!(#p::method_word(#id, #sig))
+        if self.is_generic() {
+            let params = self.t.item.generics.type_params().map(|t| &t.ident);
+            let structure = self.signature_of(m);
+            quote! {{
+                static WORD: #p::Words = #p::Words::new();
+                WORD.get::<(#(#params,)*)>(|| #p::method_word(#id, #sig ^ #structure.fingerprint()))
+            }}
         } else {
-            // `Store<i64>` and `Store<u64>` must not decode each other's
-            // arguments: the instantiation's types join the signature.
-            quote!(#p::method_word(#id, #sig ^ #p::type_hash(&[#(::core::any::type_name::<#params>()),*])))
+            let describe = self.describe_fn();
+            quote! {{
+                static WORD: ::std::sync::OnceLock<u64> = ::std::sync::OnceLock::new();
+                *WORD.get_or_init(|| #p::word_of(#describe(), #id))
+            }}
         }
     }
 
@@ -327,11 +352,12 @@ impl Generator<'_> {
                 quote_spanned!(t.span()=> #t)
             });
             let output = &m.output;
+            let structure = self.signature_of(m);
             quote! {
                 #(#cfgs)*
                 #id => {
                     if #method != #word {
-                        return ::core::option::Option::Some(#p::mismatch(#iface, #name));
+                        return ::core::option::Option::Some(#p::mismatch(#iface, #name, &#structure));
                     }
                     let (#(#names,)*): (#(#types,)*) = match #p::decode_args(&#cx, &#payload) {
                         ::core::result::Result::Ok(v) => v,
@@ -498,23 +524,46 @@ impl Generator<'_> {
                 let t = ast::type_text(t);
                 quote!(#p::ArgDescriptor { name: #n, ty: #t })
             });
+            // A generic interface's descriptor is one for every
+            // instantiation: it cannot describe the types' structure.
+            let structure = if self.is_generic() {
+                quote!(#p::Signature { args: ::std::vec::Vec::new(), result: ::std::string::String::new(), types: ::std::vec::Vec::new() })
+            } else {
+                self.signature_of(m)
+            };
+            let signature = if self.is_generic() {
+                quote!(#sig)
+            } else {
+                quote!(#sig ^ structure.fingerprint())
+            };
             quote! {
                 #(#cfgs)*
-                methods.push(#p::MethodDescriptor {
-                    name: #mname,
-                    id: #mid,
-                    signature: #sig,
-                    args: &[#(#args),*],
-                    result: #result,
-                    oneway: #oneway,
-                    idempotent: #idempotent,
-                });
+                {
+                    let structure = #structure;
+                    methods.push(#p::MethodDescriptor {
+                        name: #mname,
+                        id: #mid,
+                        signature: #signature,
+                        args: &[#(#args),*],
+                        result: #result,
+                        types: structure.types,
+                        oneway: #oneway,
+                        idempotent: #idempotent,
+                    });
+                }
             }
         });
+        // The types' bounds, so that a type without `Schema` is reported
+        // once, at the type, as the impls report it.
+        let where_clause = if self.is_generic() {
+            None
+        } else {
+            self.wire_generics().where_clause
+        };
         quote! {
             #[doc(hidden)]
             #[allow(non_snake_case)]
-            fn #describe() -> &'static #p::InterfaceDescriptor {
+            fn #describe() -> &'static #p::InterfaceDescriptor #where_clause {
                 static D: ::std::sync::OnceLock<#p::InterfaceDescriptor> = ::std::sync::OnceLock::new();
                 D.get_or_init(|| {
                     let mut methods: ::std::vec::Vec<#p::MethodDescriptor> = ::std::vec::Vec::new();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::rmi::client::StubCore;
+use crate::schema::TypeDef;
 use crate::service::{CallContext, OutcomeFuture};
 
 /// One argument of a remote method, as written in the trait.
@@ -24,13 +25,20 @@ pub struct MethodDescriptor {
     pub name: &'static str,
     /// Stable id: a hash of the name (reordering methods changes nothing).
     pub id: u32,
-    /// A hash of the argument and result types: a different signature under
-    /// the same name is an `InterfaceMismatch`, never a wrong decode.
+    /// A hash of the argument and result types and of their structure
+    /// (every named type they reach, with its fields or variants): a
+    /// different signature under the same name is an `InterfaceMismatch`,
+    /// never a wrong decode.
     pub signature: u32,
     /// The arguments.
     pub args: &'static [ArgDescriptor],
     /// The result type, as written.
     pub result: &'static str,
+    /// The definitions of the named types its arguments and result reach,
+    /// in the order first met (printed, `struct Parcel { width: u32,
+    /// height: u32 }`). Empty for a method of a generic interface, whose
+    /// types depend on the instantiation.
+    pub types: Vec<TypeDef>,
     /// Fire-and-forget: no reply is sent.
     pub oneway: bool,
     /// Safe to retry on another object.
@@ -62,7 +70,7 @@ pub struct InterfaceDescriptor {
     pub supertraits: &'static [&'static str],
     /// The ids of its remote supertraits.
     pub supertrait_ids: &'static [u64],
-    /// A hash of every method signature.
+    /// A hash of every method signature (types' structure included).
     pub fingerprint: u64,
 }
 
