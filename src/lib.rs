@@ -112,7 +112,7 @@
 //! # async fn main() -> farcall::Result<()> {
 //! use farcall::dme::{Client, Server};
 //!
-//! let server = Server::bind("tcp://127.0.0.1:0", |s: String| async move { s.to_uppercase() }).await?;
+//! let server = Server::listen("tcp://127.0.0.1:0", |s: String| async move { s.to_uppercase() }).await?;
 //! let client = Client::<String, String>::connect(server.local_addr()).await?;
 //! assert_eq!(client.request("hi".into()).await?, "HI");
 //! # Ok(()) }
@@ -134,7 +134,8 @@ pub use farcall_runtime::{Error, Node, Remote, RemoteError, Result, Schema, Stre
 /// use farcall::node::{Address, Limits};
 ///
 /// let addr: Address = "tcp://127.0.0.1:7400".parse().unwrap();
-/// let limits = Limits::default().max_in_flight(64);
+/// let mut limits = Limits::default();
+/// limits.max_in_flight = 64;
 /// let node = farcall::Node::builder().limits(limits).build();
 /// # let _ = (addr, node);
 /// ```
@@ -154,7 +155,7 @@ pub mod node {
 /// # async fn main() -> farcall::Result<()> {
 /// use farcall::dme::{Client, Server};
 ///
-/// let server = Server::bind("tcp://127.0.0.1:0", |s: String| async move { s.len() }).await?;
+/// let server = Server::listen("tcp://127.0.0.1:0", |s: String| async move { s.len() }).await?;
 /// let client = Client::<String, usize>::connect(server.local_addr()).await?;
 /// assert_eq!(client.request("four".into()).await?, 4);
 /// # Ok(()) }

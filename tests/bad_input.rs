@@ -43,16 +43,16 @@ struct Fixture {
 
 impl Fixture {
     async fn start() -> Fixture {
+        let mut limits = Limits::default();
+        limits.handshake_timeout = HANDSHAKE_TIMEOUT;
+        limits.max_frame_len = MAX_FRAME;
         let node = Node::builder()
-            .limits(
-                Limits::default()
-                    .handshake_timeout(HANDSHAKE_TIMEOUT)
-                    .max_frame_len(MAX_FRAME),
-            )
+            .limits(limits)
             .listen("tcp://127.0.0.1:0")
             .await
             .expect("the server listens");
-        let server = Server::on(node, |n: u64| async move { answer(n) });
+        let server =
+            Server::listen_on(&node, |n: u64| async move { answer(n) }).expect("the node listens");
         let addr = match server.local_addr() {
             Address::Tcp { host, port } => format!("{host}:{port}"),
             other => panic!("a tcp server has a tcp address, not {other}"),
@@ -645,19 +645,22 @@ async fn a_peer_that_never_reads_its_replies_meets_back_pressure() {
     use tokio::net::UnixStream;
 
     let path = unix_socket_path();
+    let mut limits = Limits::default();
+    limits.write_buffer = 4096;
     let node = Node::builder()
-        .limits(Limits::default().write_buffer(4096))
+        .limits(limits)
         .listen(format!("unix://{}", path.display()))
         .await
         .unwrap();
     let marker_seen = Arc::new(AtomicBool::new(false));
     let seen = marker_seen.clone();
-    let server = Server::on(node, move |n: u64| {
+    let server = Server::listen_on(&node, move |n: u64| {
         if n == u64::MAX {
             seen.store(true, Ordering::SeqCst);
         }
         async move { n }
-    });
+    })
+    .expect("the node listens");
 
     let mut s = UnixStream::connect(&path).await.unwrap();
     s.write_all(&hello()).await.unwrap();

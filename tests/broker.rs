@@ -276,6 +276,7 @@ macro_rules! suite {
             mod $behaviour {
                 suite!(@test $behaviour, embedded, Embedded);
                 suite!(@test $behaviour, standalone, Standalone);
+                #[cfg(feature = "nats")]
                 suite!(@test $behaviour, nats, Nats);
             }
         )*
@@ -891,7 +892,7 @@ async fn embedded_cut_off_node_gives_back_at_once() {
         let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
         b.expose(&server).unwrap();
         let client_node = Node::new();
-        let client = Broker::connect_with(&client_node, server.local_addr().unwrap())
+        let client = Broker::connect_on(&client_node, server.local_addr().unwrap())
             .await
             .unwrap();
         let config = QueueConfig::default().ack_wait(FOREVER);

@@ -71,7 +71,7 @@ async fn the_directory_admits_writers_that_present_its_token() {
 
     let stranger = Node::new();
     let obj: Remote<dyn Ping> = stranger.export(P);
-    let dir = DirectoryClient::connect(&stranger, &addr).await.unwrap();
+    let dir = DirectoryClient::connect_on(&stranger, &addr).await.unwrap();
     match dir.bind("svc/ping", &obj).await {
         Err(DirectoryError::Unauthorized(why)) => assert!(why.contains("token"), "{why}"),
         other => panic!("expected Unauthorized, got {other:?}"),
@@ -84,7 +84,7 @@ async fn the_directory_admits_writers_that_present_its_token() {
         .await
         .unwrap();
     let obj2: Remote<dyn Ping> = trusted.export(P);
-    let dir2 = DirectoryClient::connect(&trusted, &addr).await.unwrap();
+    let dir2 = DirectoryClient::connect_on(&trusted, &addr).await.unwrap();
     dir2.bind("svc/ping", &obj2).await.unwrap();
 
     // Lookups are open to all.

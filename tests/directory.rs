@@ -266,7 +266,7 @@ async fn a_remote_directory_over_tcp() {
     let addr = server.local_addr().unwrap();
     // A writer on this host (a loopback connection) may bind.
     let owner = Node::listen("tcp://127.0.0.1:0").await.unwrap();
-    let dir = DirectoryClient::connect(&owner, &addr).await.unwrap();
+    let dir = DirectoryClient::connect_on(&owner, &addr).await.unwrap();
     assert!(!dir.is_local());
     assert_eq!(dir.reference().unwrap().id(), ObjectId::DIRECTORY);
     let drops;
@@ -284,10 +284,7 @@ async fn a_remote_directory_over_tcp() {
     assert_eq!(drops.load(Ordering::SeqCst), 0);
 
     // A third node finds them and calls the owner directly.
-    let reader = Node::new();
-    let rdir = DirectoryClient::connect(&reader, addr.to_string())
-        .await
-        .unwrap();
+    let rdir = DirectoryClient::connect(addr.to_string()).await.unwrap();
     let disc: Remote<dyn Circle> = rdir.lookup("remote/disc").await.unwrap();
     assert_eq!(disc.owner(), owner.id());
     assert_eq!(disc.radius().await.unwrap(), 4.0);
@@ -327,10 +324,9 @@ async fn a_remote_directory_over_tcp() {
     .await;
 
     // Connecting to one's own address gives the local directory.
-    let own = DirectoryClient::connect(&server, &addr).await.unwrap();
+    let own = DirectoryClient::connect_on(&server, &addr).await.unwrap();
     assert!(own.is_local());
     assert!(server.directory().is_local());
-    reader.shutdown().await;
     owner.shutdown().await;
     server.shutdown().await;
 }
@@ -367,13 +363,14 @@ async fn a_hundred_thousand_bindings_list_in_pages() {
     const N: usize = 100_000;
     // A smaller frame limit than the default (pages are kept under a
     // quarter of it, and under 64 KiB).
-    let limits = Limits::default().max_frame_len(256 << 10);
+    let mut limits = Limits::default();
+    limits.max_frame_len = 256 << 10;
     let node = Node::builder()
         .limits(limits)
         .listen("tcp://127.0.0.1:0")
         .await
         .unwrap();
-    let max_frame = node.limits().get_max_frame_len() as usize;
+    let max_frame = node.limits().max_frame_len as usize;
     let dir = node.directory();
     let disc: Remote<dyn Circle> = node.export(Disc::new(1.0));
     let any = disc.clone().into_any();
@@ -418,7 +415,7 @@ async fn a_hundred_thousand_bindings_list_in_pages() {
     // Over TCP, by another node with the default frame limit, all at once
     // through the client (which iterates the pages), and by prefix.
     let reader = Node::new();
-    let rdir = DirectoryClient::connect(&reader, node.local_addr().unwrap())
+    let rdir = DirectoryClient::connect_on(&reader, node.local_addr().unwrap())
         .await
         .unwrap();
     let started = Instant::now();
@@ -486,7 +483,7 @@ async fn watch_sees_binds_and_unbinds() {
     let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
     let dir = server.directory();
     let client = Node::listen("tcp://127.0.0.1:0").await.unwrap();
-    let rdir = DirectoryClient::connect(&client, server.local_addr().unwrap())
+    let rdir = DirectoryClient::connect_on(&client, server.local_addr().unwrap())
         .await
         .unwrap();
     // One watcher on the node itself, one over TCP.
@@ -610,7 +607,7 @@ fn child_binder() {
     run_child(async {
         let node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
         // The directory named by FARCALL_DIRECTORY: the parent's.
-        let dir = DirectoryClient::from_env(&node).await.unwrap();
+        let dir = DirectoryClient::from_env_on(&node).await.unwrap();
         let disc: Remote<dyn Circle> = node.export(Disc::new(7.0));
         dir.bind("leased/disc", &disc).await.unwrap();
         dir.add("leased/group", &disc).await.unwrap();
@@ -623,7 +620,8 @@ fn child_binder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binding_vanishes_when_its_process_dies() {
-    let limits = Limits::default().lease_time(Duration::from_millis(300));
+    let mut limits = Limits::default();
+    limits.lease_time = Duration::from_millis(300);
     let node = Node::builder()
         .limits(limits)
         .listen("tcp://127.0.0.1:0")
@@ -783,7 +781,9 @@ async fn writes_from_another_address_are_refused_before_decoding() {
         }
     }
     // Through the typed client: Unauthorized for writes, reads open.
-    let dir = DirectoryClient::connect(&outsider, &bound).await.unwrap();
+    let dir = DirectoryClient::connect_on(&outsider, &bound)
+        .await
+        .unwrap();
     let disc: Remote<dyn Circle> = outsider.export(Disc::new(1.0));
     match dir.bind("outside", &disc).await {
         Err(DirectoryError::Unauthorized(why)) => assert!(why.contains("own host"), "{why}"),
@@ -816,7 +816,7 @@ async fn from_env_without_the_variable_says_so() {
         return;
     }
     let node = Node::new();
-    match DirectoryClient::from_env(&node).await {
+    match DirectoryClient::from_env_on(&node).await {
         Err(DirectoryError::Config(why)) => assert!(why.contains(DIRECTORY_ENV), "{why}"),
         other => panic!("expected Config, got {other:?}"),
     }

@@ -102,7 +102,7 @@ impl World {
         let (addr, process, nats) = match backend {
             Backend::Embedded => (node.local_addr().unwrap().to_string(), None, None),
             Backend::Standalone => {
-                let lease = limits.get_lease_time().as_secs_f64().to_string();
+                let lease = limits.lease_time.as_secs_f64().to_string();
                 let p = Served::start(
                     Command::new(BIN)
                         .args(["directory", "serve", "--listen", "tcp://127.0.0.1:0"])
@@ -123,7 +123,7 @@ impl World {
             _ => within(
                 20,
                 "connect",
-                DirectoryClient::connect(&node, addr.as_str()),
+                DirectoryClient::connect_on(&node, addr.as_str()),
             )
             .await
             .unwrap(),
@@ -148,7 +148,7 @@ impl World {
         within(
             20,
             "connect",
-            DirectoryClient::connect(node, self.addr.as_str()),
+            DirectoryClient::connect_on(node, self.addr.as_str()),
         )
         .await
         .unwrap()
@@ -169,6 +169,7 @@ macro_rules! suite {
     ($($behaviour:ident),* $(,)?) => {
         suite!(@backend embedded, Embedded; $($behaviour),*);
         suite!(@backend standalone, Standalone; $($behaviour),*);
+        #[cfg(feature = "nats")]
         suite!(@backend nats, Nats; $($behaviour),*);
     };
     (@backend $module:ident, $backend:ident; $($behaviour:ident),*) => {
@@ -699,7 +700,8 @@ async fn describe_lists_methods_and_supertraits(b: Backend) {
 async fn a_bound_object_stays_alive_until_unbound(b: Backend) {
     // A short lease: a reference its owner sends (the embedded directory
     // answering a lookup) keeps the object for one lease time.
-    let limits = Limits::default().lease_time(LEASE);
+    let mut limits = Limits::default();
+    limits.lease_time = LEASE;
     let Some(w) = World::with_limits(b, limits).await else {
         return;
     };
@@ -795,10 +797,11 @@ fn child_binder() {
     }
     let lease: u64 = std::env::var(LEASE_ENV).unwrap().parse().unwrap();
     run_child(async {
-        let limits = Limits::default().lease_time(Duration::from_millis(lease));
+        let mut limits = Limits::default();
+        limits.lease_time = Duration::from_millis(lease);
         let node = listening(&limits).await;
         // The directory named by FARCALL_DIRECTORY: the parent's.
-        let dir = DirectoryClient::from_env(&node).await.unwrap();
+        let dir = DirectoryClient::from_env_on(&node).await.unwrap();
         let disc: Remote<dyn Circle> = node.export(Disc::new(7.0));
         dir.bind("leased/disc", &disc).await.unwrap();
         dir.add("leased/group", &disc).await.unwrap();
@@ -810,7 +813,8 @@ fn child_binder() {
 }
 
 async fn a_dead_owners_binding_goes_within_a_lease(b: Backend) {
-    let limits = Limits::default().lease_time(LEASE);
+    let mut limits = Limits::default();
+    limits.lease_time = LEASE;
     let Some(w) = World::with_limits(b, limits).await else {
         return;
     };

@@ -40,7 +40,8 @@ async fn ten_thousand_requests_in_flight_on_one_connection(t: Transport) {
     const N: usize = 10_000;
     // Both ends allow all of them in flight at once; the handlers are held
     // until the last request has arrived, so all 10,000 are in flight.
-    let limits = Limits::default().max_in_flight(2 * N as u32);
+    let mut limits = Limits::default();
+    limits.max_in_flight = 2 * N as u32;
     let arrived = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(watch::Sender::new(false));
     let node = Node::builder()
@@ -48,7 +49,7 @@ async fn ten_thousand_requests_in_flight_on_one_connection(t: Transport) {
         .listen(t.addr())
         .await
         .unwrap();
-    let server = Server::on(node, {
+    let server = Server::listen_on(&node, {
         let arrived = arrived.clone();
         move |i: u64| {
             let mut open = gate.subscribe();
@@ -60,9 +61,10 @@ async fn ten_thousand_requests_in_flight_on_one_connection(t: Transport) {
                 i * 3 + 1
             }
         }
-    });
+    })
+    .expect("the node listens");
     let client_node = Node::builder().limits(limits).build();
-    let client: Client<u64, u64> = Client::connect_from(&client_node, server.local_addr())
+    let client: Client<u64, u64> = Client::connect_on(&client_node, server.local_addr())
         .await
         .unwrap();
     let mut calls = JoinSet::new();
@@ -88,7 +90,7 @@ async fn ten_thousand_requests_in_flight_on_one_connection(t: Transport) {
 async fn ten_thousand_requests_under_default_limits(t: Transport) {
     // More requests than the default in-flight limit (1024): callers wait
     // for a slot (back-pressure) and every one is answered.
-    let server = Server::bind(t.addr(), |i: u64| async move { i.wrapping_mul(7) })
+    let server = Server::listen(t.addr(), |i: u64| async move { i.wrapping_mul(7) })
         .await
         .unwrap();
     let client: Client<u64, u64> = Client::connect(server.local_addr()).await.unwrap();
@@ -109,7 +111,7 @@ async fn ten_thousand_requests_under_default_limits(t: Transport) {
 
 async fn two_hundred_concurrent_clients(t: Transport) {
     const CLIENTS: u32 = 200;
-    let server = Server::bind(t.addr(), |(client, i): (u32, u32)| async move {
+    let server = Server::listen(t.addr(), |(client, i): (u32, u32)| async move {
         format!("client {client}, request {i}")
     })
     .await
@@ -186,7 +188,7 @@ async fn calls_in_both_directions_on_one_connection(t: Transport) {
     let b = Node::new();
     b.serve_object(DOUBLER, Arc::new(Doubler { node: b.clone() }));
     // Any handle on the connection will do; a dme client gives one.
-    let b_to_a = Client::<(), ()>::connect_from(&b, a.local_addr().unwrap())
+    let b_to_a = Client::<(), ()>::connect_on(&b, a.local_addr().unwrap())
         .await
         .unwrap()
         .connection()
@@ -232,7 +234,7 @@ async fn calls_in_both_directions_on_one_connection(t: Transport) {
 
 async fn one_way_send(t: Transport) {
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    let server = Server::bind(t.addr(), move |n: u32| {
+    let server = Server::listen(t.addr(), move |n: u32| {
         let _ = seen_tx.send(n);
         async move { n }
     })
@@ -292,12 +294,28 @@ async fn address_errors_reach_the_caller_through_every_entry_point() {
         "{e:?}"
     );
     assert!(e.to_string().contains("tcp://no-port"), "{e}");
-    let e = Server::bind("udp://127.0.0.1:1", |n: u8| async move { n })
+    let e = Server::listen("udp://127.0.0.1:1", |n: u8| async move { n })
         .await
         .unwrap_err();
     assert!(e.to_string().contains("udp://127.0.0.1:1"), "{e}");
-    let e = Peer::<u8>::bind("unix://relative.sock").await.unwrap_err();
+    let e = Peer::<u8>::listen("unix://relative.sock")
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("unix://relative.sock"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_a_node_that_listens_nowhere_is_refused() {
+    let node = Node::new();
+    let e = Server::listen_on(&node, |n: u8| async move { n }).unwrap_err();
+    assert!(matches!(e, Error::NotListening), "{e:?}");
+    assert!(e.to_string().contains("listens on no address"), "{e}");
+    // Once it listens, the same node serves.
+    let addr = node.add_listener("tcp://127.0.0.1:0").await.unwrap();
+    let server = Server::listen_on(&node, |n: u8| async move { n + 1 }).unwrap();
+    assert_eq!(server.local_addr(), &addr);
+    let client = Client::<u8, u8>::connect(&addr).await.unwrap();
+    assert_eq!(client.request(1).await.unwrap(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,13 +324,13 @@ async fn nats_addresses_are_refused_as_not_built() {
     let a: Address = NATS.parse().expect("nats:// parses");
     assert_eq!(a.scheme(), "nats");
     let errors = [
-        Server::bind(NATS, |n: u8| async move { n })
+        Server::listen(NATS, |n: u8| async move { n })
             .await
             .unwrap_err(),
         Client::<u8, u8>::connect(NATS).await.unwrap_err(),
-        Peer::<u8>::bind(NATS).await.unwrap_err(),
+        Peer::<u8>::listen(NATS).await.unwrap_err(),
         Node::listen(NATS).await.unwrap_err(),
-        Client::<u8, u8>::connect_from(&Node::new(), NATS)
+        Client::<u8, u8>::connect_on(&Node::new(), NATS)
             .await
             .unwrap_err(),
     ];

@@ -58,7 +58,7 @@ async fn sleepy_server(t: Transport, limits: Limits, nap: Duration) -> SleepySer
         .listen(t.addr())
         .await
         .unwrap();
-    let server = Server::on(node, move |n: u64| {
+    let server = Server::listen_on(&node, move |n: u64| {
         let started = started_tx.clone();
         let guard = DropSignal(dropped_tx.clone(), n);
         async move {
@@ -69,7 +69,8 @@ async fn sleepy_server(t: Transport, limits: Limits, nap: Duration) -> SleepySer
             }
             n
         }
-    });
+    })
+    .expect("the node listens");
     SleepyServer {
         server,
         started,
@@ -154,7 +155,8 @@ async fn dropping_a_request_cancels_it_on_the_server(t: Transport) {
 
 async fn server_shutdown_mid_call_disconnects_promptly(t: Transport) {
     let grace = Duration::from_millis(300);
-    let limits = Limits::default().close_grace(grace);
+    let mut limits = Limits::default();
+    limits.close_grace = grace;
     let mut s = sleepy_server(t, limits, AN_HOUR).await;
     let client = Client::<u64, u64>::connect(s.server.local_addr())
         .await
@@ -250,7 +252,7 @@ async fn graceful_close_lets_a_call_in_flight_finish(t: Transport) {
 }
 
 async fn handler_panic_is_reported_and_the_server_goes_on(t: Transport) {
-    let server = Server::bind(t.addr(), |n: u64| async move {
+    let server = Server::listen(t.addr(), |n: u64| async move {
         match n {
             1 => panic!("this handler panics on purpose, at once"),
             2 => {

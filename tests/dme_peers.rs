@@ -39,8 +39,8 @@ fn answer_adding(peer: Arc<Peer<u64>>, add: u64) -> JoinHandle<()> {
 }
 
 async fn peers_request_each_other_at_once(t: Transport) {
-    let p = Arc::new(Peer::<u64>::bind(t.addr()).await.unwrap());
-    let q = Arc::new(Peer::<u64>::bind(t.addr()).await.unwrap());
+    let p = Arc::new(Peer::<u64>::listen(t.addr()).await.unwrap());
+    let q = Arc::new(Peer::<u64>::listen(t.addr()).await.unwrap());
     let q_id = p.connect(q.local_addr()).await.unwrap();
     assert_eq!(q_id, q.id());
     let p_answers = answer_adding(p.clone(), 1000);
@@ -83,8 +83,8 @@ async fn super_peer_relays_between_peers_that_only_know_it(t: Transport) {
         .listen(t.addr())
         .await
         .unwrap();
-    let a = Arc::new(Peer::<String>::bind(t.addr()).await.unwrap());
-    let c = Arc::new(Peer::<String>::bind(t.addr()).await.unwrap());
+    let a = Arc::new(Peer::<String>::listen(t.addr()).await.unwrap());
+    let c = Arc::new(Peer::<String>::listen(t.addr()).await.unwrap());
     assert_eq!(a.connect(b.local_addr()).await.unwrap(), b.id());
     assert_eq!(c.connect(b.local_addr()).await.unwrap(), b.id());
     assert!(b.is_super_peer() && !a.is_super_peer());
@@ -132,9 +132,9 @@ async fn super_peer_relays_between_peers_that_only_know_it(t: Transport) {
 }
 
 async fn peers_lists_connected_peers(t: Transport) {
-    let a = Peer::<String>::bind(t.addr()).await.unwrap();
-    let b = Peer::<String>::bind(t.addr()).await.unwrap();
-    let c = Peer::<String>::bind(t.addr()).await.unwrap();
+    let a = Peer::<String>::listen(t.addr()).await.unwrap();
+    let b = Peer::<String>::listen(t.addr()).await.unwrap();
+    let c = Peer::<String>::listen(t.addr()).await.unwrap();
     assert!(a.peers().is_empty());
     assert_eq!(a.connect(b.local_addr()).await.unwrap(), b.id());
     assert_eq!(a.connect(c.local_addr()).await.unwrap(), c.id());
@@ -162,9 +162,9 @@ async fn peers_lists_connected_peers(t: Transport) {
 
 async fn no_route_without_a_super_peer(t: Transport) {
     // B is a plain peer: it does not relay, so A cannot reach C.
-    let a = Peer::<String>::bind(t.addr()).await.unwrap();
-    let b = Peer::<String>::bind(t.addr()).await.unwrap();
-    let c = Peer::<String>::bind(t.addr()).await.unwrap();
+    let a = Peer::<String>::listen(t.addr()).await.unwrap();
+    let b = Peer::<String>::listen(t.addr()).await.unwrap();
+    let c = Peer::<String>::listen(t.addr()).await.unwrap();
     a.connect(b.local_addr()).await.unwrap();
     c.connect(b.local_addr()).await.unwrap();
     assert!(

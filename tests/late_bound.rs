@@ -200,17 +200,19 @@ async fn late_bound_through_the_directory_follows_its_changes() {
             name: format!("server {i}"),
             n: AtomicU64::new(0),
         });
-        let dir = farcall::directory::DirectoryClient::connect(&s, dir_node.local_addr().unwrap())
-            .await
-            .unwrap();
+        let dir =
+            farcall::directory::DirectoryClient::connect_on(&s, dir_node.local_addr().unwrap())
+                .await
+                .unwrap();
         dir.add("workers", &w).await.unwrap();
         kept.push(w);
         servers.push(s);
     }
     let client = Node::new();
-    let dir = farcall::directory::DirectoryClient::connect(&client, dir_node.local_addr().unwrap())
-        .await
-        .unwrap();
+    let dir =
+        farcall::directory::DirectoryClient::connect_on(&client, dir_node.local_addr().unwrap())
+            .await
+            .unwrap();
     let late: LateBound<dyn Worker> = dir.late_bound(&client, "workers", Policy::RoundRobin);
     let mut seen = std::collections::HashSet::new();
     for _ in 0..9 {

@@ -164,9 +164,7 @@ async fn cluster_body() {
     let url = urls.join(",");
 
     // --- The queue: confirmed sends, retried on an error. -----------------
-    let broker = Broker::connect_nats(&url, NatsOptions { replicas: 3 })
-        .await
-        .unwrap();
+    let broker = Broker::connect_nats(&url, three_replicas()).await.unwrap();
     let queue = broker
         .queue_with::<u64>("orders", QueueConfig::durable())
         .await
@@ -192,7 +190,7 @@ async fn cluster_body() {
 
     // --- The directory: rebinds and lookups, retried on an error. ---------
     let node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
-    let dir = DirectoryClient::connect_nats_urls(&node, &url)
+    let dir = DirectoryClient::connect_nats_on(&node, &url, three_replicas())
         .await
         .unwrap();
     let versions: Vec<Remote<dyn Version>> = (0..2).map(|i| node.export(Numbered(i))).collect();
@@ -267,7 +265,7 @@ async fn cluster_body() {
     // --- stayed up, by a fresh connection. --------------------------------
     // Setting up may meet a leader election still going on: retried.
     let ((_drainer, _queue, mut consumer), _, _) = retried("the drain's setup", || async {
-        let drainer = Broker::connect_nats(&urls[1], NatsOptions { replicas: 3 }).await?;
+        let drainer = Broker::connect_nats(&urls[1], three_replicas()).await?;
         let queue = drainer
             .queue_with::<u64>("orders", QueueConfig::durable())
             .await?;
@@ -382,4 +380,11 @@ fn replicas(v: &serde_json::Value, name: &str) -> Option<u64> {
         serde_json::Value::Array(a) => a.iter().find_map(|x| replicas(x, name)),
         _ => None,
     }
+}
+
+/// Options for a three-server cluster: every stream and bucket on all three.
+fn three_replicas() -> NatsOptions {
+    let mut options = NatsOptions::default();
+    options.replicas = 3;
+    options
 }

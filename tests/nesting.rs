@@ -177,7 +177,7 @@ async fn a_nesting_bomb_result_is_refused_by_the_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nesting_bomb_request_to_a_dme_server_is_refused() {
-    let server = Server::bind("tcp://127.0.0.1:0", |c: Chain| async move { links(&c) })
+    let server = Server::listen("tcp://127.0.0.1:0", |c: Chain| async move { links(&c) })
         .await
         .unwrap();
     let client = Client::<Chain, u32>::connect(server.local_addr())

@@ -50,7 +50,7 @@ async fn every_registered_object_is_published_with_one_call() {
     assert_eq!(published[0].1.interface_name(), Some("Greeter"));
 
     let client = Node::new();
-    let dir = DirectoryClient::connect(&client, server.local_addr().unwrap())
+    let dir = DirectoryClient::connect_on(&client, server.local_addr().unwrap())
         .await
         .unwrap();
     let en: Remote<dyn Greeter> = dir.lookup("greeters/en").await.unwrap();

@@ -155,7 +155,8 @@ async fn references_received_twice_share_one_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewal_keeps_an_object_past_many_lease_times() {
-    let limits = Limits::default().lease_time(Duration::from_millis(200));
+    let mut limits = Limits::default();
+    limits.lease_time = Duration::from_millis(200);
     let (server, drops) = owner(limits.clone()).await;
     let client = Node::builder().limits(limits).build();
     let factory: Remote<dyn Factory> = client
@@ -222,7 +223,8 @@ async fn raw_holder(addr: &str, frames: &[Frame]) -> TcpStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_expires_when_its_holder_vanishes_without_a_word() {
     // Long keepalive: the connection stays up; only the lease can expire.
-    let limits = Limits::default().lease_time(Duration::from_millis(300));
+    let mut limits = Limits::default();
+    limits.lease_time = Duration::from_millis(300);
     let (server, drops) = owner(limits).await;
     let probe: Remote<dyn Probe> = server.export(Tracked {
         n: 9,

@@ -37,7 +37,7 @@ async fn all_closed(node: &Node) {
 async fn restarted_server(addr: &Address) -> (Node, Instant) {
     let node = Node::new();
     let _: Remote<dyn Canvas> = node.serve("canvas", Board::default());
-    node.listen_on(addr).await.unwrap();
+    node.add_listener(addr).await.unwrap();
     (node, Instant::now())
 }
 

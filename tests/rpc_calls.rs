@@ -38,6 +38,7 @@ on_transports!([tcp, unix, mem];
     two_services_and_a_hundred_objects_on_one_connection,
     oneway_methods_are_delivered,
     missing_objects_are_no_such_object,
+    connect_service_checks_what_is_served,
     handler_sees_its_call_context,
 );
 
@@ -643,6 +644,82 @@ async fn remote_add(
     client.connect::<dyn Counter>(addr, id).await?.add(1).await
 }
 
+async fn connect_service_checks_what_is_served(t: Transport) {
+    let server = t.node().await;
+    let addr = server.local_addr().unwrap();
+    let _: Remote<dyn Counter> = server.serve("counter", Tally::new("c", 0));
+    let _: Remote<dyn Kitchen> = server.serve("kitchen", Pantry);
+    let client = Node::new();
+
+    // The right interface: one round trip, then calls.
+    let counter = client
+        .connect_service::<dyn Counter>(&addr, "counter")
+        .await
+        .unwrap();
+    assert_eq!(counter.add(2).await, Ok(2));
+
+    // Nothing under the name, from another node and from the owner itself.
+    for node in [&client, &server] {
+        let e = node
+            .connect_service::<dyn Counter>(&addr, "nobody")
+            .await
+            .expect_err("nothing is served as `nobody`");
+        assert_eq!(e, RemoteError::NoSuchService("nobody".into()));
+        assert_eq!(e.to_string(), "no service named `nobody` is served there");
+    }
+
+    // Another interface under the name, from another node and the owner.
+    for node in [&client, &server] {
+        let e = node
+            .connect_service::<dyn Counter>(&addr, "kitchen")
+            .await
+            .expect_err("the kitchen is no counter");
+        let RemoteError::InterfaceMismatch(why) = &e else {
+            panic!("expected an interface mismatch, got {e}");
+        };
+        assert!(
+            why.contains("`Kitchen`") && why.contains("`Counter`"),
+            "{why}"
+        );
+    }
+
+    // A service served by hand (no `#[remote]` dispatcher) is taken on
+    // trust: the stub is made, and its calls meet what is there.
+    server.serve_object(
+        ObjectId::for_service("by-hand"),
+        std::sync::Arc::new(Refuser),
+    );
+    let by_hand = client
+        .connect_service::<dyn Counter>(&addr, "by-hand")
+        .await
+        .unwrap();
+    assert!(matches!(
+        by_hand.add(1).await,
+        Err(RemoteError::Rejected(_))
+    ));
+
+    // The connection is unharmed by the refusals.
+    assert_eq!(counter.add(1).await, Ok(3));
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+/// A service written by hand that refuses every call.
+struct Refuser;
+
+impl farcall::__private::service::Service for Refuser {
+    fn call(
+        &self,
+        _cx: farcall::rpc::CallContext,
+        _method: u64,
+        _payload: Bytes,
+    ) -> farcall::__private::service::OutcomeFuture {
+        Box::pin(std::future::ready(Err(farcall::rpc::Fault::Rejected(
+            "served by hand".into(),
+        ))))
+    }
+}
+
 async fn missing_objects_are_no_such_object(t: Transport) {
     let server = t.node().await;
     let addr = server.local_addr().unwrap();
@@ -654,12 +731,20 @@ async fn missing_objects_are_no_such_object(t: Transport) {
     assert_eq!(remote.add(1).await, Err(RemoteError::NoSuchObject));
     let local = server.connect::<dyn Counter>(&addr, forged).await.unwrap();
     assert_eq!(local.add(1).await, Err(RemoteError::NoSuchObject));
-    // A service nobody serves.
+    // A service nobody serves: a stub made without the check reaches
+    // nothing; `connect_service` says so at once.
     let nobody = client
-        .connect_service::<dyn Counter>(&addr, "nobody")
+        .connect::<dyn Counter>(&addr, ObjectId::for_service("nobody"))
         .await
         .unwrap();
     assert_eq!(nobody.name().await, Err(RemoteError::NoSuchObject));
+    assert_eq!(
+        client
+            .connect_service::<dyn Counter>(&addr, "nobody")
+            .await
+            .err(),
+        Some(RemoteError::NoSuchService("nobody".into()))
+    );
 
     // An object that is unexported.
     let gone: Remote<dyn Counter> = server.export(Tally::new("gone", 0));

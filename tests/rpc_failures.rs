@@ -169,7 +169,8 @@ async fn server_connection_aborted_mid_call_disconnects_promptly(t: Transport) {
 }
 
 async fn server_shutdown_mid_call_disconnects_promptly(t: Transport) {
-    let limits = Limits::default().close_grace(Duration::from_millis(200));
+    let mut limits = Limits::default();
+    limits.close_grace = Duration::from_millis(200);
     let mut s = sleepy_server(t, limits).await;
     let (client, stub) = client_of::<dyn Sleepy>(&s.node, "sleepy").await;
     let stub = stub.with_deadline(Duration::from_secs(60));

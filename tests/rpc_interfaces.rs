@@ -13,6 +13,7 @@ mod rpc;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use farcall::rmi::ObjectId;
 use farcall::{Node, Remote, RemoteError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -353,8 +354,18 @@ async fn supertrait_methods_through_a_subtrait_stub(t: Transport) {
 
     // A Shape-only object does not answer Circle's own methods.
     let _: Remote<dyn Shape> = server.serve("just a shape", Disc(Mutex::new(1.0)));
-    let not_circle = client
+    match client
         .connect_service::<dyn Circle>(&addr, "just a shape")
+        .await
+    {
+        Err(RemoteError::InterfaceMismatch(msg)) => {
+            assert!(msg.contains("Shape") && msg.contains("Circle"), "{msg}")
+        }
+        other => panic!("expected InterfaceMismatch, got {other:?}"),
+    }
+    // Bound without the check, the stub reaches the object all the same.
+    let not_circle = client
+        .connect::<dyn Circle>(&addr, ObjectId::for_service("just a shape"))
         .await
         .unwrap();
     assert_eq!(not_circle.label().await.unwrap(), "disc");

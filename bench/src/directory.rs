@@ -44,7 +44,7 @@ pub(crate) async fn run(b: Budget) {
     let first: Remote<dyn Adder> = server.export(AdderImpl);
     let second: Remote<dyn Adder> = server.export(AdderImpl);
     let third: Remote<dyn Adder> = server.export(AdderImpl);
-    let sdir = DirectoryClient::connect(&server, dir_addr.clone())
+    let sdir = DirectoryClient::connect_on(&server, dir_addr.clone())
         .await
         .expect("directory");
     sdir.add(ONE, &first).await.expect("add");
@@ -53,7 +53,7 @@ pub(crate) async fn run(b: Budget) {
     sdir.bind(COLD, &third).await.expect("bind");
 
     let client = Node::new();
-    let dir = DirectoryClient::connect(&client, dir_addr)
+    let dir = DirectoryClient::connect_on(&client, dir_addr)
         .await
         .expect("directory");
     // Early binding: the object itself, found once.
@@ -149,14 +149,14 @@ pub(crate) async fn hot_late(b: Budget) {
     let dir_node = Node::listen("tcp://127.0.0.1:0").await.expect("listen");
     let server = Node::listen("tcp://127.0.0.1:0").await.expect("listen");
     let obj: Remote<dyn Adder> = server.export(AdderImpl);
-    DirectoryClient::connect(&server, dir_node.local_addr().expect("addr"))
+    DirectoryClient::connect_on(&server, dir_node.local_addr().expect("addr"))
         .await
         .expect("directory")
         .add(ONE, &obj)
         .await
         .expect("add");
     let client = Node::new();
-    let dir = DirectoryClient::connect(&client, dir_node.local_addr().expect("addr"))
+    let dir = DirectoryClient::connect_on(&client, dir_node.local_addr().expect("addr"))
         .await
         .expect("directory");
     let late: LateBound<dyn Adder> = dir.late_bound(&client, ONE, Policy::RoundRobin);

@@ -28,7 +28,7 @@ pub(crate) async fn run(b: Budget) {
                 Some(sock.with_extension("raw.sock")),
             ),
         };
-        let server = Server::bind(faddr.as_str(), |m: Msg| async move { m })
+        let server = Server::listen(faddr.as_str(), |m: Msg| async move { m })
             .await
             .expect("farcall server");
         let client: Client<Msg, Msg> = Client::connect(server.local_addr())
@@ -130,7 +130,7 @@ pub(crate) async fn run(b: Budget) {
 /// and server side each hold their half).
 async fn idle_memory(r: &mut Report, b: Budget) {
     // Idle memory per connection (both ends live in this process).
-    let server = Server::bind("tcp://127.0.0.1:0", |m: Msg| async move { m })
+    let server = Server::listen("tcp://127.0.0.1:0", |m: Msg| async move { m })
         .await
         .expect("farcall server");
     let node = farcall::Node::new();
@@ -177,7 +177,7 @@ async fn idle_memory(r: &mut Report, b: Budget) {
 /// a profiler.
 pub(crate) async fn hot_seq(b: Budget) {
     let sock = std::env::temp_dir().join(format!("farcall-hot-{}.sock", std::process::id()));
-    let server = Server::bind(
+    let server = Server::listen(
         format!("unix://{}", sock.display()),
         |m: Msg| async move { m },
     )

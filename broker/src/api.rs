@@ -102,11 +102,11 @@ impl Broker {
     /// A client of the broker served at `addr` (by `farcall broker serve`
     /// or [`Broker::expose`]), calling from a node of its own.
     pub async fn connect(addr: impl IntoAddress) -> Result<Broker, BrokerError> {
-        Broker::connect_with(&Node::new(), addr).await
+        Broker::connect_on(&Node::new(), addr).await
     }
 
     /// A client of the broker served at `addr`, calling from `node`.
-    pub async fn connect_with(node: &Node, addr: impl IntoAddress) -> Result<Broker, BrokerError> {
+    pub async fn connect_on(node: &Node, addr: impl IntoAddress) -> Result<Broker, BrokerError> {
         let addr = addr
             .into_address()
             .map_err(|e| BrokerError::Config(format!("not a broker address: {e}")))?;
@@ -119,11 +119,7 @@ impl Broker {
 
     #[cfg(feature = "nats")]
     async fn connect_nats_address(addr: &farcall_runtime::Address) -> Result<Broker, BrokerError> {
-        Broker::connect_nats(
-            &addr.to_string(),
-            crate::backend::nats::NatsOptions::from_env(),
-        )
-        .await
+        Broker::connect_nats(&addr.to_string(), farcall_runtime::NatsOptions::from_env()).await
     }
 
     #[cfg(not(feature = "nats"))]
@@ -143,7 +139,7 @@ impl Broker {
     #[cfg(feature = "nats")]
     pub async fn connect_nats(
         url: &str,
-        options: crate::backend::nats::NatsOptions,
+        options: farcall_runtime::NatsOptions,
     ) -> Result<Broker, BrokerError> {
         let nats = crate::backend::nats::Nats::connect(url, options).await?;
         Ok(Broker::from_backend(Box::new(nats)))

@@ -127,8 +127,6 @@ mod rpc;
 pub mod subject;
 
 pub use api::{Broker, Consumer, Delivery, Message, Queue, Subscription, Topic};
-#[cfg(feature = "nats")]
-pub use backend::nats::{NatsOptions, REPLICAS_ENV};
 pub use config::{
     BrokerConfig, DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE,
     DEFAULT_PREFETCH, DEFAULT_SUBSCRIPTION_BUFFER, QueueConfig, QueueStats, SlowPolicy, Stats,
@@ -136,6 +134,7 @@ pub use config::{
 };
 pub use engine::DLQ_SUFFIX;
 pub use error::BrokerError;
+pub use farcall_runtime::{NatsOptions, REPLICAS_ENV};
 pub use log::Fsync;
 pub use protocol::{BrokerApi, BrokerInfo, WireDelivery, WireMessage};
 pub use rpc::Serving;

@@ -263,9 +263,9 @@ impl Carrier for QueueCarrier {
 
     fn send(&self, method: u64, payload: Bytes) -> CarrierFuture<'_, ()> {
         Box::pin(async move {
-            let deadline = self.node().map_or(Duration::from_secs(30), |n| {
-                n.limits().get_default_deadline()
-            });
+            let deadline = self
+                .node()
+                .map_or(Duration::from_secs(30), |n| n.limits().default_deadline);
             let (_, bytes) = self.request(method, payload, false, deadline, false);
             self.broker
                 .backend()

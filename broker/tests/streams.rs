@@ -116,7 +116,7 @@ async fn what_a_client_published_before_close_reaches_the_broker() {
 
     let node = Node::new();
     let addr = server.local_addr().unwrap();
-    let client = Broker::connect_with(&node, &addr).await.unwrap();
+    let client = Broker::connect_on(&node, &addr).await.unwrap();
     for n in 0..N {
         let payload = bytes::Bytes::from(vec![n as u8; 256 << 10]);
         client.publish_raw("exit.now", payload).await.unwrap();

@@ -29,7 +29,7 @@ pub(crate) async fn connect_broker(target: &BrokerArg) -> Result<(Node, Broker),
         "tcp://127.0.0.1:7500",
     )?;
     let node = Node::new();
-    let broker = reach("the broker", &addr, Broker::connect_with(&node, &addr)).await?;
+    let broker = reach("the broker", &addr, Broker::connect_on(&node, &addr)).await?;
     Ok((node, broker))
 }
 
@@ -218,7 +218,7 @@ pub(crate) async fn broker_serve(args: BrokerServeArgs) -> Result<(), Fail> {
     })?;
     let node = Node::new();
     broker.expose(&node).map_err(broker_failure)?;
-    let addr = node.listen_on(args.listen.clone()).await.map_err(|e| {
+    let addr = node.add_listener(args.listen.clone()).await.map_err(|e| {
         Fail::new(format!(
             "cannot listen on {}: {}",
             args.listen,

@@ -27,7 +27,7 @@ pub(crate) async fn connect(target: &DirectoryArg) -> Result<(Node, DirectoryCli
     let dir = reach(
         "the directory",
         &addr,
-        DirectoryClient::connect(&node, &addr),
+        DirectoryClient::connect_on(&node, &addr),
     )
     .await?;
     Ok((node, dir.with_deadline(CALL_DEADLINE)))
@@ -63,7 +63,7 @@ pub(crate) async fn describe(args: DescribeArgs) -> Result<(), Fail> {
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Fail> {
     let mut limits = Limits::default();
     if let Some(lease) = args.lease_time {
-        limits = limits.lease_time(lease);
+        limits.lease_time = lease;
     }
     // The token is read, and write access set, before the node listens:
     // no writer comes in under the default meanwhile.
@@ -84,7 +84,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Fail> {
     {
         return Err(Fail::new("this node has no directory to guard"));
     }
-    let addr = node.listen_on(args.listen.clone()).await.map_err(|e| {
+    let addr = node.add_listener(args.listen.clone()).await.map_err(|e| {
         Fail::new(format!(
             "cannot listen on {}: {}",
             args.listen,

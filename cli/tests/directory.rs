@@ -133,7 +133,7 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
         .connect(server.local_addr().unwrap(), ObjectId::DIRECTORY)
         .await
         .unwrap();
-    let dir = DirectoryClient::connect(&server, &first.addr)
+    let dir = DirectoryClient::connect_on(&server, &first.addr)
         .await
         .unwrap();
     dir.bind("demo/counter", &counter).await.unwrap();
@@ -145,7 +145,7 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
     // And a node that will be gone when the directory comes back.
     let doomed = Node::listen("tcp://127.0.0.1:0").await.unwrap();
     let doomed_counter: Remote<dyn Counter> = doomed.export(Count(AtomicU64::new(0)));
-    DirectoryClient::connect(&doomed, &first.addr)
+    DirectoryClient::connect_on(&doomed, &first.addr)
         .await
         .unwrap()
         .bind("zz/doomed", &doomed_counter)
@@ -272,7 +272,7 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
     let table = ok(&farcall(&["ls", "--directory", &second.addr]).await);
     assert_eq!(names(&table), all, "{table}");
     let client = Node::new();
-    let dir = DirectoryClient::connect(&client, &second.addr)
+    let dir = DirectoryClient::connect_on(&client, &second.addr)
         .await
         .unwrap();
     let found: Remote<dyn Counter> = within(10, "lookup", dir.lookup("demo/counter"))
@@ -292,7 +292,7 @@ async fn serve_ls_describe_and_restart_on_the_same_data() {
     assert_eq!(names(&table), &all[..3], "{table}");
 
     // A change after the restart is saved too.
-    DirectoryClient::connect(&server, &second.addr)
+    DirectoryClient::connect_on(&server, &second.addr)
         .await
         .unwrap()
         .unbind("other/counter")
@@ -388,7 +388,7 @@ async fn a_write_token_admits_the_writers_that_present_it() {
     // Without the token, even from this host: refused.
     let stranger = Node::listen("tcp://127.0.0.1:0").await.unwrap();
     let counter: Remote<dyn Counter> = stranger.export(Count(AtomicU64::new(0)));
-    let err = DirectoryClient::connect(&stranger, &directory.addr)
+    let err = DirectoryClient::connect_on(&stranger, &directory.addr)
         .await
         .unwrap()
         .bind("tok/counter", &counter)
@@ -403,7 +403,7 @@ async fn a_write_token_admits_the_writers_that_present_it() {
         .await
         .unwrap();
     let counter: Remote<dyn Counter> = writer.export(Count(AtomicU64::new(0)));
-    DirectoryClient::connect(&writer, &directory.addr)
+    DirectoryClient::connect_on(&writer, &directory.addr)
         .await
         .unwrap()
         .bind("tok/counter", &counter)

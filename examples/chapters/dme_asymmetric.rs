@@ -41,7 +41,7 @@ pub(crate) enum Response {
 pub(crate) async fn start_server(addr: Address) -> farcall::Result<Server<Request, Response>> {
     let store: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
     // The handler runs once per request, concurrently for requests in flight.
-    let server = Server::bind(addr, move |req: Request| {
+    let server = Server::listen(addr, move |req: Request| {
         let store = store.clone();
         async move {
             println!("  server | <- {req:?}");

@@ -43,8 +43,8 @@ pub(crate) async fn one_process(
         .super_peer(true)
         .listen(b_addr)
         .await?;
-    let a = Peer::<String>::bind(a_addr).await?;
-    let c = Peer::<String>::bind(c_addr).await?;
+    let a = Peer::<String>::listen(a_addr).await?;
+    let c = Peer::<String>::listen(c_addr).await?;
     let names = [(a.id(), "A"), (b.id(), "B"), (c.id(), "C")];
     let name_of = move |id: PeerId| {
         names

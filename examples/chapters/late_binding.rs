@@ -126,10 +126,9 @@ impl Greeter for French {
 /// (every node embeds one); this one only serves the directory, with a
 /// short lease time so that members of dead nodes go quickly.
 pub(crate) async fn start_directory(addr: Address) -> farcall::Result<Node> {
-    let node = Node::builder()
-        .limits(Limits::default().lease_time(LEASE))
-        .listen(addr)
-        .await?;
+    let mut limits = Limits::default();
+    limits.lease_time = LEASE;
+    let node = Node::builder().limits(limits).listen(addr).await?;
     println!(
         "  dir    | directory on {}; members unreachable for {} s are dropped",
         node.local_addr().expect("listening"),
@@ -154,7 +153,7 @@ pub(crate) async fn start_server(
         Lang::En => node.export(English { at: at.clone() }),
         Lang::Fr => node.export(French { at: at.clone() }),
     };
-    let dir = DirectoryClient::connect(&node, directory.clone()).await?;
+    let dir = DirectoryClient::connect_on(&node, directory.clone()).await?;
     dir.add(NAME, &greeter).await?;
     println!(
         "  {:<6} | {lang} greeter on {at}, added to {NAME:?} in the directory at {directory}",
@@ -205,7 +204,7 @@ pub(crate) async fn run_client(
         "  client | node {} using the directory at {directory}",
         node.id()
     );
-    let dir = DirectoryClient::connect(&node, directory).await?;
+    let dir = DirectoryClient::connect_on(&node, directory).await?;
     show_group(&dir).await?;
     let late: LateBound<dyn Greeter> = dir.late_bound(&node, NAME, Policy::RoundRobin);
     for i in 0..calls {
@@ -233,7 +232,7 @@ pub(crate) async fn one_process(
 
     // The client knows the directory's address, nothing else.
     let client = Node::new();
-    let dir = DirectoryClient::connect(&client, dir_addr.clone()).await?;
+    let dir = DirectoryClient::connect_on(&client, dir_addr.clone()).await?;
     show_group(&dir).await?;
 
     // Early binding, for contrast: a lookup gives one object, for good.

@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "nats")]
+use farcall_runtime::NatsOptions;
 use farcall_runtime::rmi::{
     AnyRemote, Interface, WireRef, catalogue, find_interface, is_subinterface,
 };
@@ -20,12 +22,16 @@ pub const DIRECTORY_ENV: &str = "FARCALL_DIRECTORY";
 /// A directory, local or remote, with typed operations.
 ///
 /// Get one with [`DirectoryExt::directory`] (this node's own),
-/// [`DirectoryClient::connect`] (another node's) or
+/// [`DirectoryClient::connect_on`] (another node's, called from yours),
+/// [`DirectoryClient::connect`] (from a node of the client's own) or
 /// [`DirectoryClient::from_env`] (the node named by `FARCALL_DIRECTORY`).
 /// Clones share the reference.
 #[derive(Clone)]
 pub struct DirectoryClient {
     target: Target,
+    /// The node this client made for itself (`connect`, `from_env`,
+    /// `connect_nats`), kept alive as long as the client.
+    own_node: Option<Node>,
 }
 
 #[derive(Clone)]
@@ -81,6 +87,7 @@ impl DirectoryClient {
     pub fn new(remote: Remote<dyn DirectoryApi>) -> DirectoryClient {
         DirectoryClient {
             target: Target::Remote(remote),
+            own_node: None,
         }
     }
 
@@ -90,6 +97,7 @@ impl DirectoryClient {
         if let Some(embedded) = Embedded::of(node) {
             return DirectoryClient {
                 target: Target::Local(Arc::new(embedded)),
+                own_node: None,
             };
         }
         // Not one of ours (replaced by hand?): through the dispatcher.
@@ -105,9 +113,32 @@ impl DirectoryClient {
         DirectoryClient::new(remote)
     }
 
+    /// The directory of the node at `addr`, called from a node of its own
+    /// (which dials it now, and again if the connection breaks). A
+    /// `nats://` address is the directory on NATS, as with
+    /// [`DirectoryClient::connect_nats`] and the options of the
+    /// environment.
+    ///
+    /// References looked up through this client call from its node, which
+    /// lives as long as the client (or a clone of it): keep the client
+    /// while you use them, or use [`DirectoryClient::connect_on`] with a
+    /// node of yours.
+    pub async fn connect(addr: impl IntoAddress) -> Result<DirectoryClient, DirectoryError> {
+        let node = Node::new();
+        Ok(Self::connect_on(&node, addr).await?.owning(node))
+    }
+
+    /// This client, keeping `node` alive as long as it lives.
+    fn owning(mut self, node: Node) -> DirectoryClient {
+        self.own_node = Some(node);
+        self
+    }
+
     /// The directory of the node at `addr`, called from `node` (which dials
-    /// it now, and again if the connection breaks).
-    pub async fn connect(
+    /// it now, and again if the connection breaks). References looked up
+    /// through it are called from `node`, and objects it binds are
+    /// `node`'s.
+    pub async fn connect_on(
         node: &Node,
         addr: impl IntoAddress,
     ) -> Result<DirectoryClient, DirectoryError> {
@@ -115,7 +146,7 @@ impl DirectoryClient {
             .into_address()
             .map_err(|e| DirectoryError::Config(format!("not a directory address: {e}")))?;
         if let Address::Nats { .. } = &addr {
-            return Self::connect_nats(node, &addr).await;
+            return Self::connect_nats_address(node, &addr).await;
         }
         let remote = node
             .connect::<dyn DirectoryApi>(addr, ObjectId::DIRECTORY)
@@ -127,36 +158,66 @@ impl DirectoryClient {
     }
 
     #[cfg(feature = "nats")]
-    async fn connect_nats(node: &Node, addr: &Address) -> Result<DirectoryClient, DirectoryError> {
-        Self::connect_nats_urls(node, &addr.to_string()).await
+    async fn connect_nats_address(
+        node: &Node,
+        addr: &Address,
+    ) -> Result<DirectoryClient, DirectoryError> {
+        Self::connect_nats_on(node, &addr.to_string(), NatsOptions::from_env()).await
     }
 
     #[cfg(not(feature = "nats"))]
-    async fn connect_nats(_: &Node, addr: &Address) -> Result<DirectoryClient, DirectoryError> {
+    async fn connect_nats_address(
+        _: &Node,
+        addr: &Address,
+    ) -> Result<DirectoryClient, DirectoryError> {
         Err(DirectoryError::Config(format!(
             "{addr}: this build has no NATS backend (enable the `nats` feature of farcall-registry)"
         )))
     }
 
     /// The directory in the JetStream key-value bucket of a NATS server or
-    /// cluster: `urls` is `nats://host:port`, or several servers of one
-    /// cluster separated by commas (`nats://a:4222,nats://b:4222`), tried in
-    /// turn and failed over to. A `nats://` address given to
-    /// [`DirectoryClient::connect`] comes here.
+    /// cluster, called from a node of its own: `urls` is `nats://host:port`,
+    /// or several servers of one cluster separated by commas
+    /// (`nats://a:4222,nats://b:4222`), tried in turn and failed over to.
+    /// `options` sets the replicas of the bucket if this call creates it.
     #[cfg(feature = "nats")]
-    pub async fn connect_nats_urls(
+    pub async fn connect_nats(
+        urls: &str,
+        options: NatsOptions,
+    ) -> Result<DirectoryClient, DirectoryError> {
+        let node = Node::new();
+        Ok(Self::connect_nats_on(&node, urls, options)
+            .await?
+            .owning(node))
+    }
+
+    /// [`DirectoryClient::connect_nats`] from an existing node. A
+    /// `nats://` address given to [`DirectoryClient::connect_on`] comes
+    /// here with [`NatsOptions::from_env`].
+    #[cfg(feature = "nats")]
+    pub async fn connect_nats_on(
         node: &Node,
         urls: &str,
+        options: NatsOptions,
     ) -> Result<DirectoryClient, DirectoryError> {
-        let kv = crate::backend::nats::KvDirectory::connect(node, urls).await?;
+        let kv = crate::backend::nats::KvDirectory::connect(node, urls, &options).await?;
         Ok(DirectoryClient {
             target: Target::Backend(Arc::new(kv)),
+            own_node: None,
         })
     }
 
-    /// The directory of the node whose address is in the environment
-    /// variable `FARCALL_DIRECTORY` (e.g. `tcp://10.0.0.5:7400`).
-    pub async fn from_env(node: &Node) -> Result<DirectoryClient, DirectoryError> {
+    /// The directory whose address is in the environment variable
+    /// `FARCALL_DIRECTORY` (e.g. `tcp://10.0.0.5:7400`), called from a
+    /// node of its own.
+    pub async fn from_env() -> Result<DirectoryClient, DirectoryError> {
+        let node = Node::new();
+        Ok(Self::from_env_on(&node).await?.owning(node))
+    }
+
+    /// The directory whose address is in the environment variable
+    /// `FARCALL_DIRECTORY`, called from `node`.
+    pub async fn from_env_on(node: &Node) -> Result<DirectoryClient, DirectoryError> {
         let value = std::env::var(DIRECTORY_ENV).map_err(|_| {
             DirectoryError::Config(format!(
                 "{DIRECTORY_ENV} is not set (it names the directory's node, e.g. tcp://127.0.0.1:7400)"
@@ -165,7 +226,7 @@ impl DirectoryClient {
         let addr: Address = value.trim().parse().map_err(|e| {
             DirectoryError::Config(format!("{DIRECTORY_ENV}={value:?} is not an address: {e}"))
         })?;
-        Self::connect(node, addr).await
+        Self::connect_on(node, addr).await
     }
 
     /// The wire-level operations ([`DirectoryApi`]'s methods, untyped).
@@ -200,7 +261,10 @@ impl DirectoryClient {
     pub fn with_deadline(&self, deadline: Duration) -> DirectoryClient {
         match &self.target {
             Target::Local(_) | Target::Backend(_) => self.clone(),
-            Target::Remote(r) => DirectoryClient::new(r.with_deadline(deadline)),
+            Target::Remote(r) => DirectoryClient {
+                target: Target::Remote(r.with_deadline(deadline)),
+                own_node: self.own_node.clone(),
+            },
         }
     }
 

@@ -72,7 +72,7 @@
 //!
 //! // A client finds it by name, at run time.
 //! let client = Node::new();
-//! let dir = DirectoryClient::connect(&client, server.local_addr().unwrap()).await?;
+//! let dir = DirectoryClient::connect_on(&client, server.local_addr().unwrap()).await?;
 //! let found: Remote<dyn Greeter> = dir.lookup("greeters/en").await?;
 //! assert_eq!(found.greet("Ada".into()).await?, "hello, Ada");
 //!
@@ -111,6 +111,8 @@ pub use auth::{
 pub use backend::embedded::{MAX_GROUP, MAX_PAGE, WATCH_BACKLOG};
 pub use client::{DIRECTORY_ENV, DirectoryClient, DirectoryExt};
 pub use error::DirectoryError;
+/// The options of the directory on NATS (the same type as the broker's).
+pub use farcall_runtime::NatsOptions;
 pub use name::{MAX_NAME_LEN, validate_name, validate_prefix};
 pub use protocol::{ArgInfo, Change, DirectoryApi, Entry, Found, InterfaceInfo, MethodInfo, Page};
 pub use registered::ExportRegistered;

@@ -28,7 +28,7 @@ async fn kv_directory() {
         return;
     };
     let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
-    let dir = DirectoryClient::connect(&server, url.as_str())
+    let dir = DirectoryClient::connect_on(&server, url.as_str())
         .await
         .unwrap();
     let name = format!("smoke/{}.x", std::process::id());
@@ -42,7 +42,7 @@ async fn kv_directory() {
     ));
 
     let client = Node::new();
-    let cdir = DirectoryClient::connect(&client, url.as_str())
+    let cdir = DirectoryClient::connect_on(&client, url.as_str())
         .await
         .unwrap();
     let found: Remote<dyn Echo> = cdir.lookup(&name).await.unwrap();

@@ -89,6 +89,11 @@ pub enum Error {
     /// The node has shut down.
     #[error("the node has shut down")]
     Shutdown,
+    /// A server was asked to answer on a node that listens nowhere.
+    #[error(
+        "the node listens on no address (build it with `listen`, or call `add_listener` first)"
+    )]
+    NotListening,
 }
 
 /// A frame that could not be written: over the limit, or a payload that

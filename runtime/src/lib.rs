@@ -16,7 +16,7 @@
 //! #[derive(Serialize, Deserialize)]
 //! enum Op { Add(i64, i64), Neg(i64) }
 //!
-//! let server = Server::bind("tcp://127.0.0.1:0", |op: Op| async move {
+//! let server = Server::listen("tcp://127.0.0.1:0", |op: Op| async move {
 //!     match op { Op::Add(a, b) => a + b, Op::Neg(a) => -a }
 //! })
 //! .await?;
@@ -56,7 +56,7 @@ pub mod transport;
 pub mod wire;
 
 pub use address::{Address, AddressError};
-pub use config::Limits;
+pub use config::{Limits, NatsOptions, REPLICAS_ENV};
 pub use connection::Connection;
 pub use error::{Error, Result};
 pub use id::{NodeId, ObjectId};

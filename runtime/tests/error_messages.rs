@@ -15,7 +15,7 @@ async fn a_listen_on_a_port_in_use_says_so_once() {
     let port = taken.local_addr().unwrap().port();
     let addr = format!("tcp://127.0.0.1:{port}");
     let node = Node::new();
-    let e = node.listen_on(addr.as_str()).await.unwrap_err();
+    let e = node.add_listener(addr.as_str()).await.unwrap_err();
     let Error::Listen { addr: at, source } = &e else {
         panic!("expected Error::Listen, got {e:?}");
     };
@@ -38,7 +38,7 @@ async fn a_listen_on_a_port_in_use_says_so_once() {
 async fn a_listen_on_a_mem_name_in_use() {
     let first = Node::listen("mem://errors-in-use").await.unwrap();
     let node = Node::new();
-    let e = node.listen_on("mem://errors-in-use").await.unwrap_err();
+    let e = node.add_listener("mem://errors-in-use").await.unwrap_err();
     assert_eq!(
         e.to_string(),
         "cannot listen on mem://errors-in-use: another listener holds this name"
@@ -66,7 +66,7 @@ async fn a_super_peer_without_a_route_gives_the_same_typed_error() {
         .listen("tcp://127.0.0.1:0")
         .await
         .unwrap();
-    let a = Peer::<String>::bind("tcp://127.0.0.1:0").await.unwrap();
+    let a = Peer::<String>::listen("tcp://127.0.0.1:0").await.unwrap();
     a.connect(hub.local_addr()).await.unwrap();
     assert_eq!(a.super_peers(), vec![hub.id()]);
     let nowhere = NodeId::random();

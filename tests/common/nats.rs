@@ -9,7 +9,7 @@
 //!
 //! ```ignore
 //! let Some(nats) = NatsServer::start() else { return };
-//! let dir = DirectoryClient::connect(&node, nats.url()).await?;
+//! let dir = DirectoryClient::connect_on(&node, nats.url()).await?;
 //! ```
 
 #![allow(dead_code)]

@@ -11,7 +11,7 @@
 //! ```ignore
 //! let args = ["directory", "serve", "--listen", "tcp://127.0.0.1:0"];
 //! let dir = Served::start(Command::new(BIN).args(args)).await;
-//! let client = DirectoryClient::connect(&node, dir.addr.as_str()).await?;
+//! let client = DirectoryClient::connect_on(&node, dir.addr.as_str()).await?;
 //!
 //! let mut child = rerun("child_binder", &[(CHILD_ENV, "1")]);
 //! line_where_async(child.stdout(), "the child binds", |l| (l == "BOUND").then_some(())).await;

@@ -131,7 +131,7 @@ fn page_budget(shared: &Shared) -> usize {
     let frame = shared
         .node
         .upgrade()
-        .map_or(16 << 20, |n| n.limits().get_max_frame_len() as usize);
+        .map_or(16 << 20, |n| n.limits().max_frame_len as usize);
     PAGE_BYTES.min(frame / 4).max(256)
 }
 
@@ -440,7 +440,7 @@ impl Shared {
                     if node.is_shut_down() {
                         return;
                     }
-                    node.limits().get_lease_time()
+                    node.limits().lease_time
                 };
                 tokio::time::sleep((lease / 2).max(Duration::from_millis(10))).await;
                 let Some(shared) = weak.upgrade() else { return };

@@ -23,7 +23,7 @@ use crate::node::{IntoAddress, Node};
 /// use std::time::Duration;
 /// use farcall_runtime::dme::{Client, Server};
 ///
-/// let server = Server::bind("mem://doc-client", |v: Vec<u8>| async move { v.len() }).await?;
+/// let server = Server::listen("mem://doc-client", |v: Vec<u8>| async move { v.len() }).await?;
 /// let client = Client::<Vec<u8>, usize>::connect(server.local_addr()).await?
 ///     .with_deadline(Duration::from_secs(2));
 /// assert_eq!(client.request(vec![1, 2, 3]).await?, 3);
@@ -64,11 +64,11 @@ where
 {
     /// Connects to the server at `addr` from a new node with default limits.
     pub async fn connect(addr: impl IntoAddress) -> Result<Self> {
-        Self::connect_from(&Node::new(), addr).await
+        Self::connect_on(&Node::new(), addr).await
     }
 
     /// Connects from an existing node (sharing its connection to `addr`).
-    pub async fn connect_from(node: &Node, addr: impl IntoAddress) -> Result<Self> {
+    pub async fn connect_on(node: &Node, addr: impl IntoAddress) -> Result<Self> {
         let conn = node.connection(addr).await?;
         Ok(Client {
             node: node.clone(),

@@ -13,7 +13,7 @@
 //! # async fn main() -> farcall_runtime::Result<()> {
 //! use farcall_runtime::dme::{Client, Server};
 //!
-//! let server = Server::bind("mem://doc-echo", |n: u64| async move { n * 2 }).await?;
+//! let server = Server::listen("mem://doc-echo", |n: u64| async move { n * 2 }).await?;
 //! let client: Client<u64, u64> = Client::connect(server.local_addr()).await?;
 //! assert_eq!(client.request(21).await?, 42);
 //! # Ok(()) }

@@ -273,8 +273,8 @@ where
 /// # async fn main() -> farcall_runtime::Result<()> {
 /// use farcall_runtime::dme::Peer;
 ///
-/// let a = Peer::<String>::bind("mem://doc-peer-a").await?;
-/// let b = Peer::<String>::bind("mem://doc-peer-b").await?;
+/// let a = Peer::<String>::listen("mem://doc-peer-a").await?;
+/// let b = Peer::<String>::listen("mem://doc-peer-b").await?;
 /// let b_id = a.connect(b.local_addr()).await?;
 /// a.send(b_id, "hi".to_string()).await?;
 /// let got = b.recv().await.expect("a message");
@@ -310,7 +310,7 @@ where
     }
 
     /// A plain peer listening on `addr`.
-    pub async fn bind(addr: impl IntoAddress) -> Result<Self> {
+    pub async fn listen(addr: impl IntoAddress) -> Result<Self> {
         Self::builder().listen(addr).await
     }
 

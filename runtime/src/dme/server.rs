@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::address::Address;
 use crate::codec;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::node::{IntoAddress, Node};
 use crate::service::{CallContext, OutcomeFuture, Service};
@@ -27,7 +27,7 @@ use crate::wire::Fault;
 /// # async fn main() -> farcall_runtime::Result<()> {
 /// use farcall_runtime::dme::Server;
 ///
-/// let server = Server::bind("tcp://127.0.0.1:0", |name: String| async move {
+/// let server = Server::listen("tcp://127.0.0.1:0", |name: String| async move {
 ///     format!("hello, {name}")
 /// })
 /// .await?;
@@ -84,29 +84,27 @@ where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
 {
-    /// Listens on `addr` (with default limits) and answers with `handler`.
-    pub async fn bind<F, Fut>(addr: impl IntoAddress, handler: F) -> Result<Self>
+    /// Listens on `addr` from a node of its own (default limits) and
+    /// answers with `handler`.
+    pub async fn listen<F, Fut>(addr: impl IntoAddress, handler: F) -> Result<Self>
     where
         F: Fn(Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Resp> + Send + 'static,
     {
         let node = Node::listen(addr).await?;
-        Ok(Self::on(node, handler))
+        Self::listen_on(&node, handler)
     }
 
     /// Answers requests on an existing node (built with custom limits, or
-    /// listening on several addresses).
-    ///
-    /// # Panics
-    /// If the node does not listen anywhere.
-    pub fn on<F, Fut>(node: Node, handler: F) -> Self
+    /// listening on several addresses): at every address it listens on.
+    /// [`Error::NotListening`](crate::Error::NotListening) if it listens
+    /// nowhere.
+    pub fn listen_on<F, Fut>(node: &Node, handler: F) -> Result<Self>
     where
         F: Fn(Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Resp> + Send + 'static,
     {
-        let addr = node
-            .local_addr()
-            .expect("dme::Server::on needs a node that listens");
+        let addr = node.local_addr().ok_or(Error::NotListening)?;
         node.serve_object(
             ObjectId::DME,
             Arc::new(Handler {
@@ -114,11 +112,11 @@ where
                 _req: PhantomData,
             }),
         );
-        Server {
-            node,
+        Ok(Server {
+            node: node.clone(),
             addr,
             _types: PhantomData,
-        }
+        })
     }
 
     /// The address clients connect to (with the real port).

@@ -64,8 +64,11 @@ impl IntoAddress for &String {
 /// use std::time::Duration;
 /// use farcall_runtime::{Limits, Node};
 ///
+/// let mut limits = Limits::default();
+/// limits.max_in_flight = 64;
+/// limits.idle_timeout = Some(Duration::from_secs(60));
 /// let node = Node::builder()
-///     .limits(Limits::default().max_in_flight(64).idle_timeout(Some(Duration::from_secs(60))))
+///     .limits(limits)
 ///     .listen("tcp://127.0.0.1:0")
 ///     .await?;
 /// # Ok(()) }
@@ -78,9 +81,10 @@ pub struct NodeBuilder {
 }
 
 impl NodeBuilder {
-    /// Sets the limits (see [`Limits`] for the defaults).
+    /// Sets the limits (see [`Limits`] for the defaults); a field below
+    /// its minimum is raised to it.
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.limits = limits.clamped();
         self
     }
 
@@ -132,7 +136,7 @@ impl NodeBuilder {
     /// Builds a node listening on `addr`.
     pub async fn listen(self, addr: impl IntoAddress) -> Result<Node> {
         let node = self.build();
-        node.listen_on(addr).await?;
+        node.add_listener(addr).await?;
         Ok(node)
     }
 }
@@ -292,7 +296,7 @@ impl Node {
 
     /// Starts listening on one more address; returns the bound address
     /// (port 0 is replaced by the port the system chose).
-    pub async fn listen_on(&self, addr: impl IntoAddress) -> Result<Address> {
+    pub async fn add_listener(&self, addr: impl IntoAddress) -> Result<Address> {
         let addr = addr.into_address()?;
         addr.check_supported()?;
         if self.inner.shut.load(Ordering::Acquire) {

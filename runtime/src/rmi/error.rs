@@ -33,7 +33,8 @@ use crate::wire::Fault;
 /// A fault becomes a `RemoteError` where the call's method is known:
 /// [`RemoteError::from_fault`], in the stub. The variants that no server
 /// answers with ([`Disconnected`](RemoteError::Disconnected),
-/// [`Encode`](RemoteError::Encode), [`Io`](RemoteError::Io)) arise on the
+/// [`Encode`](RemoteError::Encode), [`Io`](RemoteError::Io),
+/// [`NoSuchService`](RemoteError::NoSuchService)) arise on the
 /// caller's side; so may `Closed`, `DeadlineExceeded` and `Decode`, with
 /// the same meaning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -85,6 +86,10 @@ pub enum RemoteError {
     /// Connecting failed (the address, the socket or the handshake).
     #[error("i/o: {0}")]
     Io(String),
+    /// The node reached serves nothing under this name
+    /// ([`Node::connect_service`](crate::Node::connect_service)).
+    #[error("no service named `{0}` is served there")]
+    NoSuchService(String),
 }
 
 /// `: name`, or nothing for a method called by number only.
@@ -126,7 +131,7 @@ impl RemoteError {
 
     /// The fault that carries this error on the wire: the one it came as
     /// (see the table above), `None` for the errors of the caller's side
-    /// alone (`Disconnected`, `Encode`, `Io`).
+    /// alone (`Disconnected`, `Encode`, `Io`, `NoSuchService`).
     pub fn fault(&self) -> Option<Fault> {
         Some(match self {
             RemoteError::NoSuchObject => Fault::NoSuchObject,
@@ -140,7 +145,10 @@ impl RemoteError {
             RemoteError::NoRoute => Fault::NoRoute,
             RemoteError::InterfaceMismatch(s) => Fault::InterfaceMismatch(s.clone()),
             RemoteError::Unauthorized(s) => Fault::Unauthorized(s.clone()),
-            RemoteError::Disconnected(_) | RemoteError::Encode(_) | RemoteError::Io(_) => {
+            RemoteError::Disconnected(_)
+            | RemoteError::Encode(_)
+            | RemoteError::Io(_)
+            | RemoteError::NoSuchService(_) => {
                 return None;
             }
         })

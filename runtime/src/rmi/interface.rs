@@ -109,6 +109,27 @@ pub fn is_subinterface(sub: u64, sup: u64) -> bool {
     walk(sub, sup, 0)
 }
 
+/// The ids of interface `id` and of all its supertraits (directly or
+/// not), its own first, as far as the interfaces linked into this binary
+/// tell.
+pub(crate) fn lineage(id: u64) -> Vec<u64> {
+    let mut ids = vec![id];
+    let mut next = 0;
+    // Trait hierarchies are acyclic; the bound guards against a catalogue
+    // that is not.
+    while next < ids.len() && ids.len() < 256 {
+        if let Some(d) = find_interface(ids[next]) {
+            for &s in d.supertrait_ids {
+                if !ids.contains(&s) {
+                    ids.push(s);
+                }
+            }
+        }
+        next += 1;
+    }
+    ids
+}
+
 /// Implemented by `#[remote]` for `dyn Trait`: how to make a stub, and how
 /// to serve calls on an object.
 pub trait Interface: Send + Sync + 'static {

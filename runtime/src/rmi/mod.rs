@@ -35,7 +35,7 @@ pub use interface::{
 pub use reference::Remote;
 pub use registered::{ExportRegistration, registered_exports};
 pub use scope::decode_in;
-pub use server::{Dispatcher, decode_args, decode_fault};
+pub use server::{Dispatcher, PROBE, decode_args, decode_fault};
 pub use stream::{DEFAULT_WINDOW, MAX_STREAMS, MAX_WINDOW, Stream, StreamSender};
 pub use wire_ref::WireRef;
 
@@ -43,6 +43,7 @@ use client::Link;
 use reference::LocalObject;
 
 use crate::address::Address;
+use crate::error::Error;
 use crate::id::ObjectId;
 use crate::node::{IntoAddress, Node};
 use crate::service::{CallContext, Entry, OutcomeFuture, Service, Upcaster};
@@ -151,12 +152,64 @@ impl Node {
     /// A stub for the service `name` on the node at `addr` (see
     /// [`Node::serve`]). After a restart of that node the same name reaches
     /// the new instance.
+    ///
+    /// It checks, with one round trip, that the node serves `name` and
+    /// that what it serves is an `I` (or inherits from `I`): nothing served
+    /// under the name is [`RemoteError::NoSuchService`], another interface
+    /// is [`RemoteError::InterfaceMismatch`], both before any call is made.
+    /// (A service served by hand, not through `#[remote]`, is taken on
+    /// trust.) [`Node::connect`] with [`ObjectId::for_service`] makes the
+    /// same stub without the check.
     pub async fn connect_service<I: ?Sized + Interface>(
         &self,
         addr: impl IntoAddress,
         name: &str,
     ) -> Result<Remote<I>, RemoteError> {
-        self.connect(addr, ObjectId::for_service(name)).await
+        let object = ObjectId::for_service(name);
+        let stub = self.connect::<I>(addr, object).await?;
+        let served = if stub.owner() == self.id() {
+            match self.object_entry(object) {
+                None => return Err(RemoteError::NoSuchService(name.to_owned())),
+                Some(entry) => entry.interface.map(interface::lineage),
+            }
+        } else {
+            let conn = self
+                .connection_to(stub.owner())
+                .ok_or_else(|| RemoteError::Disconnected("the connection closed at once".into()))?;
+            match conn.call::<(), Vec<u64>>(object, PROBE, &(), None).await {
+                Ok(ids) => Some(ids),
+                Err(Error::Remote(Fault::NoSuchObject)) => {
+                    return Err(RemoteError::NoSuchService(name.to_owned()));
+                }
+                // Served by hand, not through a `#[remote]` dispatcher: it
+                // does not know the probe, or answers it with something
+                // that is not a lineage.
+                Err(
+                    Error::Decode(_)
+                    | Error::Remote(
+                        Fault::NoSuchMethod
+                        | Fault::Decode(_)
+                        | Fault::Rejected(_)
+                        | Fault::Panicked,
+                    ),
+                ) => None,
+                Err(e) => return Err(RemoteError::from(e)),
+            }
+        };
+        let wanted = I::descriptor();
+        if let Some(ids) = served
+            && !ids.contains(&wanted.id)
+        {
+            let what = ids.first().and_then(|&id| find_interface(id)).map_or_else(
+                || "another interface".to_owned(),
+                |d| format!("`{}`", d.name),
+            );
+            return Err(RemoteError::InterfaceMismatch(format!(
+                "the service `{name}` serves {what}, not `{}`",
+                wanted.name
+            )));
+        }
+        Ok(stub)
     }
 
     /// A reference to one of this node's own objects: the object itself if

@@ -41,42 +41,14 @@ use crate::subject::{Pattern, validate_subject};
 mod queue;
 mod rpc;
 
+use farcall_runtime::NatsOptions;
 use queue::{DeadLetter, NatsAcker, NatsConsumer};
 
-/// The environment variable that sets the replicas of the streams a
-/// broker creates on NATS.
-pub const REPLICAS_ENV: &str = "FARCALL_NATS_REPLICAS";
 /// The name of the durable consumer every farcall consumer pulls from.
 const CONSUMER: &str = "farcall";
 /// The metadata key holding a queue's name and configuration.
 const META_NAME: &str = "farcall.queue";
 const META_CONFIG: &str = "farcall.config";
-
-/// How a broker on NATS creates what it needs.
-#[derive(Clone, Debug)]
-pub struct NatsOptions {
-    /// Replicas of each stream (queues): 1 on a single server, 3 on a
-    /// three-server cluster to survive the loss of one.
-    pub replicas: usize,
-}
-
-impl Default for NatsOptions {
-    fn default() -> Self {
-        NatsOptions { replicas: 1 }
-    }
-}
-
-impl NatsOptions {
-    /// The options the environment sets: [`REPLICAS_ENV`], else 1.
-    pub fn from_env() -> NatsOptions {
-        let replicas = std::env::var(REPLICAS_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .filter(|&r: &usize| (1..=5).contains(&r))
-            .unwrap_or(1);
-        NatsOptions { replicas }
-    }
-}
 
 /// The servers in `urls` (`nats://host:port`, separated by commas).
 pub(crate) fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, String> {

@@ -20,8 +20,9 @@
 //!   reading node) is treated as gone. The binding node also holds the
 //!   bound references, so bound objects stay exported while bound.
 //!
-//! The bucket has the replicas `FARCALL_NATS_REPLICAS` says (1 by
-//! default). Clocks of the nodes are compared for leases: keep them in sync
+//! The bucket is created with the replicas of the caller's
+//! [`NatsOptions`] (`FARCALL_NATS_REPLICAS` for a `nats://` address given
+//! to `connect`; 1 by default). Clocks of the nodes are compared for leases: keep them in sync
 //! (NTP), as for any lease.
 //!
 //! What the bucket's keys and values hold is in `stored`.
@@ -33,7 +34,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use farcall_runtime::rmi::{AnyRemote, is_subinterface};
-use farcall_runtime::{Node, NodeId, ObjectId, RemoteError, Stream, WeakNode};
+use farcall_runtime::{NatsOptions, Node, NodeId, ObjectId, RemoteError, Stream, WeakNode};
 use futures_util::StreamExt;
 
 use crate::DirectoryError;
@@ -47,8 +48,6 @@ use stored::{Stored, changes, decode, encode, fresh, key_of, name_of, now_ms};
 
 /// The bucket that holds the directory.
 pub(crate) const BUCKET: &str = "farcall_directory";
-/// The environment variable with the replicas of the bucket.
-const REPLICAS_ENV: &str = "FARCALL_NATS_REPLICAS";
 /// How long one call to the NATS server may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Attempts of a read-modify-write before giving up on conflicts.
@@ -95,7 +94,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl KvDirectory {
     /// The directory in the bucket of the NATS server at `url`, used from
     /// `node` (its lease time, and the node references bind to).
-    pub(crate) async fn connect(node: &Node, url: &str) -> Result<KvDirectory, DirectoryError> {
+    pub(crate) async fn connect(
+        node: &Node,
+        url: &str,
+        options: &NatsOptions,
+    ) -> Result<KvDirectory, DirectoryError> {
         // A call in flight when its server dies fails after this, rather
         // than after the client's default 10 s; the next call goes to
         // another server of the cluster.
@@ -117,11 +120,7 @@ impl KvDirectory {
             .map_err(|e| DirectoryError::Config(format!("cannot connect to {url}: {e}")))?;
         let mut js = jetstream::new(client);
         js.set_timeout(CALL_TIMEOUT);
-        let replicas = std::env::var(REPLICAS_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .filter(|&r: &usize| (1..=5).contains(&r))
-            .unwrap_or(1);
+        let replicas = options.replicas;
         let kv = match js.get_key_value(BUCKET).await {
             Ok(kv) => kv,
             Err(_) => js
@@ -135,7 +134,7 @@ impl KvDirectory {
                 .await
                 .map_err(backend)?,
         };
-        let lease = node.limits().get_lease_time();
+        let lease = node.limits().lease_time;
         let held: Arc<Mutex<Held>> = Arc::new(Mutex::new(HashMap::new()));
         let heartbeat = tokio::spawn(beat(kv.clone(), Arc::downgrade(&held), lease));
         let stream = js

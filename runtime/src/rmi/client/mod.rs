@@ -172,7 +172,7 @@ impl StubCore {
 
     fn effective_deadline(&self, node: Option<&Node>) -> Duration {
         self.deadline
-            .unwrap_or_else(|| node.map_or(DEFAULT_DEADLINE, |n| n.limits().get_default_deadline()))
+            .unwrap_or_else(|| node.map_or(DEFAULT_DEADLINE, |n| n.limits().default_deadline))
     }
 
     /// Calls `method` with `args` and decodes the reply as `R`.

@@ -43,8 +43,22 @@ impl<I: ?Sized + Interface> Dispatcher<I> {
     }
 }
 
+/// The method word that asks a remote object which interfaces it serves
+/// (PROTOCOL.md, "Probing a remote object"): no arguments; the reply is
+/// the postcard encoding of the ids ([`InterfaceDescriptor::id`]) of its
+/// interface and of every remote supertrait, its own first.
+///
+/// [`InterfaceDescriptor::id`]: crate::rmi::InterfaceDescriptor::id
+pub const PROBE: u64 = u64::MAX;
+
 impl<I: ?Sized + Interface> Service for Dispatcher<I> {
     fn call(&self, cx: CallContext, method: u64, payload: Bytes) -> OutcomeFuture {
+        if method == PROBE {
+            return ready(
+                crate::codec::encode(&crate::rmi::interface::lineage(I::descriptor().id))
+                    .map_err(|e| Fault::Rejected(format!("the probe reply does not encode: {e}"))),
+            );
+        }
         match I::dispatch(&self.object, cx, method, payload) {
             Some(f) => f,
             None => Box::pin(std::future::ready(Err(Fault::NoSuchMethod))),

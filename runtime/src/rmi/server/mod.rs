@@ -2,4 +2,4 @@
 
 mod dispatch;
 
-pub use dispatch::{Dispatcher, decode_args, decode_fault, mismatch, ready, reply};
+pub use dispatch::{Dispatcher, PROBE, decode_args, decode_fault, mismatch, ready, reply};
