@@ -221,6 +221,207 @@ async fn the_same_structure_in_two_builds_agrees() {
 }
 
 // ---------------------------------------------------------------------------
+// Refused before anything is decoded
+// ---------------------------------------------------------------------------
+
+shipping!(counted {
+    /// `reorder_v2`'s `Parcel`, with a `Deserialize` that counts.
+    #[derive(Debug, Clone, PartialEq, Serialize, farcall::Schema)]
+    pub(crate) struct Parcel { pub(crate) height: u32, pub(crate) width: u32 }
+
+    /// `Parcel`s decoded in this process.
+    pub(crate) static DECODED: AtomicUsize = AtomicUsize::new(0);
+
+    impl<'de> Deserialize<'de> for Parcel {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Parcel, D::Error> {
+            #[derive(Deserialize)]
+            struct Raw { height: u32, width: u32 }
+            DECODED.fetch_add(1, Ordering::SeqCst);
+            let Raw { height, width } = Raw::deserialize(d)?;
+            Ok(Parcel { height, width })
+        }
+    }
+
+    pub(crate) fn decoded() -> usize {
+        DECODED.load(Ordering::SeqCst)
+    }
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mismatch_is_refused_before_any_argument_is_decoded() {
+    // The counter counts: a call whose structures agree decodes.
+    let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let _served: Remote<dyn counted::Shipping> = server.serve("shipping", counted::Depot);
+    let client = Node::new();
+    let same = client
+        .connect_service::<dyn counted::Shipping>(server.local_addr().unwrap(), "shipping")
+        .await
+        .unwrap();
+    let before = counted::decoded();
+    let p = counted::Parcel {
+        height: 4,
+        width: 3,
+    };
+    assert_eq!(same.send(p.clone()).await.unwrap(), p);
+    assert!(counted::decoded() > before, "the counter counts");
+    client.shutdown().await;
+    server.shutdown().await;
+
+    // One whose structures differ does not.
+    let before = counted::decoded();
+    assert_refused!(reorder_v1 -> counted, Parcel { width: 3, height: 4 }, "Parcel");
+    assert_eq!(counted::decoded(), before, "a Parcel was decoded");
+}
+
+// ---------------------------------------------------------------------------
+// Generic interfaces: each instantiation's structure
+// ---------------------------------------------------------------------------
+
+mod generic {
+    use std::sync::Mutex;
+
+    use farcall::RemoteError;
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    #[farcall::remote(name = "Shelf")]
+    pub(crate) trait Shelf<V> {
+        async fn put(&self, item: V) -> Result<u32, RemoteError>;
+    }
+
+    pub(crate) struct Rack<V>(pub(crate) Mutex<Vec<V>>);
+
+    impl<V> Rack<V> {
+        pub(crate) fn new() -> Rack<V> {
+            Rack(Mutex::new(Vec::new()))
+        }
+    }
+
+    #[farcall::remote]
+    impl<V> Shelf<V> for Rack<V>
+    where
+        V: Serialize + DeserializeOwned + farcall::Schema + Send + Sync + 'static,
+    {
+        async fn put(&self, item: V) -> Result<u32, RemoteError> {
+            let mut items = self.0.lock().unwrap();
+            items.push(item);
+            Ok(items.len() as u32)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generic_interface_compares_its_instantiations_structure() {
+    let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let _served: Remote<dyn generic::Shelf<reorder_v2::Parcel>> =
+        server.serve("shelf", generic::Rack::<reorder_v2::Parcel>::new());
+    let client = Node::new();
+
+    let other = client
+        .connect_service::<dyn generic::Shelf<reorder_v1::Parcel>>(&addr, "shelf")
+        .await
+        .unwrap();
+    let p = reorder_v1::Parcel {
+        width: 3,
+        height: 4,
+    };
+    match other.put(p).await {
+        Err(RemoteError::InterfaceMismatch(msg)) => {
+            assert!(msg.starts_with("Shelf::put: "), "{msg}");
+            assert!(msg.contains("`Parcel`"), "{msg}");
+        }
+        other => panic!("expected InterfaceMismatch, got {other:?}"),
+    }
+
+    // The same structure from another module agrees.
+    let same = client
+        .connect_service::<dyn generic::Shelf<counted::Parcel>>(&addr, "shelf")
+        .await
+        .unwrap();
+    let p = counted::Parcel {
+        height: 4,
+        width: 3,
+    };
+    assert_eq!(same.put(p).await.unwrap(), 1);
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// Error types are part of the structure
+// ---------------------------------------------------------------------------
+
+/// Declares module `$m` with the `Billing` interface over the error type
+/// `BillError`, whose variants are `$variants` and `Remote`.
+macro_rules! billing {
+    ($m:ident { $($variants:ident),* }) => {
+        mod $m {
+            #![allow(dead_code)]
+            use farcall::RemoteError;
+            use serde::{Deserialize, Serialize};
+
+            #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
+            pub(crate) enum BillError {
+                $($variants,)*
+                Remote(RemoteError),
+            }
+
+            impl From<RemoteError> for BillError {
+                fn from(e: RemoteError) -> BillError {
+                    BillError::Remote(e)
+                }
+            }
+
+            #[farcall::remote(name = "Billing")]
+            pub(crate) trait Billing {
+                async fn charge(&self, cents: u64) -> Result<u64, BillError>;
+            }
+
+            pub(crate) struct Till;
+
+            #[farcall::remote]
+            impl Billing for Till {
+                async fn charge(&self, cents: u64) -> Result<u64, BillError> {
+                    Ok(cents)
+                }
+            }
+        }
+    };
+}
+
+billing!(billing_v1 { Declined });
+billing!(billing_v2 { Declined, Expired });
+
+/// A client of `$client::Billing` calling a server of `$server::Billing`.
+macro_rules! assert_bill_refused {
+    ($client:ident -> $server:ident) => {{
+        let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+        let _served: Remote<dyn $server::Billing> = server.serve("billing", $server::Till);
+        let client = Node::new();
+        let stub = client
+            .connect_service::<dyn $client::Billing>(server.local_addr().unwrap(), "billing")
+            .await
+            .unwrap();
+        match stub.charge(5).await {
+            Err($client::BillError::Remote(RemoteError::InterfaceMismatch(msg))) => {
+                assert!(msg.starts_with("Billing::charge: "), "{msg}");
+                assert!(msg.contains("`BillError`"), "{msg}");
+            }
+            other => panic!("expected InterfaceMismatch, got {other:?}"),
+        }
+        client.shutdown().await;
+        server.shutdown().await;
+    }};
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_error_type_is_a_mismatch_both_ways() {
+    assert_bill_refused!(billing_v1 -> billing_v2);
+    assert_bill_refused!(billing_v2 -> billing_v1);
+}
+
+// ---------------------------------------------------------------------------
 // Compatible evolutions: a method added, with a type no old method uses
 // ---------------------------------------------------------------------------
 
@@ -351,76 +552,4 @@ fn descriptors_carry_the_types_with_their_fields() {
     let send2 = other.methods.iter().find(|m| m.name == "send").unwrap();
     assert_ne!(send.signature, send2.signature);
     assert_eq!(send.id, send2.id);
-}
-
-mod described {
-    #![allow(dead_code)]
-    use std::collections::BTreeMap;
-
-    use farcall::RemoteError;
-    use serde::{Deserialize, Serialize};
-
-    /// Recursive: the definition ends at the back-reference.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
-    pub(crate) struct Tree {
-        pub(crate) label: String,
-        pub(crate) children: Vec<Tree>,
-    }
-
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
-    #[serde(rename_all = "camelCase")]
-    pub(crate) struct Renamed {
-        pub(crate) first_name: String,
-        #[serde(rename = "zip")]
-        pub(crate) postal_code: u32,
-        #[serde(skip)]
-        pub(crate) cache: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub(crate) note: Option<String>,
-    }
-
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
-    #[serde(tag = "type", rename_all = "snake_case")]
-    pub(crate) enum Event {
-        Opened { at: u64 },
-        Closed,
-    }
-
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
-    #[serde(transparent)]
-    pub(crate) struct Meters(pub(crate) f64);
-
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
-    pub(crate) struct Page<T> {
-        pub(crate) items: Vec<T>,
-        pub(crate) by_name: BTreeMap<String, Meters>,
-    }
-
-    #[farcall::remote]
-    pub(crate) trait Described {
-        async fn plant(&self, tree: Tree) -> Result<u32, RemoteError>;
-        async fn person(&self, who: Renamed, event: Event) -> Result<Page<Tree>, RemoteError>;
-    }
-}
-
-#[test]
-fn schemas_follow_serde_attributes_and_recursion() {
-    let d = <dyn described::Described as Interface>::descriptor();
-    let method = |name: &str| {
-        let m = d.methods.iter().find(|m| m.name == name).unwrap();
-        m.types.iter().map(ToString::to_string).collect::<Vec<_>>()
-    };
-    assert_eq!(
-        method("plant"),
-        ["struct Tree { label: String, children: Vec<Tree> }"]
-    );
-    assert_eq!(
-        method("person"),
-        [
-            "struct Renamed { firstName: String, zip: u32, note?: Option<String> }",
-            "#[serde(tag = \"type\")] enum Event { opened { at: u64 }, closed }",
-            "struct Tree { label: String, children: Vec<Tree> }",
-            "struct Page<Tree> { items: Vec<Tree>, by_name: Map<String, f64> }",
-        ]
-    );
 }

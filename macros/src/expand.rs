@@ -306,20 +306,20 @@ impl Generator<'_> {
         }
     }
 
-    /// The method word: the name's hash, then the signature's (with the
-    /// structure of its types), computed once and kept in a `static`; for
-    /// a generic interface, once per instantiation (`Store<i64>` and
-    /// `Store<u64>` must not decode each other's arguments).
+    /// The method word: the name's hash, then the hash of the structure
+    /// of its types, computed once and kept in a `static`; for a generic
+    /// interface, once per instantiation (`Store<i64>` and `Store<u64>`
+    /// must not decode each other's arguments).
     fn word(&self, m: &Method) -> TokenStream {
         let p = self.private();
         let id = m.id;
-        let sig = m.signature;
         if self.is_generic() {
             let params = self.t.item.generics.type_params().map(|t| &t.ident);
             let structure = self.signature_of(m);
+            let oneway = m.flags.oneway;
             quote! {{
                 static WORD: #p::Words = #p::Words::new();
-                WORD.get::<(#(#params,)*)>(|| #p::method_word(#id, #sig ^ #structure.fingerprint()))
+                WORD.get::<(#(#params,)*)>(|| #p::method_word(#id, #p::signature_hash(&#structure, #oneway)))
             }}
         } else {
             let describe = self.describe_fn();
@@ -525,16 +525,15 @@ impl Generator<'_> {
                 quote!(#p::ArgDescriptor { name: #n, ty: #t })
             });
             // A generic interface's descriptor is one for every
-            // instantiation: it cannot describe the types' structure.
-            let structure = if self.is_generic() {
-                quote!(#p::Signature { args: ::std::vec::Vec::new(), result: ::std::string::String::new(), types: ::std::vec::Vec::new() })
+            // instantiation: it cannot describe the types' structure, and
+            // its signature hashes the types as written.
+            let (structure, signature) = if self.is_generic() {
+                (
+                    quote!(#p::Signature { args: ::std::vec::Vec::new(), result: ::std::string::String::new(), types: ::std::vec::Vec::new() }),
+                    quote!(#sig),
+                )
             } else {
-                self.signature_of(m)
-            };
-            let signature = if self.is_generic() {
-                quote!(#sig)
-            } else {
-                quote!(#sig ^ structure.fingerprint())
+                (self.signature_of(m), quote!(#p::signature_hash(&structure, #oneway)))
             };
             quote! {
                 #(#cfgs)*

@@ -64,8 +64,30 @@ fn item_keyword(item: &syn::Item) -> proc_macro2::TokenStream {
 /// the type.
 ///
 /// serde's `rename`, `rename_all`, `rename_all_fields`, `skip`, `flatten`,
-/// `tag`, `content`, `untagged` and `transparent` are honoured;
-/// `#[schema(crate = "path")]` names the facade if it is not `::farcall`.
+/// `tag`, `content`, `untagged` and `transparent` are honoured. serde's
+/// `from`, `into` and `try_from` put another type on the wire: name it
+/// with `#[schema(as = "Type")]` on the type (the same on a field whose
+/// `serde(with = "...")` changes its encoding). `#[schema(crate =
+/// "path")]` names the facade if it is not `::farcall`.
+///
+/// The facade's `farcall::schema` module runs this example:
+///
+/// ```ignore
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, farcall::Schema)]
+/// #[serde(rename_all = "camelCase")]
+/// pub struct Parcel {
+///     pub width_mm: u32,
+///     #[serde(skip)]
+///     pub cached_volume: Option<u64>,
+/// }
+///
+/// #[derive(Serialize, Deserialize, farcall::Schema)]
+/// #[serde(into = "String", try_from = "String")]
+/// #[schema(as = "String")]
+/// pub struct Label(String);
+/// ```
 #[proc_macro_derive(Schema, attributes(schema))]
 pub fn derive_schema(input: TokenStream) -> TokenStream {
     match syn::parse::<syn::DeriveInput>(input) {

@@ -5,9 +5,12 @@
 //! fields described; `flatten` and the one-way skips (`skip_serializing`,
 //! `skip_serializing_if`, `skip_deserializing`) mark the field (`..name`,
 //! `name?`); `tag`, `content` and `untagged` are kept as the
-//! representation; `transparent` describes the inner field. `from`,
-//! `into`, `try_from` and `remote` put another type on the wire, which the
-//! derive cannot see: they are refused, with the remedy.
+//! representation; `transparent` describes the inner field. A skipped
+//! variant keeps its place (`#[serde(skip)] Name`): serde numbers the
+//! variants as written. `from`, `into`, `try_from` and `remote` put
+//! another type on the wire, which the derive cannot see: they are refused
+//! unless `#[schema(as = "Type")]` names that type; on a field, the same
+//! attribute describes a field whose `serde(with)` changes its encoding.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -22,17 +25,18 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
     let krate = &container.krate;
     let p = quote!(#krate::__private);
     let shape = match &input.data {
+        _ if container.as_type.is_some() => {
+            let ty = &container.as_type;
+            Body::Transparent(quote!(#ty))
+        }
         Data::Struct(s) => {
             if container.transparent {
-                let inner = s
-                    .fields
-                    .iter()
-                    .find(|f| !FieldAttrs::read(&f.attrs, &mut errors).skip);
+                let inner = s.fields.iter().find_map(|f| {
+                    let attrs = FieldAttrs::read(&f.attrs, true, &mut errors);
+                    (!attrs.skip).then(|| attrs.as_type.unwrap_or_else(|| f.ty.clone()))
+                });
                 match inner {
-                    Some(f) => {
-                        let ty = &f.ty;
-                        Body::Transparent(quote!(#ty))
-                    }
+                    Some(ty) => Body::Transparent(quote!(#ty)),
                     None => {
                         errors.spanned(
                             &input.ident,
@@ -49,10 +53,7 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
         Data::Enum(e) => {
             let mut variants = Vec::new();
             for v in &e.variants {
-                let attrs = FieldAttrs::read(&v.attrs, &mut errors);
-                if attrs.skip {
-                    continue;
-                }
+                let attrs = FieldAttrs::read(&v.attrs, false, &mut errors);
                 let name = attrs.rename.unwrap_or_else(|| {
                     let raw = v.ident.unraw().to_string();
                     match &container.rename_all {
@@ -60,6 +61,13 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                         None => raw,
                     }
                 });
+                if attrs.skip {
+                    // Not on the wire, but serde counts it when it numbers
+                    // the variants that follow.
+                    let name = format!("#[serde(skip)] {name}");
+                    variants.push(quote!(#p::Variant { name: ::std::string::String::from(#name), fields: #p::Fields::Unit }));
+                    continue;
+                }
                 let name = attrs.mark.apply(name);
                 let rule = attrs
                     .rename_all
@@ -159,7 +167,7 @@ fn fields(
     match fields {
         Fields::Named(named) => {
             let items = named.named.iter().filter_map(|f| {
-                let attrs = FieldAttrs::read(&f.attrs, errors);
+                let attrs = FieldAttrs::read(&f.attrs, true, errors);
                 if attrs.skip {
                     return None;
                 }
@@ -172,7 +180,7 @@ fn fields(
                     }
                 });
                 let name = attrs.mark.apply(name);
-                let ty = &f.ty;
+                let ty = attrs.as_type.unwrap_or_else(|| f.ty.clone());
                 Some(quote!(#p::Field { name: ::std::string::String::from(#name), ty: #types.of::<#ty>() }))
             });
             let items: Vec<_> = items.collect();
@@ -182,10 +190,10 @@ fn fields(
             let items: Vec<_> = unnamed
                 .unnamed
                 .iter()
-                .filter(|f| !FieldAttrs::read(&f.attrs, errors).skip)
-                .map(|f| {
-                    let ty = &f.ty;
-                    quote!(#types.of::<#ty>())
+                .filter_map(|f| {
+                    let attrs = FieldAttrs::read(&f.attrs, true, errors);
+                    let ty = attrs.as_type.unwrap_or_else(|| f.ty.clone());
+                    (!attrs.skip).then(|| quote!(#types.of::<#ty>()))
                 })
                 .collect();
             quote!(#p::Fields::Unnamed(::std::vec![#(#items),*]))
@@ -204,6 +212,8 @@ struct Container {
     /// `tag = "t"`, `content = "c"`, `untagged`, as written.
     repr: Vec<String>,
     transparent: bool,
+    /// `#[schema(as = "Type")]`: the type on the wire.
+    as_type: Option<syn::Type>,
 }
 
 impl Container {
@@ -215,7 +225,11 @@ impl Container {
             rename_all_fields: None,
             repr: Vec::new(),
             transparent: false,
+            as_type: None,
         };
+        // `from`, `into`, ...: refused after every attribute is read, unless
+        // `#[schema(as)]` names the type they put on the wire.
+        let mut foreign: Vec<syn::Error> = Vec::new();
         for attr in &input.attrs {
             if attr.path().is_ident("schema") {
                 let r = attr.parse_nested_meta(|m| {
@@ -223,8 +237,14 @@ impl Container {
                         let lit: LitStr = m.value()?.parse()?;
                         c.krate = lit.parse()?;
                         Ok(())
+                    } else if m.path.is_ident("as") {
+                        let lit: LitStr = m.value()?.parse()?;
+                        c.as_type = Some(lit.parse()?);
+                        Ok(())
                     } else {
-                        Err(m.error("unknown argument; #[schema] takes `crate = \"path\"`"))
+                        Err(m.error(
+                            "unknown argument; #[schema] on a type takes `crate = \"path\"` or `as = \"Type\"`",
+                        ))
                     }
                 });
                 if let Err(e) = r {
@@ -244,10 +264,11 @@ impl Container {
                         "untagged" => c.repr.push(key),
                         "transparent" => c.transparent = true,
                         "from" | "into" | "try_from" | "remote" => {
-                            return Err(m.error(format!(
+                            foreign.push(m.error(format!(
                                 "#[derive(farcall::Schema)] cannot see the type #[serde({key})] puts on the wire; \
-                                 implement `farcall::Schema` by hand, returning that type's description"
+                                 name it with #[schema(as = \"Type\")], or implement `farcall::Schema` by hand"
                             )));
+                            skip_value(&m)?;
                         }
                         _ => skip_value(&m)?,
                     }
@@ -256,6 +277,11 @@ impl Container {
                 if let Err(e) = r {
                     errors.push(e);
                 }
+            }
+        }
+        if c.as_type.is_none() {
+            for e in foreign {
+                errors.push(e);
             }
         }
         if let Some(rule) = c
@@ -306,11 +332,36 @@ struct FieldAttrs {
     rename_all: Option<String>,
     skip: bool,
     mark: Mark,
+    /// `#[schema(as = "Type")]` (fields only).
+    as_type: Option<syn::Type>,
 }
 
 impl FieldAttrs {
-    fn read(attrs: &[syn::Attribute], errors: &mut crate::valid::Errors) -> FieldAttrs {
+    /// Reads `attrs`; `field` says whether `#[schema(as)]` may be there.
+    fn read(
+        attrs: &[syn::Attribute],
+        field: bool,
+        errors: &mut crate::valid::Errors,
+    ) -> FieldAttrs {
         let mut out = FieldAttrs::default();
+        for attr in attrs.iter().filter(|a| a.path().is_ident("schema")) {
+            let r = attr.parse_nested_meta(|m| {
+                if field && m.path.is_ident("as") {
+                    let lit: LitStr = m.value()?.parse()?;
+                    out.as_type = Some(lit.parse()?);
+                    Ok(())
+                } else if field {
+                    Err(m.error("unknown argument; #[schema] on a field takes `as = \"Type\"`"))
+                } else {
+                    Err(m.error(
+                        "#[schema] takes no argument on a variant; put it on the variant's fields",
+                    ))
+                }
+            });
+            if let Err(e) = r {
+                errors.push(e);
+            }
+        }
         for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
             let r = attr.parse_nested_meta(|m| {
                 let key = m

@@ -222,16 +222,7 @@ impl InterfaceInfo {
                     })
                     .collect(),
                 supertraits: d.supertraits.iter().map(|s| (*s).to_owned()).collect(),
-                types: {
-                    let mut types: Vec<String> = Vec::new();
-                    for t in d.methods.iter().flat_map(|m| &m.types) {
-                        let t = t.to_string();
-                        if !types.contains(&t) {
-                            types.push(t);
-                        }
-                    }
-                    types
-                },
+                types: d.types().iter().map(ToString::to_string).collect(),
             },
             None => InterfaceInfo {
                 name: unknown_name(id),

@@ -17,15 +17,25 @@ pub use crate::rmi::{
     ArgDescriptor, Coerce, Interface, InterfaceDescriptor, MethodDescriptor, Registration,
     RemoteError, Stub, StubCore, Upcast, catalogue, decode_args, decode_fault, method_word,
 };
-pub use crate::schema::{
-    Field, Fields, Schema, Shape, Signature, TypeDef, Types, Variant, explain_mismatch,
-};
+pub use crate::schema::mismatch::explain_mismatch;
+pub use crate::schema::{Field, Fields, Schema, Shape, Signature, TypeDef, Types, Variant};
 pub use crate::service::{CallContext, OutcomeFuture};
 pub use crate::wire::Fault;
 
 /// The boxed future every remote method returns.
 pub type BoxFuture<'a, T> =
     ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = T> + Send + 'a>>;
+
+/// The signature half of a method word: the hash of the method's
+/// structure (`docs/PROTOCOL.md`, 8.3), `!oneway` appended for a method
+/// that takes no reply.
+pub fn signature_hash(sig: &Signature, oneway: bool) -> u32 {
+    let mut text = sig.canonical();
+    if oneway {
+        text.push_str("!oneway");
+    }
+    crate::schema::hash32(&text)
+}
 
 /// The method word of method `id` of the interface `d`, as its
 /// descriptor has it (the signature with its types' structure).

@@ -25,10 +25,12 @@ pub struct MethodDescriptor {
     pub name: &'static str,
     /// Stable id: a hash of the name (reordering methods changes nothing).
     pub id: u32,
-    /// A hash of the argument and result types and of their structure
-    /// (every named type they reach, with its fields or variants): a
+    /// A hash of the structure of the argument and result types (every
+    /// named type they reach, with its fields or variants; see
+    /// [`Signature::canonical`](crate::schema::Signature::canonical)): a
     /// different signature under the same name is an `InterfaceMismatch`,
-    /// never a wrong decode.
+    /// never a wrong decode. For a method of a generic interface, whose
+    /// words depend on the instantiation, a hash of the types as written.
     pub signature: u32,
     /// The arguments.
     pub args: &'static [ArgDescriptor],
@@ -46,7 +48,8 @@ pub struct MethodDescriptor {
 }
 
 impl MethodDescriptor {
-    /// The word that travels in a call frame: name hash, then signature hash.
+    /// The word that travels in a call frame: name hash, then signature
+    /// hash (not the word of a generic interface's instantiation).
     pub const fn word(&self) -> u64 {
         method_word(self.id, self.signature)
     }
@@ -72,6 +75,29 @@ pub struct InterfaceDescriptor {
     pub supertrait_ids: &'static [u64],
     /// A hash of every method signature (types' structure included).
     pub fingerprint: u64,
+}
+
+impl InterfaceDescriptor {
+    /// The definitions of the named types its methods use, each once, in
+    /// the order first met: what `describe` prints under the trait.
+    ///
+    /// ```
+    /// # use farcall_runtime::rmi::InterfaceDescriptor;
+    /// fn print(d: &InterfaceDescriptor) {
+    ///     for t in d.types() {
+    ///         println!("{t}"); // struct Parcel { width: u32, height: u32 }
+    ///     }
+    /// }
+    /// ```
+    pub fn types(&self) -> Vec<&TypeDef> {
+        let mut out: Vec<&TypeDef> = Vec::new();
+        for t in self.methods.iter().flat_map(|m| &m.types) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    }
 }
 
 /// The link-time registration of an interface (one per `#[remote]` trait).

@@ -3,16 +3,24 @@
 //! The text names the wire shape, not the Rust type: every sequence
 //! (`Vec`, `VecDeque`, sets, slices) is `Vec<T>`, every map `Map<K, V>`,
 //! `usize` is `u64`, and the pointers serde sees through (`Box`, `Arc`,
-//! `Rc`, `&T`, `Cow`) are the type they point to. So a change that keeps
-//! the encoding (a `HashMap` that becomes a `BTreeMap`) keeps the
-//! fingerprint.
+//! `Rc`, `&T`, `Cow`, the locks and cells) are the type they point to,
+//! as are the wrappers serde sees through (`Wrapping`, `Reverse`). So a
+//! change that keeps the encoding (a `HashMap` that becomes a `BTreeMap`)
+//! keeps the fingerprint.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, LinkedList, VecDeque};
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::{
+    NonZeroI8, NonZeroI16, NonZeroI32, NonZeroI64, NonZeroI128, NonZeroIsize, NonZeroU8,
+    NonZeroU16, NonZeroU32, NonZeroU64, NonZeroU128, NonZeroUsize, Saturating, Wrapping,
+};
+use std::ops::{Bound, Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use super::{Schema, Types};
@@ -43,6 +51,10 @@ named! {
     bytes::Bytes => "Bytes", bytes::BytesMut => "Bytes",
     RemoteError => "RemoteError", AnyRemote => "AnyRemote",
     NodeId => "NodeId", ObjectId => "ObjectId",
+    NonZeroU8 => "NonZeroU8", NonZeroU16 => "NonZeroU16", NonZeroU32 => "NonZeroU32",
+    NonZeroU64 => "NonZeroU64", NonZeroU128 => "NonZeroU128", NonZeroUsize => "NonZeroU64",
+    NonZeroI8 => "NonZeroI8", NonZeroI16 => "NonZeroI16", NonZeroI32 => "NonZeroI32",
+    NonZeroI64 => "NonZeroI64", NonZeroI128 => "NonZeroI128", NonZeroIsize => "NonZeroI64",
 }
 
 /// Pointers serde sees through: the type they point to.
@@ -56,7 +68,47 @@ macro_rules! transparent {
     };
 }
 
-transparent!(&T, &mut T, Box<T>, Arc<T>, Rc<T>);
+transparent!(
+    &T,
+    &mut T,
+    Box<T>,
+    Arc<T>,
+    Rc<T>,
+    Mutex<T>,
+    RwLock<T>,
+    RefCell<T>
+);
+
+/// Wrappers serde encodes as their content.
+macro_rules! wrapper {
+    ($($ty:ty),* $(,)?) => {
+        $(impl<T: Schema> Schema for $ty {
+            fn describe(types: &mut Types) -> String {
+                T::describe(types)
+            }
+        })*
+    };
+}
+
+wrapper!(Wrapping<T>, Saturating<T>, Reverse<T>, Cell<T>);
+
+impl<T: Schema> Schema for Range<T> {
+    fn describe(types: &mut Types) -> String {
+        format!("Range<{}>", T::describe(types))
+    }
+}
+
+impl<T: Schema> Schema for RangeInclusive<T> {
+    fn describe(types: &mut Types) -> String {
+        format!("RangeInclusive<{}>", T::describe(types))
+    }
+}
+
+impl<T: Schema> Schema for Bound<T> {
+    fn describe(types: &mut Types) -> String {
+        format!("Bound<{}>", T::describe(types))
+    }
+}
 
 impl<T: Schema + ToOwned + ?Sized> Schema for Cow<'_, T> {
     fn describe(types: &mut Types) -> String {
@@ -75,7 +127,14 @@ macro_rules! sequence {
     };
 }
 
-sequence!([T], Vec<T>, VecDeque<T>, LinkedList<T>, BTreeSet<T>);
+sequence!(
+    [T],
+    Vec<T>,
+    VecDeque<T>,
+    LinkedList<T>,
+    BTreeSet<T>,
+    BinaryHeap<T>
+);
 
 impl<T: Schema, S> Schema for HashSet<T, S> {
     fn describe(types: &mut Types) -> String {

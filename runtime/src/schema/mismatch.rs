@@ -19,7 +19,7 @@ const TYPES: &str = "; types ";
 
 /// The fault text of a call to `interface::method` whose signature word is
 /// not the server's: the server's structure is `sig`.
-pub fn server_mismatch(interface: &str, method: &str, sig: &Signature) -> String {
+pub(crate) fn server_mismatch(interface: &str, method: &str, sig: &Signature) -> String {
     let defs: Vec<String> = sig
         .types
         .iter()

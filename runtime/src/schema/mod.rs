@@ -30,11 +30,9 @@
 //! ```
 
 mod impls;
-mod mismatch;
+pub(crate) mod mismatch;
 
 use std::fmt;
-
-pub use mismatch::{explain_mismatch, server_mismatch};
 
 /// A type that describes its structure to farcall.
 ///
@@ -60,11 +58,13 @@ pub trait Schema {
     fn describe(types: &mut Types) -> String;
 }
 
-/// How deep definitions may nest while being described. A type whose
-/// description nests deeper (a generic type that recurses through ever
-/// larger instantiations, `struct N<T>(Option<Box<N<Vec<T>>>>)`) is cut
-/// there: its name is written, its definition is not.
-const MAX_OPEN: usize = 64;
+/// How deep definitions may nest while being described: a guard for the
+/// stack against a hand-written [`Schema`] that defines ever new types
+/// inside each other. A derived schema cannot get there (a type that
+/// recurses through ever larger instantiations,
+/// `struct N<T>(Option<Box<N<Vec<T>>>>)`, does not compile with serde
+/// either); past the bound a type is written by its name only.
+pub const MAX_DEPTH: usize = 64;
 
 /// The named types met while describing a signature, each defined once.
 ///
@@ -101,7 +101,7 @@ impl Types {
         shape: impl FnOnce(&mut Types) -> Shape,
     ) -> String {
         let key = std::any::type_name::<T>();
-        if self.open >= MAX_OPEN || self.keys.contains(&key) {
+        if self.open >= MAX_DEPTH || self.keys.contains(&key) {
             return name;
         }
         let at = self.defs.len();
@@ -242,7 +242,9 @@ impl fmt::Display for TypeDef {
 
 const SEED: u64 = 0xcbf2_9ce4_8422_2325;
 
-fn fold(h: u64) -> u32 {
+/// FNV-1a-64 of `text`, folded to 32 bits: `(h >> 32) ^ h`.
+pub(crate) fn hash32(text: &str) -> u32 {
+    let h = crate::id::fnv1a64(SEED, text.as_bytes());
     (h >> 32) as u32 ^ h as u32
 }
 
@@ -273,16 +275,24 @@ impl Signature {
         }
     }
 
-    /// A 32-bit hash of the whole structure: equal on both sides exactly
-    /// when the argument and result types, and every definition they
-    /// reach, are.
-    pub fn fingerprint(&self) -> u32 {
-        let mut h = crate::id::fnv1a64(SEED, self.to_string().as_bytes());
+    /// The text the signature hash is computed over: the signature, then
+    /// `;` and each definition, in order (`(Parcel) -> Result<u32,
+    /// RemoteError>;struct Parcel { width: u32, height: u32 }`).
+    pub fn canonical(&self) -> String {
+        let mut text = self.to_string();
         for d in &self.types {
-            h = crate::id::fnv1a64(h, b";");
-            h = crate::id::fnv1a64(h, d.to_string().as_bytes());
+            text.push(';');
+            text.push_str(&d.to_string());
         }
-        fold(h)
+        text
+    }
+
+    /// A 32-bit hash of the whole structure ([`canonical`](Self::canonical),
+    /// FNV-1a-64 folded): equal on both sides exactly when the argument
+    /// and result types, and every definition they reach, are (up to a
+    /// collision of the hash).
+    pub fn fingerprint(&self) -> u32 {
+        hash32(&self.canonical())
     }
 }
 

@@ -19,7 +19,8 @@ use crate::connection::Connection;
 use crate::rmi::Interface;
 use crate::rmi::error::RemoteError;
 use crate::rmi::scope::{decode_in, encode_for};
-use crate::schema::{Signature, server_mismatch};
+use crate::schema::Signature;
+use crate::schema::mismatch::server_mismatch;
 use crate::service::{CallContext, OutcomeFuture, Service};
 use crate::wire::Fault;
 
