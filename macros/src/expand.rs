@@ -132,14 +132,21 @@ impl Generator<'_> {
     }
 
     /// The generics of the generated impls: `bounded_generics`, plus
-    /// `Type: Serialize + DeserializeOwned + Schema` in the where clause for every
+    /// `Type: Serialize + DeserializeOwned` in the where clause for every
     /// argument and result type, spanned at the user's type. A type that
     /// cannot cross the wire is then reported there, once, instead of at
     /// the attribute from inside the generated bodies (which assume the
     /// clause). Methods under `#[cfg]` are left out: a where clause cannot
     /// carry attributes.
+    ///
+    /// `Schema` joins the clause of a generic trait only: for a plain one
+    /// the structure is described in bodies that name each type at its
+    /// span ([`Generator::signature_of`]), so that a type without it is
+    /// reported there once, and not again by the link-time registration of
+    /// the descriptor or wherever the interface is used.
     fn wire_generics(&self) -> syn::Generics {
         let p = self.private();
+        let schema = self.is_generic().then(|| quote!(+ #p::Schema));
         let mut g = self.bounded_generics();
         let where_clause = g.make_where_clause();
         let mut seen = ::std::collections::HashSet::new();
@@ -156,7 +163,7 @@ impl Generator<'_> {
                     .last()
                     .map_or_else(Span::call_site, |t| t.span());
                 let bounds = respan(
-                    quote!(: #p::serde::Serialize + #p::serde::de::DeserializeOwned + #p::Schema),
+                    quote!(: #p::serde::Serialize + #p::serde::de::DeserializeOwned #schema),
                     last,
                 );
                 where_clause.predicates.push(syn::parse_quote!(#ty #bounds));
@@ -292,16 +299,34 @@ impl Generator<'_> {
         self.t.item.generics.type_params().next().is_some()
     }
 
-    /// A closure that describes the method's structure into a
-    /// `Signature`: its argument types, then its result type.
+    /// An expression that describes the method's structure into a
+    /// `Signature`: its argument types, then its result type. Each type is
+    /// described at its own span, so a type without `Schema` is reported
+    /// at the user's type (the ok and error types of the result apart).
     fn signature_of(&self, m: &Method) -> TokenStream {
         let p = self.private();
-        let args = m.args.iter().map(|(_, t)| t);
-        let output = &m.output;
+        let types = Ident::new("__farcall_types", Span::mixed_site());
+        let of = |ty: &syn::Type| {
+            let span = quote::ToTokens::to_token_stream(ty)
+                .into_iter()
+                .last()
+                .map_or_else(Span::call_site, |t| t.span());
+            let call = respan(quote!(.of::<), span);
+            let close = respan(quote!(>()), span);
+            quote!(#types #call #ty #close)
+        };
+        let args = m.args.iter().map(|(_, t)| of(t));
+        let result = match valid::result_types(&m.output) {
+            Some((ok, err)) => {
+                let (ok, err) = (of(ok), of(err));
+                quote!(#p::result_text(#ok, #err))
+            }
+            None => of(&m.output),
+        };
         quote! {
-            #p::Signature::build(|__farcall_types: &mut #p::Types| (
-                ::std::vec![#(__farcall_types.of::<#args>()),*],
-                __farcall_types.of::<#output>(),
+            #p::Signature::build(|#types: &mut #p::Types| (
+                ::std::vec![#(#args),*],
+                #result,
             ))
         }
     }
@@ -479,8 +504,14 @@ impl Generator<'_> {
         quote! { #(#impls)* }
     }
 
+    /// The function that builds the descriptor. Its name has the
+    /// attribute's span, not the trait's: the diagnostics of the user's
+    /// types it names then match (and merge with) those of the impls.
     fn describe_fn(&self) -> Ident {
-        format_ident!("__farcall_describe_{}", self.ident())
+        Ident::new(
+            &format!("__farcall_describe_{}", self.ident()),
+            Span::call_site(),
+        )
     }
 
     fn descriptor(&self) -> TokenStream {
@@ -552,17 +583,10 @@ impl Generator<'_> {
                 }
             }
         });
-        // The types' bounds, so that a type without `Schema` is reported
-        // once, at the type, as the impls report it.
-        let where_clause = if self.is_generic() {
-            None
-        } else {
-            self.wire_generics().where_clause
-        };
         quote! {
             #[doc(hidden)]
             #[allow(non_snake_case)]
-            fn #describe() -> &'static #p::InterfaceDescriptor #where_clause {
+            fn #describe() -> &'static #p::InterfaceDescriptor {
                 static D: ::std::sync::OnceLock<#p::InterfaceDescriptor> = ::std::sync::OnceLock::new();
                 D.get_or_init(|| {
                     let mut methods: ::std::vec::Vec<#p::MethodDescriptor> = ::std::vec::Vec::new();

@@ -15,7 +15,6 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::ext::IdentExt;
-use syn::parse::ParseStream;
 use syn::{Data, DeriveInput, Fields, LitStr, Path};
 
 /// Expands `#[derive(Schema)]`.
@@ -65,7 +64,8 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                     // Not on the wire, but serde counts it when it numbers
                     // the variants that follow.
                     let name = format!("#[serde(skip)] {name}");
-                    variants.push(quote!(#p::Variant { name: ::std::string::String::from(#name), fields: #p::Fields::Unit }));
+                    let name = string(&name);
+                    variants.push(quote!(#p::Variant { name: #name, fields: #p::Fields::Unit }));
                     continue;
                 }
                 let name = attrs.mark.apply(name);
@@ -73,7 +73,8 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                     .rename_all
                     .or_else(|| container.rename_all_fields.clone());
                 let fields = fields(&p, &v.fields, rule.as_deref(), &mut errors);
-                variants.push(quote!(#p::Variant { name: ::std::string::String::from(#name), fields: #fields }));
+                let name = string(&name);
+                variants.push(quote!(#p::Variant { name: #name, fields: #fields }));
             }
             Body::Shape(quote!(#p::Shape::Enum(::std::vec![#(#variants),*])))
         }
@@ -122,19 +123,19 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                 })
                 .collect();
             let name = if args.is_empty() {
-                quote!(::std::string::String::from(#base))
+                string(&base)
             } else {
                 quote!({
                     let args: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#args),*];
                     ::std::format!("{}<{}>", #base, args.join(", "))
                 })
             };
-            let repr = &container.repr;
+            let repr = container.repr.iter().map(|r| string(r));
             quote! {
                 let name = #name;
                 #types.define::<Self>(
                     name,
-                    ::std::vec![#(::std::string::String::from(#repr)),*],
+                    ::std::vec![#(#repr),*],
                     |#types: &mut #p::Types| #shape,
                 )
             }
@@ -147,6 +148,11 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
             }
         }
     })
+}
+
+/// A `String` made from the literal `text`, without the prelude.
+fn string(text: &str) -> TokenStream {
+    quote!(<::std::string::String as ::core::convert::From<&str>>::from(#text))
 }
 
 enum Body {
@@ -181,7 +187,8 @@ fn fields(
                 });
                 let name = attrs.mark.apply(name);
                 let ty = attrs.as_type.unwrap_or_else(|| f.ty.clone());
-                Some(quote!(#p::Field { name: ::std::string::String::from(#name), ty: #types.of::<#ty>() }))
+                let name = string(&name);
+                Some(quote!(#p::Field { name: #name, ty: #types.of::<#ty>() }))
             });
             let items: Vec<_> = items.collect();
             quote!(#p::Fields::Named(::std::vec![#(#items),*]))
@@ -420,7 +427,7 @@ fn skip_value(m: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
     } else if m.input.peek(syn::token::Paren) {
         let content;
         syn::parenthesized!(content in m.input);
-        let _ = (|s: ParseStream<'_>| s.parse::<TokenStream>())(&content)?;
+        content.parse::<TokenStream>()?;
     }
     Ok(())
 }

@@ -26,6 +26,12 @@ pub use crate::wire::Fault;
 pub type BoxFuture<'a, T> =
     ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = T> + Send + 'a>>;
 
+/// How a `Result<T, E>` is written, from how `T` and `E` are (as its
+/// [`Schema`] writes it).
+pub fn result_text(ok: String, err: String) -> String {
+    format!("Result<{ok}, {err}>")
+}
+
 /// The signature half of a method word: the hash of the method's
 /// structure (`docs/PROTOCOL.md`, 8.3), `!oneway` appended for a method
 /// that takes no reply.

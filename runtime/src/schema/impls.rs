@@ -165,7 +165,7 @@ impl<T: Schema> Schema for Option<T> {
 impl<T: Schema, E: Schema> Schema for Result<T, E> {
     fn describe(types: &mut Types) -> String {
         let (t, e) = (T::describe(types), E::describe(types));
-        format!("Result<{t}, {e}>")
+        crate::private::result_text(t, e)
     }
 }
 
