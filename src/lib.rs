@@ -198,8 +198,8 @@ pub mod rmi {
 /// The structure (field names and order, field types, variants and their
 /// order, recursively) is hashed into the word every call carries, so a
 /// client and a server built from different versions of a type get
-/// [`RemoteError::InterfaceMismatch`](crate::RemoteError::InterfaceMismatch)
-/// naming the method and the type, before anything is decoded. The
+/// [`RemoteError::InterfaceMismatch`] naming the method and the type, before
+/// anything is decoded. The
 /// derive reads serde's attributes; [`Types`](schema::Types) and
 /// [`Shape`](schema::Shape) are for a type whose `Serialize` is written by
 /// hand.

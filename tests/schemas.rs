@@ -156,3 +156,39 @@ fn the_fingerprint_hashes_the_canonical_text() {
     let again = Signature::build(|t| (vec![t.of::<Celsius>()], t.of::<Option<u8>>()));
     assert_eq!(a.fingerprint(), again.fingerprint());
 }
+
+mod pinned {
+    use farcall::RemoteError;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, farcall::Schema)]
+    pub(crate) struct Parcel {
+        pub(crate) width: u32,
+        pub(crate) height: u32,
+    }
+
+    #[farcall::remote]
+    pub(crate) trait Shipping {
+        async fn send(&self, parcel: Parcel) -> Result<u64, RemoteError>;
+    }
+}
+
+/// The example of `docs/PROTOCOL.md` (8.3), byte for byte: another
+/// implementation computes the same word from the same text.
+#[test]
+fn the_signature_is_pinned_to_the_protocol() {
+    let d = <dyn pinned::Shipping as Interface>::descriptor();
+    let send = &d.methods[0];
+    let sig = Signature::build(|t| {
+        (
+            vec![t.of::<pinned::Parcel>()],
+            t.of::<Result<u64, farcall::RemoteError>>(),
+        )
+    });
+    assert_eq!(
+        sig.canonical(),
+        "(Parcel) -> Result<u64, RemoteError>;struct Parcel { width: u32, height: u32 }"
+    );
+    assert_eq!(send.signature, 0x668D_535F);
+    assert_eq!(sig.fingerprint(), 0x668D_535F);
+}

@@ -91,8 +91,14 @@ pub fn ready(outcome: Result<Bytes, Fault>) -> OutcomeFuture {
 }
 
 /// The reply to a method called with a signature this side does not have:
-/// this side's signature is `sig`.
+/// this side's signature is `sig`. Logged too (at debug level), since a
+/// one-way call has no reply to carry it.
 pub fn mismatch(interface: &str, method: &str, sig: &Signature) -> OutcomeFuture {
+    tracing::debug!(
+        interface,
+        method,
+        "refused a call with another signature: the caller was built from another version of the interface"
+    );
     ready(Err(Fault::InterfaceMismatch(server_mismatch(
         interface, method, sig,
     ))))
