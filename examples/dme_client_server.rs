@@ -12,31 +12,25 @@
 //! runs the requests against that server and exits. ADDR is any farcall
 //! address: `tcp://host:port`, `unix:///path/to.sock`.
 
+#[path = "chapters/cli.rs"]
+mod cli;
 #[path = "chapters/dme_asymmetric.rs"]
 mod dme_asymmetric;
 
-use std::error::Error;
 use std::process::ExitCode;
 
 use farcall::node::Address;
 
+use cli::Outcome;
+
 const USAGE: &str = "usage: dme_client_server [server ADDR | client ADDR]";
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    cli::main(run)
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
+async fn run(args: Vec<String>) -> Outcome {
+    match cli::words(&args).as_slice() {
         [] => {
             println!("server and client in one process, over TCP on a free port");
             dme_asymmetric::one_process("tcp://127.0.0.1:0".parse()?).await?;
@@ -44,10 +38,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         ["server", addr] => {
             let addr: Address = addr.parse()?;
             let _server = dme_asymmetric::start_server(addr).await?;
-            println!("  server | serving until stopped (Ctrl-C)");
-            // Serves from tokio's worker threads; this task only keeps the
-            // server alive. The default SIGINT action ends the process.
-            std::future::pending::<()>().await;
+            cli::serve_until_stopped("server").await?;
         }
         ["client", addr] => {
             let addr: Address = addr.parse()?;

@@ -16,30 +16,25 @@
 //! it receives and answers requests until the process is stopped (Ctrl-C).
 //! `--super` makes it a super-peer that relays for the peers connected to it.
 
+#[path = "chapters/cli.rs"]
+mod cli;
 #[path = "chapters/dme_symmetric.rs"]
 mod dme_symmetric;
 
-use std::error::Error;
 use std::process::ExitCode;
 
 use farcall::dme::{Peer, PeerId};
 use farcall::node::Address;
 
+use cli::Outcome;
+
 const USAGE: &str = "usage: dme_peers [peer ADDR [--connect ADDR]... [--super]]";
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    cli::main(run)
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+async fn run(args: Vec<String>) -> Outcome {
     let Some((mode, rest)) = args.split_first() else {
         println!("three peers in one process, over TCP on free ports");
         let any: Address = "tcp://127.0.0.1:0".parse()?;
@@ -69,11 +64,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
 }
 
 /// One peer as its own process: runs until stopped.
-async fn run_peer(
-    listen: Address,
-    connect: Vec<Address>,
-    super_peer: bool,
-) -> Result<(), Box<dyn Error>> {
+async fn run_peer(listen: Address, connect: Vec<Address>, super_peer: bool) -> Outcome {
     let peer = Peer::<String>::builder()
         .super_peer(super_peer)
         .listen(listen)

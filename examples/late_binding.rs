@@ -14,6 +14,8 @@
 //! Stop one server (Ctrl-C) while the client runs: its calls go on,
 //! answered by the other.
 
+#[path = "chapters/cli.rs"]
+mod cli;
 #[path = "chapters/late_binding.rs"]
 mod late_binding;
 
@@ -23,25 +25,18 @@ use std::time::Duration;
 
 use farcall::node::Address;
 
+use cli::Outcome;
+
 const USAGE: &str = "usage: late_binding [directory ADDR \
                      | server ADDR --directory DADDR --lang en|fr \
                      | client --directory DADDR [--calls N]]";
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    cli::main(run)
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
+async fn run(args: Vec<String>) -> Outcome {
+    match cli::words(&args).as_slice() {
         [] => {
             println!("directory, two servers and a client in one process, over TCP on free ports");
             let any = || "tcp://127.0.0.1:0".parse::<Address>();
@@ -49,8 +44,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         }
         ["directory", addr] => {
             let _node = late_binding::start_directory(addr.parse()?).await?;
-            println!("  dir    | serving until stopped (Ctrl-C)");
-            std::future::pending::<()>().await;
+            cli::serve_until_stopped("dir").await?;
         }
         ["server", addr, rest @ ..] => {
             let directory: Address = option(rest, "--directory")?.ok_or(USAGE)?.parse()?;
@@ -58,8 +52,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
             // The greeter is kept: an exported object nobody holds is freed.
             let (_node, _greeter) =
                 late_binding::start_server(addr.parse()?, directory, lang).await?;
-            println!("  {:<6} | serving until stopped (Ctrl-C)", lang.tag());
-            std::future::pending::<()>().await;
+            cli::serve_until_stopped(lang.tag()).await?;
         }
         ["client", rest @ ..] => {
             let directory: Address = option(rest, "--directory")?.ok_or(USAGE)?.parse()?;

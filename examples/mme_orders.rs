@@ -20,32 +20,26 @@
 //! goes through the standalone broker at `ADDR` instead; watch it with
 //! `farcall broker stats --broker ADDR`.
 
+#[path = "chapters/cli.rs"]
+mod cli;
 #[path = "chapters/mme.rs"]
 mod mme;
 
-use std::error::Error;
 use std::process::ExitCode;
 
 use farcall::mme::Broker;
 use farcall::node::Address;
 
+use cli::Outcome;
+
 const USAGE: &str = "usage: mme_orders [--broker ADDR]";
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    cli::main(run)
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
+async fn run(args: Vec<String>) -> Outcome {
+    match cli::words(&args).as_slice() {
         [] => {
             println!("producer, workers, warehouse and desks in one process, the broker embedded");
             let data = mme::DataDir::new("mme-orders")?;

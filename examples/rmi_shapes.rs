@@ -9,31 +9,25 @@
 //! cargo run --example rmi_shapes -- client tcp://127.0.0.1:7020
 //! ```
 
+#[path = "chapters/cli.rs"]
+mod cli;
 #[path = "chapters/rmi_shapes.rs"]
 mod rmi_shapes;
 
-use std::error::Error;
 use std::process::ExitCode;
 
 use farcall::node::Address;
 
+use cli::Outcome;
+
 const USAGE: &str = "usage: rmi_shapes [server ADDR | client ADDR]";
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    cli::main(run)
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
+async fn run(args: Vec<String>) -> Outcome {
+    match cli::words(&args).as_slice() {
         [] => {
             println!("the canvas and two clients in one process, over TCP on free ports");
             rmi_shapes::one_process("tcp://127.0.0.1:0".parse()?, "tcp://127.0.0.1:0".parse()?)
@@ -42,8 +36,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         ["server", addr] => {
             let addr: Address = addr.parse()?;
             let _node = rmi_shapes::start_server(addr).await?;
-            println!("  server | serving until stopped (Ctrl-C)");
-            std::future::pending::<()>().await;
+            cli::serve_until_stopped("server").await?;
         }
         ["client", addr] => rmi_shapes::run_client(addr.parse()?).await?,
         _ => return Err(USAGE.into()),

@@ -6,32 +6,26 @@
 //! cargo run --example rpc_calculator -- client tcp://127.0.0.1:7010 [OBJECT_ID]
 //! ```
 
+#[path = "chapters/cli.rs"]
+mod cli;
 #[path = "chapters/rpc_calculator.rs"]
 mod rpc_calculator;
 
-use std::error::Error;
 use std::process::ExitCode;
 
 use farcall::node::Address;
 use farcall::rmi::ObjectId;
 
+use cli::Outcome;
+
 const USAGE: &str = "usage: rpc_calculator [server ADDR | client ADDR [OBJECT_ID]]";
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    cli::main(run)
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
+async fn run(args: Vec<String>) -> Outcome {
+    match cli::words(&args).as_slice() {
         [] => {
             println!("server and client in one process, over TCP on a free port");
             rpc_calculator::one_process("tcp://127.0.0.1:0".parse()?).await?;
@@ -39,8 +33,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         ["server", addr] => {
             let addr: Address = addr.parse()?;
             let (_node, _exported) = rpc_calculator::start_server(addr).await?;
-            println!("  server | serving until stopped (Ctrl-C)");
-            std::future::pending::<()>().await;
+            cli::serve_until_stopped("server").await?;
         }
         ["client", addr] => rpc_calculator::run_client(addr.parse()?, None).await?,
         ["client", addr, object] => {

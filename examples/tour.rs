@@ -10,6 +10,8 @@
 //! as the paradigm's own example (`examples/chapters/`), which also runs
 //! over TCP and Unix sockets and as separate processes.
 
+#[path = "chapters/cli.rs"]
+mod cli;
 #[path = "chapters/dme_asymmetric.rs"]
 mod dme_asymmetric;
 #[path = "chapters/dme_symmetric.rs"]
@@ -23,8 +25,9 @@ mod rmi_shapes;
 #[path = "chapters/rpc_calculator.rs"]
 mod rpc_calculator;
 
-use std::error::Error;
 use std::process::ExitCode;
+
+use cli::Outcome;
 
 fn chapter(n: usize, title: &str, module: &str, summary: &str) {
     println!();
@@ -33,18 +36,14 @@ fn chapter(n: usize, title: &str, module: &str, summary: &str) {
     println!();
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    cli::main(run)
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
+async fn run(args: Vec<String>) -> Outcome {
+    if !args.is_empty() {
+        return Err("usage: tour (it takes no arguments)".into());
+    }
     println!("farcall tour: the paradigms of distributed computing, one chapter each.");
 
     chapter(

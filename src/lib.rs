@@ -147,6 +147,49 @@ pub mod node {
     };
 }
 
+/// Transport security: TLS and mutual TLS on `tls://host:port` (the
+/// `tls` feature, on by default). A [`TlsConfig`](tls::TlsConfig) given to
+/// [`NodeBuilder::tls`](node::NodeBuilder::tls) holds the node's
+/// certificate and key and the roots it trusts; handlers learn who called
+/// from [`CallContext::peer_identity`](rpc::CallContext::peer_identity).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use farcall::tls::{ClientAuth, TlsConfig};
+///
+/// let tls = TlsConfig::builder()
+///     .identity_files("server.crt", "server.key")
+///     .trust_file("ca.crt")
+///     .client_auth(ClientAuth::Required)
+///     .build()?;
+/// let node = farcall::Node::builder().tls(tls).listen("tls://127.0.0.1:7443").await?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "tls")]
+pub mod tls {
+    pub use farcall_runtime::tls::*;
+}
+
+/// Who may connect and who may call what: an
+/// [`Authenticator`](auth::Authenticator) names each dialer a
+/// [`Principal`](auth::Principal) from its token or its certificate
+/// ([`Tokens`](auth::Tokens), [`CertificateNames`](auth::CertificateNames)),
+/// an [`Authorizer`](auth::Authorizer) decides each call before its
+/// arguments are decoded ([`AccessRules`](auth::AccessRules)).
+///
+/// ```
+/// use farcall::auth::{AccessRules, Tokens};
+///
+/// let node = farcall::Node::builder()
+///     .authenticator(Tokens::new().allow("s3cret", "alice"))
+///     .authorizer(AccessRules::new().allow("alice", "Calculator", "*"))
+///     .build();
+/// # drop(node);
+/// ```
+pub mod auth {
+    pub use farcall_runtime::auth::*;
+}
+
 /// Direct message exchange: typed messages between two processes, with
 /// no broker in between, client/server ([`Server`](dme::Server),
 /// [`Client`](dme::Client)) or peer to peer ([`Peer`](dme::Peer)).

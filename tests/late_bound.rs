@@ -110,7 +110,7 @@ async fn first_healthy_sticks_and_random_spreads() {
     }
 }
 
-/// The test: three servers, one killed during 1,000 idempotent
+/// Three servers, one killed during 1,000 idempotent
 /// calls: all 1,000 succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_idempotent_calls_survive_a_dead_server() {

@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 
 /// Where a node listens or what it connects to.
 ///
-/// The string forms are `tcp://host:port`, `unix:///absolute/path`,
-/// `mem://name` (in-process, no socket) and `nats://host:port` (the NATS
-/// backend, refused by [`Address::check_supported`] until it is built).
+/// The string forms are `tcp://host:port`, `tls://host:port` (TLS over
+/// TCP), `unix:///absolute/path`, `mem://name` (in-process, no socket) and
+/// `nats://host:port` (the NATS backend, which a node does not dial:
+/// refused by [`Address::check_supported`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Address {
     /// A TCP endpoint: a host name or IP literal and a port (0 = ephemeral).
@@ -42,19 +43,29 @@ pub enum Address {
         /// Port number.
         port: u16,
     },
+    /// TLS over TCP: the server's certificate is checked against `host`
+    /// (a DNS name or an IP literal). Needs the node's TLS settings.
+    Tls {
+        /// Host name or IP address (IPv6 without brackets).
+        host: String,
+        /// Port number; 0 asks the system for a free one when listening.
+        port: u16,
+    },
 }
 
 /// Why an address string was refused. Every variant carries the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
     /// The string has no `scheme://` prefix.
-    #[error("address `{input}` has no scheme; expected tcp://, unix://, mem:// or nats://")]
+    #[error("address `{input}` has no scheme; expected tcp://, tls://, unix://, mem:// or nats://")]
     MissingScheme {
         /// The string that was parsed.
         input: String,
     },
     /// The scheme is not one farcall knows.
-    #[error("address `{input}` has unknown scheme `{scheme}`; expected tcp, unix, mem or nats")]
+    #[error(
+        "address `{input}` has unknown scheme `{scheme}`; expected tcp, tls, unix, mem or nats"
+    )]
     UnknownScheme {
         /// The string that was parsed.
         input: String,
@@ -92,12 +103,19 @@ pub enum AddressError {
 }
 
 impl Address {
-    /// Refuses addresses whose backend this build lacks (`nats://` today).
+    /// Refuses addresses a node cannot listen on or dial in this build:
+    /// `nats://` (the broker's and the directory's backend, not a node's
+    /// transport), and `tls://` without the `tls` feature.
     pub fn check_supported(&self) -> Result<(), AddressError> {
         match self {
             Address::Nats { .. } => Err(AddressError::BackendNotBuilt {
                 input: self.to_string(),
                 scheme: "nats",
+            }),
+            #[cfg(not(feature = "tls"))]
+            Address::Tls { .. } => Err(AddressError::BackendNotBuilt {
+                input: self.to_string(),
+                scheme: "tls",
             }),
             _ => Ok(()),
         }
@@ -110,6 +128,7 @@ impl Address {
             Address::Unix(_) => "unix",
             Address::Mem(_) => "mem",
             Address::Nats { .. } => "nats",
+            Address::Tls { .. } => "tls",
         }
     }
 }
@@ -164,6 +183,10 @@ impl FromStr for Address {
             "nats" => {
                 let (host, port) = parse_host_port(input, rest)?;
                 Ok(Address::Nats { host, port })
+            }
+            "tls" => {
+                let (host, port) = parse_host_port(input, rest)?;
+                Ok(Address::Tls { host, port })
             }
             "unix" => {
                 if !rest.starts_with('/') || rest.len() < 2 {
@@ -238,6 +261,11 @@ impl fmt::Display for Address {
                 fmt_host(f, host)?;
                 write!(f, ":{port}")
             }
+            Address::Tls { host, port } => {
+                f.write_str("tls://")?;
+                fmt_host(f, host)?;
+                write!(f, ":{port}")
+            }
             Address::Unix(p) => write!(f, "unix://{}", p.display()),
             Address::Mem(n) => write!(f, "mem://{n}"),
         }
@@ -282,6 +310,8 @@ mod tests {
             "unix:///tmp/x.sock",
             "mem://a",
             "nats://127.0.0.1:4222",
+            "tls://127.0.0.1:7443",
+            "tls://[::1]:7443",
         ] {
             let a: Address = s.parse().unwrap();
             assert_eq!(a.to_string(), s);

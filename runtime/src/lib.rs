@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod connection;
@@ -52,6 +53,8 @@ pub mod rmi;
 pub mod schema;
 pub mod service;
 mod sync;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 pub mod wire;
 

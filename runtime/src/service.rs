@@ -53,6 +53,21 @@ impl CallContext {
         CONTEXT.try_with(|c| c.clone()).ok()
     }
 
+    /// Who called, from the certificate the caller presented over TLS
+    /// (see [`Connection::peer_identity`]); `None` for a call that came
+    /// without one, or from this node.
+    #[cfg(feature = "tls")]
+    pub fn peer_identity(&self) -> Option<crate::tls::PeerIdentity> {
+        self.connection.as_ref().and_then(Connection::peer_identity)
+    }
+
+    /// Who called, as the serving node's authenticator named the caller
+    /// (see [`crate::auth`]); `None` without an authenticator, and for a
+    /// call from this node.
+    pub fn principal(&self) -> Option<&crate::auth::Principal> {
+        self.connection.as_ref().and_then(Connection::principal)
+    }
+
     /// Runs `fut` with `self` as its [`CallContext::current`].
     pub fn scope<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
         CONTEXT.scope(self, fut)

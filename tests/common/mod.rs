@@ -2,6 +2,8 @@
 //!
 //! - [`nats`]: real nats-servers (one, or a three-server cluster) on free
 //!   loopback ports with temporary JetStream stores, killed on drop.
+//! - [`pki`]: a certificate authority in memory (rcgen), issuing the
+//!   certificates of the TLS tests (shared with the secure example).
 //! - [`process`]: child processes killed on drop: `farcall … serve`
 //!   ([`process::Served`]), and the test binary run again as a child.
 //! - [`temp_dir`]: a fresh directory for a test, removed on drop.
@@ -18,6 +20,8 @@
 //! the last two have a `Shape` and a `Circle` of their own.
 
 pub(crate) mod nats;
+#[path = "../../examples/chapters/pki.rs"]
+pub(crate) mod pki;
 pub(crate) mod process;
 pub(crate) mod temp_dir;
 pub(crate) mod transport;

@@ -50,13 +50,14 @@ use bytes::Bytes;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::AbortHandle;
 
+use crate::auth::Principal;
 use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::id::{NodeId, ObjectId};
 use crate::service::Service;
 use crate::sync::lock;
 use crate::transport::{PeerAddr, Socket, WriteHalf};
-use crate::wire::Frame;
+use crate::wire::{Fault, Frame};
 
 use call::Pending;
 use outbox::Outbox;
@@ -93,8 +94,15 @@ type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 /// objects reaches its owner through this seam, which the node installs
 /// when it registers the connection.
 pub(crate) trait Hooks: Send + Sync + 'static {
-    /// The object `id`, if this node serves it.
-    fn service(&self, id: ObjectId) -> Option<Arc<dyn Service>>;
+    /// The object `id` for a call of `method` from `principal`:
+    /// `NoSuchObject` if this node does not serve it, `Unauthorized` if
+    /// the node's authorizer denies the call.
+    fn service(
+        &self,
+        id: ObjectId,
+        method: u64,
+        principal: Option<&Principal>,
+    ) -> Result<Arc<dyn Service>, Fault>;
     /// A frame the connection does not handle itself; an `Err` is a
     /// protocol error with that reason (the connection is closed).
     fn on_frame(&self, frame: Frame) -> Result<(), String>;
@@ -114,6 +122,8 @@ pub(crate) struct Shared {
     hooks: Box<dyn Hooks>,
     /// What the peer presented in its hello (only when it dialed us).
     peer_credentials: Option<Bytes>,
+    /// Who the node's authenticator says the peer is.
+    principal: Option<Principal>,
     serial: u64,
     peer: NodeId,
     peer_addr: PeerAddr,
@@ -184,6 +194,7 @@ pub(crate) struct Established {
     pub(crate) peer_max_frame: u32,
     pub(crate) peer_max_in_flight: u32,
     pub(crate) peer_credentials: Option<Bytes>,
+    pub(crate) principal: Option<Principal>,
 }
 
 impl Connection {
@@ -196,6 +207,7 @@ impl Connection {
             io: writer,
             hooks,
             peer_credentials: e.peer_credentials,
+            principal: e.principal,
             serial: e.serial,
             peer: e.peer,
             peer_addr: e.peer_addr,
@@ -242,6 +254,21 @@ impl Connection {
     /// this node and presented any.
     pub fn peer_credentials(&self) -> Option<&Bytes> {
         self.shared.peer_credentials.as_ref()
+    }
+
+    /// Who the peer is, from the certificate it presented over TLS (a
+    /// server's always; a dialer's when the listener asks for client
+    /// certificates). `None` on other transports.
+    #[cfg(feature = "tls")]
+    pub fn peer_identity(&self) -> Option<crate::tls::PeerIdentity> {
+        self.shared.io.peer_identity()
+    }
+
+    /// Who the peer is, as this node's authenticator named it when it
+    /// accepted the connection (see [`crate::auth`]); `None` without an
+    /// authenticator, and on connections this node dialed.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.shared.principal.as_ref()
     }
 
     /// The id of the node at this end.

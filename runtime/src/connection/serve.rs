@@ -66,8 +66,9 @@ impl Shared {
                 }
             },
         };
-        let Some(service) = self.hooks.service(object) else {
-            return refuse(Fault::NoSuchObject);
+        let service = match self.hooks.service(object, method, self.principal.as_ref()) {
+            Ok(s) => s,
+            Err(fault) => return refuse(fault),
         };
         self.touch_app();
         let deadline = (timeout_us > 0)

@@ -6,12 +6,14 @@ use std::any::Any;
 use std::sync::{Arc, Weak};
 
 use super::{Node, NodeInner};
+use crate::auth::{Authorizer, Principal, Request};
 use crate::connection::{Connection, Hooks};
 use crate::id::{NodeId, ObjectId};
+use crate::rmi::find_interface;
 use crate::rmi::stream::Streams;
 use crate::service::{Objects, Service};
 use crate::sync::lock;
-use crate::wire::Frame;
+use crate::wire::{Fault, Frame};
 
 /// The node's side of one connection.
 pub(crate) struct NodeHooks {
@@ -21,6 +23,8 @@ pub(crate) struct NodeHooks {
     pub(super) serial: u64,
     /// The node at the other end.
     pub(super) peer: NodeId,
+    /// The node's authorizer, decided on before any argument is decoded.
+    pub(super) authorizer: Option<Arc<dyn Authorizer>>,
     /// The streams on this connection (`remote::stream`).
     pub(crate) streams: Streams,
 }
@@ -32,8 +36,39 @@ impl NodeHooks {
 }
 
 impl Hooks for NodeHooks {
-    fn service(&self, id: ObjectId) -> Option<Arc<dyn Service>> {
-        self.objects.get(id)
+    fn service(
+        &self,
+        id: ObjectId,
+        method: u64,
+        principal: Option<&Principal>,
+    ) -> Result<Arc<dyn Service>, Fault> {
+        let Some(authorizer) = &self.authorizer else {
+            return self.objects.get(id).ok_or(Fault::NoSuchObject);
+        };
+        let entry = self.objects.entry(id).ok_or(Fault::NoSuchObject)?;
+        // The probe of `connect_service` only tells which interface the
+        // object serves, which the caller names already.
+        if method == crate::rmi::PROBE {
+            return Ok(entry.service);
+        }
+        let interface = entry.interface.and_then(find_interface);
+        let method_descriptor = entry.interface.and_then(|served| {
+            crate::rmi::lineage(served)
+                .into_iter()
+                .filter_map(find_interface)
+                .find_map(|d| d.methods.iter().find(|m| m.word() == method))
+        });
+        let request = Request {
+            principal,
+            object: id,
+            interface,
+            method: method_descriptor,
+            method_word: method,
+        };
+        authorizer
+            .authorize(&request)
+            .map_err(Fault::Unauthorized)?;
+        Ok(entry.service)
     }
 
     fn on_frame(&self, frame: Frame) -> Result<(), String> {

@@ -17,12 +17,13 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use crate::address::Address;
+use crate::auth::{Authenticator, Authorizer, Installed, Presented, Principal};
 use crate::config::Limits;
 use crate::connection::{Connection, Established};
 use crate::error::{Error, Result};
 use crate::id::{NodeId, ObjectId};
 use crate::service::{Entry, Objects, Service};
-use crate::transport::{Listener, PeerAddr, Socket};
+use crate::transport::{Listener, PeerAddr, Socket, Tls};
 use crate::wire::handshake::{self, HandshakeError, Hello, Welcome};
 
 /// Accepts anything that names an address: `&str`, `String`, `Address`.
@@ -78,6 +79,9 @@ pub struct NodeBuilder {
     limits: Limits,
     id: Option<NodeId>,
     credentials: Option<Bytes>,
+    tls: Tls,
+    authenticator: Option<Installed<dyn Authenticator>>,
+    authorizer: Option<Installed<dyn Authorizer>>,
 }
 
 impl NodeBuilder {
@@ -94,6 +98,31 @@ impl NodeBuilder {
     /// directory admits remote writers that present its token).
     pub fn credentials(mut self, credentials: impl Into<Bytes>) -> Self {
         self.credentials = Some(credentials.into());
+        self
+    }
+
+    /// TLS settings: the node listens on `tls://` addresses with the
+    /// identity they hold, and dials `tls://` addresses verifying servers
+    /// against the roots they trust (see [`crate::tls`]).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Decides who each dialer is, in the handshake of every connection
+    /// this node accepts; a refused dialer's connection ends there (see
+    /// [`crate::auth`]).
+    pub fn authenticator(mut self, a: impl Authenticator) -> Self {
+        self.authenticator = Some(Installed(Arc::new(a)));
+        self
+    }
+
+    /// Decides every call this node serves over a connection, before its
+    /// arguments are decoded; a denied call is `Fault::Unauthorized` (see
+    /// [`crate::auth`]).
+    pub fn authorizer(mut self, a: impl Authorizer) -> Self {
+        self.authorizer = Some(Installed(Arc::new(a)));
         self
     }
 
@@ -129,6 +158,9 @@ impl NodeBuilder {
                 conns_closed: AtomicBool::new(false),
                 extensions: Extensions::default(),
                 credentials: self.credentials,
+                tls: self.tls,
+                authenticator: self.authenticator,
+                authorizer: self.authorizer,
             }),
         }
     }
@@ -182,6 +214,11 @@ struct NodeInner {
     leases: crate::rmi::lease::Leases,
     /// Presented in the hello of every connection this node dials.
     credentials: Option<Bytes>,
+    /// How `tls://` addresses are listened on and dialed.
+    tls: Tls,
+    /// Who may connect, and who may call what.
+    authenticator: Option<Installed<dyn Authenticator>>,
+    pub(crate) authorizer: Option<Installed<dyn Authorizer>>,
     /// Connections registered from now on are aborted (see `register`).
     conns_closed: AtomicBool,
     extensions: Extensions,
@@ -302,7 +339,7 @@ impl Node {
         if self.inner.shut.load(Ordering::Acquire) {
             return Err(Error::Shutdown);
         }
-        let (listener, bound) = Listener::bind(&addr)
+        let (listener, bound) = Listener::bind(&addr, &self.inner.tls)
             .await
             .map_err(|source| Error::Listen {
                 addr: addr.clone(),
@@ -345,7 +382,9 @@ impl Node {
                 addr: addr.clone(),
                 source,
             };
-            let io = Socket::connect(addr).await.map_err(connect)?;
+            let io = Socket::connect(addr, &self.inner.tls)
+                .await
+                .map_err(connect)?;
             let peer_addr = io.peer_addr().map_err(connect)?;
             let hello = handshake::encode_hello(&Hello {
                 node: self.inner.id,
@@ -353,9 +392,17 @@ impl Node {
                 max_in_flight: limits.max_in_flight,
                 credentials: self.inner.credentials.clone(),
             });
-            let io_err = |source| Error::HandshakeIo {
+            let io_err = |source: std::io::Error| Error::HandshakeIo {
                 peer: peer.clone(),
-                source,
+                source: if source.kind() == std::io::ErrorKind::UnexpectedEof {
+                    std::io::Error::new(
+                        source.kind(),
+                        "the peer closed the connection before answering \
+                         (a tls:// port dialed as tcp://, or not a farcall node?)",
+                    )
+                } else {
+                    source
+                },
             };
             io.write_all(&hello).await.map_err(io_err)?;
             let mut prefix = [0u8; handshake::ANSWER_PREFIX];
@@ -388,6 +435,7 @@ impl Node {
                     max_in_flight: welcome.max_in_flight,
                     credentials: None,
                 },
+                principal: None,
             },
         ))
     }
@@ -478,6 +526,8 @@ struct Peer {
     addr: PeerAddr,
     desc: String,
     hello: Hello,
+    /// Who the authenticator says it is (accepted connections only).
+    principal: Option<Principal>,
 }
 
 fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
@@ -488,6 +538,7 @@ fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
         objects: inner.objects.clone(),
         serial,
         peer,
+        authorizer: inner.authorizer.as_ref().map(|a| a.0.clone()),
         streams: Default::default(),
     });
     // Hold the table while the connection starts: a concurrent shutdown
@@ -504,6 +555,7 @@ fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
             peer_max_frame: p.hello.max_frame_len,
             peer_max_in_flight: p.hello.max_in_flight,
             peer_credentials: p.hello.credentials,
+            principal: p.principal,
         },
         inner.limits.clone(),
         hooks,
@@ -522,7 +574,7 @@ fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
 
 async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
     loop {
-        let stream = match listener.accept().await {
+        let incoming = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 // Out of descriptors and the like: back off, keep serving.
@@ -536,15 +588,20 @@ async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
             return;
         }
         tokio::spawn(async move {
-            let desc = stream.peer_description();
-            // A socket whose peer cannot be named has already gone.
-            let Ok(addr) = stream.peer_addr() else {
-                tracing::debug!(peer = %desc, "the peer left before the handshake");
-                return;
-            };
+            let desc = incoming.peer_description();
             let timeout = inner.limits.handshake_timeout;
-            match tokio::time::timeout(timeout, answer_handshake(&inner, &stream)).await {
-                Ok(Ok(hello)) => {
+            let handshake = async {
+                // TLS first, where the listener has it.
+                let stream = incoming.establish().await.map_err(|e| e.to_string())?;
+                // A socket whose peer cannot be named has already gone.
+                let addr = stream
+                    .peer_addr()
+                    .map_err(|_| "the peer left before the handshake".to_owned())?;
+                let (hello, principal) = answer_handshake(&inner, &stream, addr).await?;
+                Ok::<_, String>((stream, addr, hello, principal))
+            };
+            match tokio::time::timeout(timeout, handshake).await {
+                Ok(Ok((stream, addr, hello, principal))) => {
                     register(
                         &inner,
                         Peer {
@@ -552,6 +609,7 @@ async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
                             addr,
                             desc,
                             hello,
+                            principal,
                         },
                     );
                 }
@@ -562,8 +620,13 @@ async fn accept_loop(node: Weak<NodeInner>, mut listener: Listener) {
     }
 }
 
-/// Reads a hello and answers it. Refusals carry a reason the dialer shows.
-async fn answer_handshake(inner: &NodeInner, io: &Socket) -> std::result::Result<Hello, String> {
+/// Reads a hello, decides who sent it, and answers it. Refusals carry a
+/// reason the dialer shows.
+async fn answer_handshake(
+    inner: &NodeInner,
+    io: &Socket,
+    addr: PeerAddr,
+) -> std::result::Result<(Hello, Option<Principal>), String> {
     let mut prefix = [0u8; handshake::HELLO_PREFIX];
     io.read_exact(&mut prefix)
         .await
@@ -573,6 +636,8 @@ async fn answer_handshake(inner: &NodeInner, io: &Socket) -> std::result::Result
             HandshakeError::VersionMismatch { ours, theirs } => format!(
                 "protocol version {theirs} is not supported; this node speaks version {ours}"
             ),
+            // Said as it is: the dialer adds that the peer refused.
+            HandshakeError::Refused(why) => why.clone(),
             other => other.to_string(),
         };
         let _ = io.write_all(&handshake::encode_refusal(&why)).await;
@@ -592,11 +657,28 @@ async fn answer_handshake(inner: &NodeInner, io: &Socket) -> std::result::Result
     if inner.shut.load(Ordering::Acquire) {
         return refuse(HandshakeError::Refused("the node is shutting down".into())).await;
     }
+    let principal = match &inner.authenticator {
+        None => None,
+        Some(a) => {
+            #[cfg(feature = "tls")]
+            let identity = io.peer_identity();
+            let presented = Presented {
+                addr,
+                token: hello.credentials.as_deref(),
+                #[cfg(feature = "tls")]
+                identity: identity.as_ref(),
+            };
+            match a.0.authenticate(&presented) {
+                Ok(p) => Some(p),
+                Err(why) => return refuse(HandshakeError::Refused(why)).await,
+            }
+        }
+    };
     let welcome = handshake::encode_welcome(&Welcome {
         node: inner.id,
         max_frame_len: inner.limits.max_frame_len,
         max_in_flight: inner.limits.max_in_flight,
     });
     io.write_all(&welcome).await.map_err(|e| e.to_string())?;
-    Ok(hello)
+    Ok((hello, principal))
 }

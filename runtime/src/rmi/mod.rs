@@ -12,6 +12,7 @@ mod any;
 mod client;
 mod error;
 mod interface;
+pub(crate) use interface::lineage;
 pub(crate) mod lease;
 mod reference;
 mod registered;

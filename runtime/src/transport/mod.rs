@@ -1,9 +1,12 @@
-//! Transports: TCP, Unix sockets and in-process `mem://` pipes, behind one
-//! readiness-based interface so that several tasks can share one stream
-//! (a reader task, and callers that write directly when the socket is idle).
+//! Transports: TCP, TLS over TCP, Unix sockets and in-process `mem://`
+//! pipes, behind one readiness-based interface so that several tasks can
+//! share one stream (a reader task, and callers that write directly when
+//! the socket is idle).
 
 pub mod mem;
 mod peer;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use peer::{IpNetwork, IpNetworkError, PeerAddr, TrustedNetworks};
 
@@ -14,6 +17,25 @@ use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::address::Address;
+#[cfg(feature = "tls")]
+use crate::tls::{PeerIdentity, TlsConfig};
+#[cfg(feature = "tls")]
+use tls::TlsSocket;
+
+/// A node's TLS settings where this build has them; nothing otherwise.
+#[cfg(feature = "tls")]
+pub(crate) type Tls = Option<TlsConfig>;
+/// A node's TLS settings where this build has them; nothing otherwise.
+#[cfg(not(feature = "tls"))]
+pub(crate) type Tls = Option<std::convert::Infallible>;
+
+#[cfg(not(feature = "tls"))]
+fn tls_not_built() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "TLS is not built into this farcall (its `tls` feature is off)",
+    )
+}
 
 /// A connected byte stream of any transport.
 #[derive(Debug)]
@@ -24,12 +46,30 @@ pub enum Socket {
     Unix(UnixStream),
     /// An in-process pipe.
     Mem(mem::MemStream),
+    /// TLS over TCP.
+    #[cfg(feature = "tls")]
+    Tls(std::sync::Arc<TlsSocket>),
 }
 
 impl Socket {
-    /// Dials an address.
-    pub async fn connect(addr: &Address) -> io::Result<Socket> {
+    /// Dials an address; a `tls://` one with the node's TLS settings.
+    pub(crate) async fn connect(addr: &Address, tls: &Tls) -> io::Result<Socket> {
         match addr {
+            #[cfg(feature = "tls")]
+            Address::Tls { host, port } => match tls {
+                Some(config) => Ok(Socket::Tls(std::sync::Arc::new(
+                    TlsSocket::connect(host, *port, config).await?,
+                ))),
+                None => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "this node has no TLS settings (NodeBuilder::tls) to dial a tls:// address with",
+                )),
+            },
+            #[cfg(not(feature = "tls"))]
+            Address::Tls { .. } => {
+                let _ = tls;
+                Err(tls_not_built())
+            }
             Address::Tcp { host, port } => {
                 let s = TcpStream::connect((host.as_str(), *port)).await?;
                 s.set_nodelay(true)?;
@@ -50,6 +90,8 @@ impl Socket {
             Socket::Tcp(s) => s.readable().await,
             Socket::Unix(s) => s.readable().await,
             Socket::Mem(s) => s.readable().await,
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => s.readable().await,
         }
     }
 
@@ -60,6 +102,8 @@ impl Socket {
             Socket::Tcp(s) => s.try_read_buf(buf),
             Socket::Unix(s) => s.try_read_buf(buf),
             Socket::Mem(s) => s.try_read_buf(buf),
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => s.try_read_buf(buf),
         }
     }
 
@@ -69,6 +113,8 @@ impl Socket {
             Socket::Tcp(s) => s.try_read(buf),
             Socket::Unix(s) => s.try_read(buf),
             Socket::Mem(s) => s.try_read(buf),
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => s.try_read(buf),
         }
     }
 
@@ -106,6 +152,8 @@ impl Socket {
             Socket::Tcp(s) => s.writable().await,
             Socket::Unix(s) => s.writable().await,
             Socket::Mem(s) => s.writable().await,
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => s.writable().await,
         }
     }
 
@@ -115,6 +163,8 @@ impl Socket {
             Socket::Tcp(s) => s.try_write(b),
             Socket::Unix(s) => s.try_write(b),
             Socket::Mem(s) => s.try_write(b),
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => s.try_write(b),
         }
     }
 
@@ -128,6 +178,10 @@ impl Socket {
                 let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s), std::net::Shutdown::Write);
             }
             Socket::Mem(s) => s.shutdown_write(),
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => {
+                let _ = s.shutdown_write();
+            }
         }
     }
 
@@ -142,6 +196,10 @@ impl Socket {
                 let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s), std::net::Shutdown::Both);
             }
             Socket::Mem(s) => s.close(),
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => {
+                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s.tcp()), std::net::Shutdown::Both);
+            }
         }
     }
 
@@ -151,6 +209,17 @@ impl Socket {
             Socket::Tcp(s) => s.peer_addr().map(|a| PeerAddr::Tcp(canonical(a))),
             Socket::Unix(_) => Ok(PeerAddr::Unix),
             Socket::Mem(_) => Ok(PeerAddr::Mem),
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => s.tcp().peer_addr().map(|a| PeerAddr::Tcp(canonical(a))),
+        }
+    }
+
+    /// Who the peer is, from the certificate it presented over TLS.
+    #[cfg(feature = "tls")]
+    pub fn peer_identity(&self) -> Option<PeerIdentity> {
+        match self {
+            Socket::Tls(s) => s.identity().cloned(),
+            _ => None,
         }
     }
 
@@ -163,6 +232,12 @@ impl Socket {
                 .unwrap_or_else(|_| "tcp://?".into()),
             Socket::Unix(_) => "unix peer".into(),
             Socket::Mem(s) => format!("mem://{}", s.name()),
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => s
+                .tcp()
+                .peer_addr()
+                .map(|a| format!("tls://{a}"))
+                .unwrap_or_else(|_| "tls://?".into()),
         }
     }
 }
@@ -198,6 +273,8 @@ impl Socket {
                 let s = std::sync::Arc::new(s);
                 (ReadHalf::Mem(s.clone()), WriteHalf::Mem(s))
             }
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => (ReadHalf::Tls(s.clone()), WriteHalf::Tls(s)),
         }
     }
 }
@@ -215,6 +292,9 @@ pub enum ReadHalf {
     Unix(tokio::net::unix::OwnedReadHalf),
     /// In-process.
     Mem(std::sync::Arc<mem::MemStream>),
+    /// TLS over TCP, shared with the other half.
+    #[cfg(feature = "tls")]
+    Tls(std::sync::Arc<TlsSocket>),
 }
 
 impl ReadHalf {
@@ -224,6 +304,8 @@ impl ReadHalf {
             ReadHalf::Tcp(s) => s.readable().await,
             ReadHalf::Unix(s) => s.readable().await,
             ReadHalf::Mem(s) => s.readable().await,
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(s) => s.readable().await,
         }
     }
 
@@ -235,6 +317,13 @@ impl ReadHalf {
             ReadHalf::Tcp(s) => s.read_buf(buf).await,
             ReadHalf::Unix(s) => s.read_buf(buf).await,
             ReadHalf::Mem(s) => loop {
+                match s.try_read_buf(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => s.readable().await?,
+                    other => return other,
+                }
+            },
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(s) => loop {
                 match s.try_read_buf(buf) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => s.readable().await?,
                     other => return other,
@@ -253,15 +342,29 @@ pub enum WriteHalf {
     Unix(tokio::net::unix::OwnedWriteHalf),
     /// In-process.
     Mem(std::sync::Arc<mem::MemStream>),
+    /// TLS over TCP, shared with the other half.
+    #[cfg(feature = "tls")]
+    Tls(std::sync::Arc<TlsSocket>),
 }
 
 impl WriteHalf {
+    /// Who the peer is, from the certificate it presented over TLS.
+    #[cfg(feature = "tls")]
+    pub fn peer_identity(&self) -> Option<PeerIdentity> {
+        match self {
+            WriteHalf::Tls(s) => s.identity().cloned(),
+            _ => None,
+        }
+    }
+
     /// Waits until the stream may be writable.
     pub async fn writable(&self) -> io::Result<()> {
         match self {
             WriteHalf::Tcp(s) => s.writable().await,
             WriteHalf::Unix(s) => s.writable().await,
             WriteHalf::Mem(s) => s.writable().await,
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(s) => s.writable().await,
         }
     }
 
@@ -271,6 +374,8 @@ impl WriteHalf {
             WriteHalf::Tcp(s) => s.try_write(b),
             WriteHalf::Unix(s) => s.try_write(b),
             WriteHalf::Mem(s) => s.try_write(b),
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(s) => s.try_write(b),
         }
     }
 
@@ -291,6 +396,10 @@ impl WriteHalf {
                 );
             }
             WriteHalf::Mem(s) => s.close(),
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(s) => {
+                let _ = shutdown_fd(std::os::fd::AsFd::as_fd(s.tcp()), std::net::Shutdown::Both);
+            }
         }
     }
 }
@@ -300,6 +409,9 @@ impl WriteHalf {
 pub enum Listener {
     /// TCP.
     Tcp(TcpListener),
+    /// TLS over TCP, with the node's settings.
+    #[cfg(feature = "tls")]
+    Tls(TcpListener, TlsConfig),
     /// A Unix socket, with its path (removed when the listener drops).
     Unix(UnixListener, UnixPathGuard),
     /// In-process.
@@ -319,8 +431,26 @@ impl Drop for UnixPathGuard {
 impl Listener {
     /// Binds an address; returns the listener and the address it really
     /// bound (with the port filled in for port 0).
-    pub async fn bind(addr: &Address) -> io::Result<(Listener, Address)> {
+    pub(crate) async fn bind(addr: &Address, tls: &Tls) -> io::Result<(Listener, Address)> {
         match addr {
+            #[cfg(feature = "tls")]
+            Address::Tls { host, port } => {
+                let config = match tls {
+                    Some(c) if c.server.is_some() => c.clone(),
+                    _ => return Err(io::Error::other(crate::tls::TlsError::NoIdentity)),
+                };
+                let l = TcpListener::bind((host.as_str(), *port)).await?;
+                let bound = Address::Tls {
+                    host: host.clone(),
+                    port: l.local_addr()?.port(),
+                };
+                Ok((Listener::Tls(l, config), bound))
+            }
+            #[cfg(not(feature = "tls"))]
+            Address::Tls { .. } => {
+                let _ = tls;
+                Err(tls_not_built())
+            }
             Address::Tcp { host, port } => {
                 let l = TcpListener::bind((host.as_str(), *port)).await?;
                 let local: SocketAddr = l.local_addr()?;
@@ -356,16 +486,58 @@ impl Listener {
         }
     }
 
-    /// Accepts the next connection.
-    pub async fn accept(&mut self) -> io::Result<Socket> {
+    /// Accepts the next connection. A TLS one still has its TLS
+    /// handshake to run ([`Incoming::establish`]), outside the accept loop.
+    pub async fn accept(&mut self) -> io::Result<Incoming> {
         match self {
             Listener::Tcp(l) => {
                 let (s, _) = l.accept().await?;
                 s.set_nodelay(true)?;
-                Ok(Socket::Tcp(s))
+                Ok(Incoming::Ready(Socket::Tcp(s)))
             }
-            Listener::Unix(l, _) => Ok(Socket::Unix(l.accept().await?.0)),
-            Listener::Mem(l) => l.accept().await.map(Socket::Mem),
+            #[cfg(feature = "tls")]
+            Listener::Tls(l, config) => {
+                let (s, _) = l.accept().await?;
+                s.set_nodelay(true)?;
+                Ok(Incoming::Tls(s, config.clone()))
+            }
+            Listener::Unix(l, _) => Ok(Incoming::Ready(Socket::Unix(l.accept().await?.0))),
+            Listener::Mem(l) => l.accept().await.map(|s| Incoming::Ready(Socket::Mem(s))),
+        }
+    }
+}
+
+/// An accepted connection, before any farcall byte.
+#[derive(Debug)]
+pub enum Incoming {
+    /// Ready for the farcall handshake.
+    Ready(Socket),
+    /// A TCP connection whose TLS handshake has yet to run.
+    #[cfg(feature = "tls")]
+    Tls(TcpStream, TlsConfig),
+}
+
+impl Incoming {
+    /// The remote end, for logs, before any handshake.
+    pub fn peer_description(&self) -> String {
+        match self {
+            Incoming::Ready(s) => s.peer_description(),
+            #[cfg(feature = "tls")]
+            Incoming::Tls(s, _) => s
+                .peer_addr()
+                .map(|a| format!("tls://{a}"))
+                .unwrap_or_else(|_| "tls://?".into()),
+        }
+    }
+
+    /// Runs what is left before the farcall handshake (the TLS handshake).
+    pub async fn establish(self) -> io::Result<Socket> {
+        match self {
+            Incoming::Ready(s) => Ok(s),
+            #[cfg(feature = "tls")]
+            Incoming::Tls(s, config) => Ok(Socket::Tls(std::sync::Arc::new(
+                TlsSocket::accept(s, &config).await?,
+            ))),
         }
     }
 }

@@ -1,0 +1,92 @@
+//! Mediated RPC through the broker on every backend (see
+//! `tests/broker/mod.rs`): load sharing, a call waiting for a server, a
+//! call whose deadline passes.
+//!
+//! Time-outs here only keep a broken build from hanging; nothing asserts
+//! speed.
+
+mod broker;
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use farcall::RemoteError;
+
+use common::wait::within;
+
+use broker::*;
+
+suite!(mediated_rpc,);
+
+// ---------------------------------------------------------------------------
+// 6. Mediated RPC
+// ---------------------------------------------------------------------------
+
+/// Two servers (of two clients) share the calls; a call made while no
+/// server is up waits for one; a call whose deadline passes with no server
+/// fails.
+async fn mediated_rpc(backend: Backend) {
+    let Some(w) = World::start(backend, "rpc").await else {
+        return;
+    };
+    let (a, b) = (&w.a, &w.b);
+    let (one, two) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let s1 = a
+        .serve::<dyn Calc, _>(
+            "calc",
+            Adder {
+                served: one.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let s2 = b
+        .serve::<dyn Calc, _>(
+            "calc",
+            Adder {
+                served: two.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(s1.queue(), "calc");
+    let calc = a.stub::<dyn Calc>("calc").await.unwrap();
+    for i in 0..100i64 {
+        assert_eq!(calc.add(i, 1).await.unwrap(), i + 1);
+    }
+    let (n1, n2) = (one.load(Ordering::SeqCst), two.load(Ordering::SeqCst));
+    eprintln!("mediated RPC, {backend:?}: the servers took {n1} and {n2} calls");
+    assert_eq!(n1 + n2, 100);
+    assert!(n1 > 0 && n2 > 0, "both servers take calls: {n1} and {n2}");
+    drop((s1, s2));
+
+    // A call made while no server is up waits for one.
+    let served = Arc::new(AtomicU64::new(0));
+    let late = a
+        .stub_with_deadline::<dyn Calc>("calc-later", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let call = tokio::spawn(async move { late.add(20, 22).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _serving = b
+        .serve::<dyn Calc, _>(
+            "calc-later",
+            Adder {
+                served: served.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(call.await.unwrap().unwrap(), 42);
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+
+    // A call whose deadline passes with no server fails.
+    let nobody = a
+        .stub_with_deadline::<dyn Calc>("calc-nobody", Duration::from_millis(300))
+        .await
+        .unwrap();
+    let e = nobody.add(1, 1).await.unwrap_err();
+    assert!(matches!(e, RemoteError::DeadlineExceeded), "{e:?}");
+}
