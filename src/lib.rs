@@ -14,8 +14,9 @@
 //! The modules follow the paradigms: [`dme`], [`rpc`], [`rmi`],
 //! [`directory`] and [`mme`]; [`node`] holds what they share (addresses,
 //! limits, ids, connections). The root has what every program names:
-//! [`Node`], [`Remote`], [`Stream`], [`RemoteError`], [`Error`] and the
-//! [`remote`](macro@remote) attribute.
+//! [`Node`], [`Remote`], [`Stream`], [`RemoteError`], [`Error`], the
+//! [`remote`](macro@remote) attribute and the [`Schema`](trait@Schema)
+//! its argument types derive ([`schema`]).
 //!
 //! # Remote procedures and objects
 //!
@@ -119,8 +120,8 @@
 //! ```
 #![warn(missing_docs)]
 
-pub use farcall_macros::{export, remote};
-pub use farcall_runtime::{Error, Node, Remote, RemoteError, Result, Stream};
+pub use farcall_macros::{Schema, export, remote};
+pub use farcall_runtime::{Error, Node, Remote, RemoteError, Result, Schema, Stream};
 
 /// The node every program starts from: its addresses, limits, ids and
 /// connections.
@@ -230,6 +231,60 @@ pub mod rmi {
         MethodDescriptor, StreamSender, Stub, catalogue, find_interface, is_subinterface,
         registered_exports,
     };
+}
+
+/// The structure of the types that cross the wire.
+///
+/// Every argument, result and error type of a `#[farcall::remote]` method
+/// implements [`Schema`](trait@Schema): farcall does for the standard
+/// types, `#[derive(farcall::Schema)]` beside serde's derives for yours.
+/// The structure (field names and order, field types, variants and their
+/// order, recursively) is hashed into the word every call carries, so a
+/// client and a server built from different versions of a type get
+/// [`RemoteError::InterfaceMismatch`] naming the method and the type, before
+/// anything is decoded. The
+/// derive reads serde's attributes; [`Types`](schema::Types) and
+/// [`Shape`](schema::Shape) are for a type whose `Serialize` is written by
+/// hand.
+///
+/// ```
+/// use farcall::rmi::Interface;
+/// use farcall::RemoteError;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Clone, Serialize, Deserialize, farcall::Schema)]
+/// #[serde(rename_all = "camelCase")]
+/// pub struct Parcel {
+///     pub width_mm: u32,
+///     #[serde(skip)]
+///     pub cached_volume: Option<u64>,
+///     pub label: Label,
+/// }
+///
+/// /// Travels as a string: serde's `into` and `try_from` put a `String`
+/// /// on the wire, and `#[schema(as)]` says so.
+/// #[derive(Clone, Serialize, Deserialize, farcall::Schema)]
+/// #[serde(into = "String", try_from = "String")]
+/// #[schema(as = "String")]
+/// pub struct Label(String);
+/// # impl From<Label> for String { fn from(l: Label) -> String { l.0 } }
+/// # impl TryFrom<String> for Label {
+/// #     type Error = String;
+/// #     fn try_from(s: String) -> Result<Label, String> { Ok(Label(s)) }
+/// # }
+///
+/// #[farcall::remote]
+/// pub trait Shipping {
+///     async fn send(&self, parcel: Parcel) -> Result<u64, RemoteError>;
+/// }
+///
+/// // The descriptor carries the structure, printable for `describe`.
+/// let d = <dyn Shipping as Interface>::descriptor();
+/// let types: Vec<String> = d.types().iter().map(|t| t.to_string()).collect();
+/// assert_eq!(types, ["struct Parcel { widthMm: u32, label: String }"]);
+/// ```
+pub mod schema {
+    pub use farcall_runtime::schema::*;
 }
 
 /// Remote objects, late binding: the directory (one embedded in every

@@ -908,7 +908,7 @@ async fn a_peer_that_never_reads_its_replies_meets_back_pressure() {
 
 /// An argument whose `Deserialize` panics on one value: a user's bug that
 /// arrives from the network.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, farcall::Schema)]
 struct Touchy(u32);
 
 impl<'de> serde::Deserialize<'de> for Touchy {

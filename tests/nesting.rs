@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use common::wait::within;
 
 /// A recursive type: one level of nesting per link.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, farcall::Schema)]
 pub enum Chain {
     /// The end of the chain.
     End,

@@ -216,7 +216,7 @@ async fn every_argument_shape(t: Transport) {
 
 /// An application's own error type: its own variants travel as they are,
 /// and runtime failures convert into it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
 pub enum BankError {
     /// Not enough money.
     Insufficient {

@@ -56,7 +56,8 @@ impl Default for BrokerConfig {
 /// How a queue behaves. Set when the queue is created; asking for an
 /// existing queue with another configuration fails with
 /// [`BrokerError::QueueConfigMismatch`](crate::BrokerError::QueueConfigMismatch).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct QueueConfig {
     /// Messages are kept on disk and survive a restart of the broker.
     pub durable: bool,
@@ -148,7 +149,10 @@ impl std::fmt::Display for Human {
 }
 
 /// What happens to a subscriber that falls behind by its whole buffer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, farcall_macros::Schema,
+)]
+#[schema(crate = "::farcall_runtime")]
 pub enum SlowPolicy {
     /// The oldest buffered message is dropped to make room; the drops are
     /// counted ([`Subscription::dropped`](crate::Subscription::dropped)).
@@ -160,7 +164,8 @@ pub enum SlowPolicy {
 }
 
 /// How a subscription buffers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct SubscribeOptions {
     /// Messages buffered for this subscriber (default 65,536).
     pub buffer: u32,
@@ -178,7 +183,8 @@ impl Default for SubscribeOptions {
 }
 
 /// A broker's figures: every queue and every topic.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct Stats {
     /// The queues, by name.
     pub queues: Vec<QueueStats>,
@@ -191,7 +197,8 @@ pub struct Stats {
 }
 
 /// One queue's figures.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct QueueStats {
     /// The queue's name.
     pub name: String,
@@ -218,7 +225,8 @@ pub struct QueueStats {
 }
 
 /// One subject's figures.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct TopicStats {
     /// The subject.
     pub subject: String,

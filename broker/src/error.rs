@@ -10,7 +10,10 @@ use crate::config::QueueConfig;
 /// It crosses the wire as the error of every call to a standalone broker;
 /// a failed call (deadline, disconnection, ...) arrives as
 /// [`BrokerError::Remote`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, farcall_macros::Schema,
+)]
+#[schema(crate = "::farcall_runtime")]
 #[non_exhaustive]
 pub enum BrokerError {
     /// A subject given to `publish` breaks the subject rules.

@@ -18,7 +18,8 @@ pub const BATCH_MESSAGES: usize = 256;
 pub const BATCH_BYTES: usize = 256 * 1024;
 
 /// What a broker says about itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct BrokerInfo {
     /// The largest message it accepts, in bytes.
     pub max_message: u64,
@@ -27,7 +28,8 @@ pub struct BrokerInfo {
 }
 
 /// One delivery as it travels to a remote consumer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct WireDelivery {
     /// Names the delivery for ack and nack.
     pub tag: u64,
@@ -38,7 +40,8 @@ pub struct WireDelivery {
 }
 
 /// One item of a remote subscription.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub enum WireMessage {
     /// Messages, each with the subject it was published on, oldest first,
     /// packed in one buffer (`u16 LE subject length | subject | u32 LE

@@ -93,6 +93,9 @@ pub(crate) fn interfaces_text(infos: &[InterfaceInfo]) -> String {
             let _ = writeln!(out, "    async fn {}({args}) -> {};", m.name, m.result);
         }
         out.push_str("}\n");
+        for t in &info.types {
+            let _ = writeln!(out, "{t}");
+        }
     }
     out
 }
@@ -107,6 +110,7 @@ pub(crate) fn interfaces_json(infos: &[InterfaceInfo]) -> Value {
                     "id": format!("{:016x}", i.id),
                     "known": i.known,
                     "supertraits": i.supertraits,
+                    "types": i.types,
                     "methods": i.methods.iter().map(|m| json!({
                         "name": m.name,
                         "args": m.args.iter().map(|a| json!({"name": a.name, "type": a.ty})).collect::<Vec<_>>(),
@@ -318,6 +322,7 @@ mod tests {
                     idempotent: true,
                 }],
                 supertraits: vec!["Shape".into(), "Named".into()],
+                types: vec!["struct Point { x: f64, y: f64 }".into()],
             },
             InterfaceInfo {
                 name: "#00000000000000cd".into(),
@@ -325,6 +330,7 @@ mod tests {
                 known: false,
                 methods: vec![],
                 supertraits: vec![],
+                types: vec![],
             },
         ];
         let text = interfaces_text(&infos);
@@ -336,10 +342,15 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(
+            text.contains("}\nstruct Point { x: f64, y: f64 }\n"),
+            "{text}"
+        );
         assert!(text.contains("#00000000000000cd: neither"), "{text}");
         let json = interfaces_json(&infos);
         assert_eq!(json[0]["supertraits"], json!(["Shape", "Named"]));
         assert_eq!(json[0]["methods"][0]["args"][1]["type"], "(f64, f64)");
+        assert_eq!(json[0]["types"][0], "struct Point { x: f64, y: f64 }");
         assert_eq!(json[1]["known"], false);
     }
 

@@ -34,7 +34,7 @@ pub(crate) const NAME: &str = "greeters";
 pub(crate) const LEASE: Duration = Duration::from_secs(2);
 
 /// A greeting, and who made it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, farcall::Schema)]
 pub(crate) struct Greeting {
     /// The greeting itself.
     pub(crate) text: String,

@@ -77,7 +77,7 @@ pub(crate) struct Price {
 }
 
 /// Why the warehouse refused.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, farcall::Schema)]
 pub(crate) enum StockError {
     /// Not enough of the item.
     OutOfStock {

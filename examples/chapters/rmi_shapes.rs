@@ -66,7 +66,7 @@ pub(crate) trait Square: Shape {
 }
 
 /// A change on the canvas, as its listeners hear of it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, farcall::Schema)]
 pub(crate) enum CanvasEvent {
     /// A shape was added.
     Added {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 /// What can go wrong in a calculation: the application's own error, which
 /// also carries the runtime's (a remote call can always fail).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, farcall::Schema)]
 pub(crate) enum CalcError {
     /// The divisor was zero.
     DivisionByZero,
@@ -47,7 +47,7 @@ impl fmt::Display for CalcError {
 impl std::error::Error for CalcError {}
 
 /// What a calculator knows about its use.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, farcall::Schema)]
 pub(crate) struct Stats {
     /// Calls served so far.
     pub(crate) calls: u64,

@@ -38,7 +38,9 @@ pub(crate) struct Method {
     pub(crate) flags: MethodArgs,
     /// Stable id: hash of the name.
     pub(crate) id: u32,
-    /// Hash of the argument and result types.
+    /// Hash of the argument and result types as written: the signature
+    /// in the descriptor of a generic interface, which stands for every
+    /// instantiation (the words on the wire hash the structure of each).
     pub(crate) signature: u32,
 }
 

@@ -7,7 +7,9 @@
 //! - `impl Interface for dyn Shape`: the stub factory and the dispatcher;
 //! - `impl<T: Shape> Coerce<T> for dyn Shape`, which lets `node.export(obj)`
 //!   infer the interface;
-//! - the interface descriptor, submitted to the link-time catalogue.
+//! - the interface descriptor, submitted to the link-time catalogue, with
+//!   the structure of each method's types and the method words hashed
+//!   from it (`descriptor`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -17,6 +19,8 @@ use syn::{Ident, ItemTrait, Path};
 use crate::ast::{self, Method, RemoteTrait};
 use crate::attr::TraitArgs;
 use crate::valid;
+
+mod descriptor;
 
 /// Expands `#[remote]` on a trait.
 ///
@@ -138,8 +142,15 @@ impl Generator<'_> {
     /// the attribute from inside the generated bodies (which assume the
     /// clause). Methods under `#[cfg]` are left out: a where clause cannot
     /// carry attributes.
+    ///
+    /// `Schema` joins the clause of a generic trait only: for a plain one
+    /// the structure is described in bodies that name each type at its
+    /// span ([`Generator::signature_of`]), so that a type without it is
+    /// reported there once, and not again by the link-time registration of
+    /// the descriptor or wherever the interface is used.
     fn wire_generics(&self) -> syn::Generics {
         let p = self.private();
+        let schema = self.is_generic().then(|| quote!(+ #p::Schema));
         let mut g = self.bounded_generics();
         let where_clause = g.make_where_clause();
         let mut seen = ::std::collections::HashSet::new();
@@ -156,7 +167,7 @@ impl Generator<'_> {
                     .last()
                     .map_or_else(Span::call_site, |t| t.span());
                 let bounds = respan(
-                    quote!(: #p::serde::Serialize + #p::serde::de::DeserializeOwned),
+                    quote!(: #p::serde::Serialize + #p::serde::de::DeserializeOwned #schema),
                     last,
                 );
                 where_clause.predicates.push(syn::parse_quote!(#ty #bounds));
@@ -245,6 +256,7 @@ impl Generator<'_> {
             let attrs = &m.cfgs;
             let sig = self.boxed_sig(m);
             let word = self.word(m);
+            let iface = &self.t.name;
             let idempotent = m.flags.idempotent;
             let name = m.ident.to_string();
             let err = &m.err;
@@ -261,11 +273,14 @@ impl Generator<'_> {
                     }
                 }
             } else {
+                let structure = self.signature_of(m);
                 quote! {
                     match self.core().call_method::<_, #output>(#word, #name, #idempotent, &#tuple).await {
                         ::core::result::Result::Ok(r) => r,
                         ::core::result::Result::Err(e) => ::core::result::Result::Err(
-                            <#err as ::core::convert::From<#p::RemoteError>>::from(e),
+                            <#err as ::core::convert::From<#p::RemoteError>>::from(
+                                #p::explain_mismatch(e, #iface, #name, || #structure),
+                            ),
                         ),
                     }
                 }
@@ -281,27 +296,6 @@ impl Generator<'_> {
             impl<__FarcallI: ?::core::marker::Sized + 'static, #(#params),*> #path for #p::Stub<__FarcallI> #where_clause {
                 #(#methods)*
             }
-        }
-    }
-
-    /// The method word as a literal expression.
-    fn word(&self, m: &Method) -> TokenStream {
-        let p = self.private();
-        let id = m.id;
-        let sig = m.signature;
-        let params: Vec<&Ident> = self
-            .t
-            .item
-            .generics
-            .type_params()
-            .map(|t| &t.ident)
-            .collect();
-        if params.is_empty() {
-            quote!(#p::method_word(#id, #sig))
-        } else {
-            // `Store<i64>` and `Store<u64>` must not decode each other's
-            // arguments: the instantiation's types join the signature.
-            quote!(#p::method_word(#id, #sig ^ #p::type_hash(&[#(::core::any::type_name::<#params>()),*])))
         }
     }
 
@@ -327,11 +321,12 @@ impl Generator<'_> {
                 quote_spanned!(t.span()=> #t)
             });
             let output = &m.output;
+            let structure = self.signature_of(m);
             quote! {
                 #(#cfgs)*
                 #id => {
                     if #method != #word {
-                        return ::core::option::Option::Some(#p::mismatch(#iface, #name));
+                        return ::core::option::Option::Some(#p::mismatch(#iface, #name, &#structure));
                     }
                     let (#(#names,)*): (#(#types,)*) = match #p::decode_args(&#cx, &#payload) {
                         ::core::result::Result::Ok(v) => v,
@@ -451,93 +446,5 @@ impl Generator<'_> {
             }
         });
         quote! { #(#impls)* }
-    }
-
-    fn describe_fn(&self) -> Ident {
-        format_ident!("__farcall_describe_{}", self.ident())
-    }
-
-    fn descriptor(&self) -> TokenStream {
-        let p = self.private();
-        let describe = self.describe_fn();
-        let name = &self.t.name;
-        let id = self.t.id;
-        // A supertrait's name and id are its descriptor's (it may have a
-        // `name = "..."` of its own). The descriptor of a generic
-        // supertrait cannot be named here, outside its instantiation: its
-        // trait's name stands for it, as its id is the hash of that name.
-        let (super_names, super_ids): (Vec<TokenStream>, Vec<TokenStream>) = self
-            .t
-            .supertraits
-            .iter()
-            .map(|s| {
-                let last = s.path.segments.last();
-                let plain = last.is_some_and(|seg| seg.arguments.is_empty());
-                if plain {
-                    (
-                        quote!(<dyn #s as #p::Interface>::descriptor().name),
-                        quote!(<dyn #s as #p::Interface>::descriptor().id),
-                    )
-                } else {
-                    let name = last.map(|seg| seg.ident.to_string()).unwrap_or_default();
-                    let id = crate::hash::fnv1a64(name.as_bytes());
-                    (quote!(#name), quote!(#id))
-                }
-            })
-            .unzip();
-        let pushes = self.t.methods.iter().map(|m| {
-            let cfgs = &m.cfgs;
-            let mname = m.ident.to_string();
-            let mid = m.id;
-            let sig = m.signature;
-            let result = ast::type_text(&m.output);
-            let oneway = m.flags.oneway;
-            let idempotent = m.flags.idempotent;
-            let args = m.args.iter().map(|(n, t)| {
-                let n = n.to_string();
-                let t = ast::type_text(t);
-                quote!(#p::ArgDescriptor { name: #n, ty: #t })
-            });
-            quote! {
-                #(#cfgs)*
-                methods.push(#p::MethodDescriptor {
-                    name: #mname,
-                    id: #mid,
-                    signature: #sig,
-                    args: &[#(#args),*],
-                    result: #result,
-                    oneway: #oneway,
-                    idempotent: #idempotent,
-                });
-            }
-        });
-        quote! {
-            #[doc(hidden)]
-            #[allow(non_snake_case)]
-            fn #describe() -> &'static #p::InterfaceDescriptor {
-                static D: ::std::sync::OnceLock<#p::InterfaceDescriptor> = ::std::sync::OnceLock::new();
-                D.get_or_init(|| {
-                    let mut methods: ::std::vec::Vec<#p::MethodDescriptor> = ::std::vec::Vec::new();
-                    #(#pushes)*
-                    let methods: &'static [#p::MethodDescriptor] = ::std::vec::Vec::leak(methods);
-                    let supertraits: &'static [&'static str] =
-                        ::std::vec::Vec::leak(::std::vec![#(#super_names),*]);
-                    let supertrait_ids: &'static [u64] =
-                        ::std::vec::Vec::leak(::std::vec![#(#super_ids),*]);
-                    #p::InterfaceDescriptor {
-                        name: #name,
-                        id: #id,
-                        methods,
-                        supertraits,
-                        supertrait_ids,
-                        fingerprint: #p::fingerprint(methods),
-                    }
-                })
-            }
-
-            #p::inventory::submit! {
-                #p::Registration(#describe)
-            }
-        }
     }
 }

@@ -5,8 +5,8 @@
 //!
 //! The work is split as parse (`ast`), validate (`valid`) and expand
 //! (`expand`), with the attribute's own arguments in `attr`, the
-//! rewriting of `impl` blocks in `implementation`, and the stable hashes
-//! of names and signatures in `hash`.
+//! rewriting of `impl` blocks in `implementation`, the stable hashes of
+//! names and signatures in `hash`, and `#[derive(Schema)]` in `schema`.
 
 mod ast;
 mod attr;
@@ -14,6 +14,7 @@ mod expand;
 mod export;
 mod hash;
 mod implementation;
+mod schema;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -55,6 +56,45 @@ fn item_keyword(item: &syn::Item) -> proc_macro2::TokenStream {
         syn::Item::Mod(m) => m.mod_token.to_token_stream(),
         other => other.to_token_stream(),
     }
+}
+
+/// Derives `farcall::Schema`: the type's structure (field names and order,
+/// field types, variants and their order) as serde puts it on the wire,
+/// which `#[remote]` folds into the signature of every method that uses
+/// the type.
+///
+/// serde's `rename`, `rename_all`, `rename_all_fields`, `skip`, `flatten`,
+/// `tag`, `content`, `untagged` and `transparent` are honoured. serde's
+/// `from`, `into` and `try_from` put another type on the wire: name it
+/// with `#[schema(as = "Type")]` on the type (the same on a field whose
+/// `serde(with = "...")` changes its encoding). `#[schema(crate =
+/// "path")]` names the facade if it is not `::farcall`.
+///
+/// The facade's `farcall::schema` module runs this example:
+///
+/// ```ignore
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, farcall::Schema)]
+/// #[serde(rename_all = "camelCase")]
+/// pub struct Parcel {
+///     pub width_mm: u32,
+///     #[serde(skip)]
+///     pub cached_volume: Option<u64>,
+/// }
+///
+/// #[derive(Serialize, Deserialize, farcall::Schema)]
+/// #[serde(into = "String", try_from = "String")]
+/// #[schema(as = "String")]
+/// pub struct Label(String);
+/// ```
+#[proc_macro_derive(Schema, attributes(schema))]
+pub fn derive_schema(input: TokenStream) -> TokenStream {
+    match syn::parse::<syn::DeriveInput>(input) {
+        Ok(input) => schema::derive(input).unwrap_or_else(|e| e.to_compile_error()),
+        Err(e) => e.to_compile_error(),
+    }
+    .into()
 }
 
 /// Registers an implementation at link time, so that

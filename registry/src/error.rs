@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 /// method; a failed call (deadline, disconnection, ...) arrives as
 /// [`DirectoryError::Remote`], and a write refused by the directory's
 /// authorisation check as [`DirectoryError::Unauthorized`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, farcall_macros::Schema,
+)]
+#[schema(crate = "::farcall_runtime")]
 #[non_exhaustive]
 pub enum DirectoryError {
     /// Nothing is bound under this name.

@@ -78,7 +78,8 @@ pub trait DirectoryApi {
 }
 
 /// One binding, as `list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct Entry {
     /// The name.
     pub name: String,
@@ -90,7 +91,8 @@ pub struct Entry {
 }
 
 /// One page of `list`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct Page {
     /// The bindings, sorted by name.
     pub entries: Vec<Entry>,
@@ -99,7 +101,8 @@ pub struct Page {
 }
 
 /// One page of `find`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct Found {
     /// The matching objects with their names, sorted by name (a group's
     /// members in their order).
@@ -109,7 +112,8 @@ pub struct Found {
 }
 
 /// A change under a watched prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub enum Change {
     /// An object was bound under `name` (by `bind`, `rebind` or `add`).
     Bound {
@@ -144,7 +148,8 @@ impl Change {
 }
 
 /// A remote interface as `describe` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct InterfaceInfo {
     /// The trait's name (`#` and the id in hex if unknown).
     pub name: String,
@@ -157,10 +162,16 @@ pub struct InterfaceInfo {
     pub methods: Vec<MethodInfo>,
     /// The names of its remote supertraits.
     pub supertraits: Vec<String>,
+    /// The definitions of the named types its methods use (each once, in
+    /// the order first met), printed as Rust: `struct Parcel { width: u32,
+    /// height: u32 }`. Empty for a generic interface, whose types depend
+    /// on the instantiation.
+    pub types: Vec<String>,
 }
 
 /// A method of a remote interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct MethodInfo {
     /// Its name.
     pub name: String,
@@ -175,7 +186,8 @@ pub struct MethodInfo {
 }
 
 /// An argument of a remote method.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
 pub struct ArgInfo {
     /// Its name.
     pub name: String,
@@ -210,6 +222,7 @@ impl InterfaceInfo {
                     })
                     .collect(),
                 supertraits: d.supertraits.iter().map(|s| (*s).to_owned()).collect(),
+                types: d.types().iter().map(ToString::to_string).collect(),
             },
             None => InterfaceInfo {
                 name: unknown_name(id),
@@ -217,6 +230,7 @@ impl InterfaceInfo {
                 known: false,
                 methods: Vec::new(),
                 supertraits: Vec::new(),
+                types: Vec::new(),
             },
         }
     }

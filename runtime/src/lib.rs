@@ -50,6 +50,7 @@ pub mod __private {
 }
 mod private;
 pub mod rmi;
+pub mod schema;
 pub mod service;
 mod sync;
 #[cfg(feature = "tls")]
@@ -64,5 +65,6 @@ pub use error::{Error, Result};
 pub use id::{NodeId, ObjectId};
 pub use node::{Extensions, IntoAddress, Node, NodeBuilder, NodeExtension, WeakNode};
 pub use rmi::{AnyRemote, LateBound, Policy, Remote, RemoteError, Resolve, Stream, StreamSender};
+pub use schema::Schema;
 pub use service::{CallContext, Outcome, OutcomeFuture, Service};
 pub use wire::Fault;

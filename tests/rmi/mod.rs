@@ -64,7 +64,7 @@ pub(crate) trait Square: Shape {
 pub(crate) type ShapeRef = Remote<dyn Shape>;
 
 /// A shape with a label: a reference inside a struct.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, farcall::Schema)]
 pub(crate) struct Labeled {
     /// The label.
     pub(crate) label: String,
@@ -73,7 +73,7 @@ pub(crate) struct Labeled {
 }
 
 /// What the canvas's node sees of a reference it is given.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
 pub(crate) struct Inspection {
     /// Whether calls on it skip the socket (it is one of the canvas node's
     /// own objects).

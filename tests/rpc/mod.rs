@@ -52,7 +52,7 @@ pub(crate) const AN_HOUR: Duration = Duration::from_secs(3600);
 // ---------------------------------------------------------------------------
 
 /// A plain struct.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
 pub(crate) struct Point {
     /// Abscissa.
     pub(crate) x: i64,
@@ -61,7 +61,7 @@ pub(crate) struct Point {
 }
 
 /// A struct with collections inside.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
 pub(crate) struct Polygon {
     /// Its name.
     pub(crate) name: String,
@@ -83,7 +83,7 @@ pub(crate) struct Polygon {
 /// that for a user's own type; what farcall controls is its own call
 /// encoding (see `Kitchen::compiled_out`, a method removed by `#[cfg]`
 /// between others).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
 pub(crate) enum Figure {
     /// A unit variant.
     Empty,
@@ -104,7 +104,7 @@ pub(crate) enum Figure {
 }
 
 /// Nested combinations.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, farcall::Schema)]
 pub(crate) struct Nested {
     /// Maps of vectors of options of tuples.
     pub(crate) layers: HashMap<String, Vec<Option<(u16, Figure)>>>,
@@ -283,7 +283,7 @@ pub(crate) fn sample_polygon() -> Polygon {
 // ---------------------------------------------------------------------------
 
 /// What the server reports back to the test about its handlers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, farcall::Schema)]
 pub(crate) struct Seen {
     /// The caller's node id, as `CallContext::current` says.
     pub(crate) caller: Option<u128>,

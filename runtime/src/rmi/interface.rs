@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::rmi::client::StubCore;
+use crate::schema::TypeDef;
 use crate::service::{CallContext, OutcomeFuture};
 
 /// One argument of a remote method, as written in the trait.
@@ -24,13 +25,22 @@ pub struct MethodDescriptor {
     pub name: &'static str,
     /// Stable id: a hash of the name (reordering methods changes nothing).
     pub id: u32,
-    /// A hash of the argument and result types: a different signature under
-    /// the same name is an `InterfaceMismatch`, never a wrong decode.
+    /// A hash of the structure of the argument and result types (every
+    /// named type they reach, with its fields or variants; see
+    /// [`Signature::canonical`](crate::schema::Signature::canonical)): a
+    /// different signature under the same name is an `InterfaceMismatch`,
+    /// never a wrong decode. For a method of a generic interface, whose
+    /// words depend on the instantiation, a hash of the types as written.
     pub signature: u32,
     /// The arguments.
     pub args: &'static [ArgDescriptor],
     /// The result type, as written.
     pub result: &'static str,
+    /// The definitions of the named types its arguments and result reach,
+    /// in the order first met (printed, `struct Parcel { width: u32,
+    /// height: u32 }`). Empty for a method of a generic interface, whose
+    /// types depend on the instantiation.
+    pub types: Vec<TypeDef>,
     /// Fire-and-forget: no reply is sent.
     pub oneway: bool,
     /// Safe to retry on another object.
@@ -38,7 +48,8 @@ pub struct MethodDescriptor {
 }
 
 impl MethodDescriptor {
-    /// The word that travels in a call frame: name hash, then signature hash.
+    /// The word that travels in a call frame: name hash, then signature
+    /// hash (not the word of a generic interface's instantiation).
     pub const fn word(&self) -> u64 {
         method_word(self.id, self.signature)
     }
@@ -62,8 +73,31 @@ pub struct InterfaceDescriptor {
     pub supertraits: &'static [&'static str],
     /// The ids of its remote supertraits.
     pub supertrait_ids: &'static [u64],
-    /// A hash of every method signature.
+    /// A hash of every method signature (types' structure included).
     pub fingerprint: u64,
+}
+
+impl InterfaceDescriptor {
+    /// The definitions of the named types its methods use, each once, in
+    /// the order first met: what `describe` prints under the trait.
+    ///
+    /// ```
+    /// # use farcall_runtime::rmi::InterfaceDescriptor;
+    /// fn print(d: &InterfaceDescriptor) {
+    ///     for t in d.types() {
+    ///         println!("{t}"); // struct Parcel { width: u32, height: u32 }
+    ///     }
+    /// }
+    /// ```
+    pub fn types(&self) -> Vec<&TypeDef> {
+        let mut out: Vec<&TypeDef> = Vec::new();
+        for t in self.methods.iter().flat_map(|m| &m.types) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    }
 }
 
 /// The link-time registration of an interface (one per `#[remote]` trait).

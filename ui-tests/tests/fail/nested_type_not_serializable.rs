@@ -2,6 +2,8 @@ use std::collections::HashMap;
 
 use farcall::RemoteError;
 
+/// Describes itself, but cannot cross the wire.
+#[derive(farcall::Schema)]
 pub struct Opaque;
 
 #[farcall::remote]

@@ -1,5 +1,7 @@
 use farcall::RemoteError;
 
+/// Describes itself, but cannot cross the wire.
+#[derive(farcall::Schema)]
 pub struct Opaque;
 
 #[farcall::remote]

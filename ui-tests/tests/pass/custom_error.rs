@@ -4,7 +4,7 @@
 use farcall::RemoteError;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, farcall::Schema)]
 pub enum BankError {
     Insufficient { balance: u64 },
     Frozen,
@@ -17,7 +17,7 @@ impl From<RemoteError> for BankError {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, farcall::Schema)]
 pub struct Receipt {
     pub id: u64,
     pub balance: u64,

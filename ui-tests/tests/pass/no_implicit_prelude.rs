@@ -1,5 +1,6 @@
 //! Hygiene: the generated code names only `::core`, `::std` and
-//! `::farcall::__private`, so it compiles without the prelude.
+//! `::farcall::__private`, so it compiles without the prelude; so does
+//! `#[derive(Schema)]`'s.
 
 #![no_implicit_prelude]
 
@@ -61,6 +62,26 @@ impl Circle for Unit {
 #[allow(dead_code)]
 fn export(node: &::farcall::Node) -> ::farcall::Remote<dyn Circle> {
     node.export(Unit)
+}
+
+#[derive(::farcall::Schema)]
+pub struct Page<T> {
+    pub item_list: ::std::vec::Vec<T>,
+    #[schema(as = "u64")]
+    pub cursor: ::std::option::Option<u64>,
+}
+
+#[derive(::farcall::Schema)]
+pub enum Event {
+    Opened { at: u64 },
+    Hidden,
+    Closed(u8),
+}
+
+#[allow(dead_code)]
+fn describe() -> ::std::string::String {
+    let mut types = ::farcall::schema::Types::new();
+    types.of::<(Page<Event>, Event)>()
 }
 
 fn main() {}

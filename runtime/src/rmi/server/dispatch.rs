@@ -19,6 +19,8 @@ use crate::connection::Connection;
 use crate::rmi::Interface;
 use crate::rmi::error::RemoteError;
 use crate::rmi::scope::{decode_in, encode_for};
+use crate::schema::Signature;
+use crate::schema::mismatch::server_mismatch;
 use crate::service::{CallContext, OutcomeFuture, Service};
 use crate::wire::Fault;
 
@@ -88,11 +90,17 @@ pub fn ready(outcome: Result<Bytes, Fault>) -> OutcomeFuture {
     Box::pin(::core::future::ready(outcome))
 }
 
-/// The reply to a method called with a signature this side does not have.
-pub fn mismatch(interface: &str, method: &str) -> OutcomeFuture {
-    ready(Err(Fault::InterfaceMismatch(format!(
-        "{interface}::{method} has another signature on the server; \
-         client and server were built from different versions of the interface"
+/// The reply to a method called with a signature this side does not have:
+/// this side's signature is `sig`. Logged too (at debug level), since a
+/// one-way call has no reply to carry it.
+pub fn mismatch(interface: &str, method: &str, sig: &Signature) -> OutcomeFuture {
+    tracing::debug!(
+        interface,
+        method,
+        "refused a call with another signature: the caller was built from another version of the interface"
+    );
+    ready(Err(Fault::InterfaceMismatch(server_mismatch(
+        interface, method, sig,
     ))))
 }
 
