@@ -147,3 +147,87 @@ async fn from_env_without_the_variable_says_so() {
         other => panic!("expected Config, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_by_principal_and_prefix() {
+    use farcall::auth::Tokens;
+    use farcall::directory::{Permissions, set_permissions};
+
+    let server = Node::builder()
+        .authenticator(
+            Tokens::new()
+                .allow("token-of-shop", "shop")
+                .allow("token-of-audit", "audit")
+                .allow("token-of-eve", "eve"),
+        )
+        .listen("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    assert!(set_permissions(
+        &server,
+        Permissions::new()
+            .write("shop", "shop/")
+            .read("audit", "")
+            .restrict_reads()
+    ));
+    let addr = server.local_addr().unwrap();
+    let as_ = |token: &str| Node::builder().credentials(token.to_owned()).build();
+    let (shop, audit, eve) = (
+        as_("token-of-shop"),
+        as_("token-of-audit"),
+        as_("token-of-eve"),
+    );
+
+    // The shop writes and reads under its prefix, and nowhere else.
+    let dir = DirectoryClient::connect_on(&shop, &addr).await.unwrap();
+    let disc: Remote<dyn Circle> = shop.export(Disc::new(1.0));
+    dir.bind("shop/cart", &disc).await.unwrap();
+    let got: Remote<dyn Circle> = dir.lookup("shop/cart").await.unwrap();
+    assert_eq!(got.radius().await.unwrap(), 1.0);
+    match dir.bind("billing/invoice", &disc).await {
+        Err(DirectoryError::Unauthorized(why)) => {
+            assert_eq!(why, "`shop` may not write under `billing/invoice`")
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    assert!(matches!(
+        dir.list("").await,
+        Err(DirectoryError::Unauthorized(_))
+    ));
+    assert_eq!(dir.list("shop/").await.unwrap().len(), 1);
+
+    // The auditor reads everything and writes nothing.
+    let audit_dir = DirectoryClient::connect_on(&audit, &addr).await.unwrap();
+    assert_eq!(audit_dir.list("").await.unwrap().len(), 1);
+    match audit_dir.unbind("shop/cart").await {
+        Err(DirectoryError::Unauthorized(why)) => {
+            assert_eq!(why, "`audit` may not write in this directory")
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+
+    // Eve has no permission: refused from the method word, before the
+    // (garbage) arguments are decoded; reads too.
+    let conn = eve.connection(&addr).await.unwrap();
+    for m in ["bind", "lookup"] {
+        match conn
+            .call_bytes(ObjectId::DIRECTORY, word(m), &[0xff; 8], None)
+            .await
+        {
+            Err(farcall::Error::Remote(farcall::rpc::Fault::Unauthorized(why))) => {
+                assert!(why.starts_with("`eve` may not"), "{m}: {why}")
+            }
+            other => panic!("{m}: expected a refusal, got {other:?}"),
+        }
+    }
+    // The directory's own node is not checked.
+    server
+        .directory()
+        .bind("billing/local", &disc)
+        .await
+        .unwrap();
+    assert_eq!(audit_dir.list("").await.unwrap().len(), 2);
+    for n in [shop, audit, eve, server] {
+        n.shutdown().await;
+    }
+}

@@ -9,6 +9,7 @@ use farcall_runtime::service::{CallContext, OutcomeFuture, Service};
 use farcall_runtime::transport::{PeerAddr, TrustedNetworks};
 use farcall_runtime::{Fault, Node};
 
+use crate::permissions::{Permissions, Want};
 use crate::protocol::DirectoryApi;
 
 /// The methods that change the directory.
@@ -44,6 +45,27 @@ pub fn authorize_write(peer: &PeerAddr, trusted: &TrustedNetworks) -> Result<(),
 struct WritePolicy {
     access: Mutex<WriteAccess>,
     trusted: Mutex<TrustedNetworks>,
+    /// Per-principal permissions on names; when set, they decide instead
+    /// of `access`.
+    permissions: Mutex<Option<Permissions>>,
+}
+
+/// The directory's methods that name what they touch first, and what
+/// each asks of the permissions.
+fn method_kinds() -> Vec<(u32, Want, bool)> {
+    <dyn DirectoryApi as Interface>::descriptor()
+        .methods
+        .iter()
+        .map(|m| {
+            let want = if WRITE_METHODS.contains(&m.name) {
+                Want::Write
+            } else {
+                Want::Read
+            };
+            // Every method but `find` takes the name (or prefix) first.
+            (m.id, want, m.name != "find")
+        })
+        .collect()
 }
 
 /// The directory's dispatcher behind the write check: a write from
@@ -52,6 +74,7 @@ struct WritePolicy {
 pub(crate) struct Guarded {
     inner: Dispatcher<dyn DirectoryApi>,
     writes: Vec<u32>,
+    kinds: Vec<(u32, Want, bool)>,
     policy: Arc<WritePolicy>,
 }
 
@@ -65,6 +88,7 @@ impl Guarded {
         Guarded {
             inner,
             writes: write_method_ids(),
+            kinds: method_kinds(),
             policy,
         }
     }
@@ -158,6 +182,33 @@ pub fn set_write_access(node: &Node, access: WriteAccess) -> bool {
     true
 }
 
+/// Sets per-principal permissions on the names of `node`'s directory (see
+/// [`Permissions`]); they decide every call over a connection instead of
+/// the [`WriteAccess`]. Returns whether the node has a directory.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use farcall_registry::{Permissions, set_permissions};
+/// use farcall_runtime::Node;
+/// use farcall_runtime::auth::Tokens;
+///
+/// let directory = Node::builder()
+///     .authenticator(Tokens::new().allow("token-of-shop", "shop"))
+///     .listen("tcp://127.0.0.1:0")
+///     .await
+///     .unwrap();
+/// assert!(set_permissions(&directory, Permissions::new().write("shop", "shop/")));
+/// # }
+/// ```
+pub fn set_permissions(node: &Node, permissions: Permissions) -> bool {
+    let Some(policy) = node.extensions().get::<Arc<WritePolicy>>() else {
+        return false;
+    };
+    *policy.permissions.lock().unwrap_or_else(|p| p.into_inner()) = Some(permissions);
+    true
+}
+
 /// Sets which peers `node`'s directory counts as its own host for
 /// [`WriteAccess::SameHost`] and [`WriteAccess::SameHostOrToken`];
 /// returns whether the node has a directory.
@@ -194,9 +245,49 @@ pub(crate) fn write_method_ids() -> Vec<u32> {
         .collect()
 }
 
+impl Guarded {
+    /// The permissions' decision on a call over `conn`, when they are set.
+    fn permitted(
+        &self,
+        p: &Permissions,
+        conn: &farcall_runtime::Connection,
+        id: u32,
+        payload: &[u8],
+    ) -> Result<(), Fault> {
+        let Some(&(_, want, named)) = self.kinds.iter().find(|(m, _, _)| *m == id) else {
+            return Ok(());
+        };
+        if !p.checks(want) {
+            return Ok(());
+        }
+        let who = conn.principal();
+        p.may_at_all(who, want).map_err(Fault::Unauthorized)?;
+        if !named {
+            return p.may(who, want, "").map_err(Fault::Unauthorized);
+        }
+        // Only the name is decoded (postcard: a length, checked against
+        // what the frame holds, then the bytes).
+        let (name, _) = postcard::take_from_bytes::<String>(payload)
+            .map_err(|e| Fault::Decode(format!("the name does not decode: {e}")))?;
+        p.may(who, want, &name).map_err(Fault::Unauthorized)
+    }
+}
+
 impl Service for Guarded {
     fn call(&self, cx: CallContext, method: u64, payload: Bytes) -> OutcomeFuture {
         let id = (method >> 32) as u32;
+        let permissions = self
+            .policy
+            .permissions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let (Some(p), Some(conn)) = (&permissions, &cx.connection) {
+            if let Err(fault) = self.permitted(p, conn, id, &payload) {
+                return Box::pin(std::future::ready(Err(fault)));
+            }
+            return self.inner.call(cx, method, payload);
+        }
         if self.writes.contains(&id)
             && let Some(conn) = &cx.connection
             && let Err(why) = self.admits(conn)

@@ -94,6 +94,7 @@ mod client;
 mod error;
 mod late;
 mod name;
+mod permissions;
 #[allow(unreachable_pub, dead_code)]
 // the generated `DirectoryApiClient` stub alias is not re-exported
 mod protocol;
@@ -106,7 +107,8 @@ use farcall_runtime::rmi::Dispatcher;
 use farcall_runtime::{Node, NodeExtension, ObjectId};
 
 pub use auth::{
-    WRITE_METHODS, WriteAccess, authorize_write, set_trusted_networks, set_write_access,
+    WRITE_METHODS, WriteAccess, authorize_write, set_permissions, set_trusted_networks,
+    set_write_access,
 };
 pub use backend::embedded::{MAX_GROUP, MAX_PAGE, WATCH_BACKLOG};
 pub use client::{DIRECTORY_ENV, DirectoryClient, DirectoryExt};
@@ -114,6 +116,7 @@ pub use error::DirectoryError;
 /// The options of the directory on NATS (the same type as the broker's).
 pub use farcall_runtime::NatsOptions;
 pub use name::{MAX_NAME_LEN, validate_name, validate_prefix};
+pub use permissions::Permissions;
 pub use protocol::{ArgInfo, Change, DirectoryApi, Entry, Found, InterfaceInfo, MethodInfo, Page};
 pub use registered::ExportRegistered;
 pub use store::{DirectoryStore, DirectoryStoreError, Kept, SavedBindings};
