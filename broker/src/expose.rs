@@ -13,6 +13,7 @@ use crate::config::{QueueConfig, Stats, SubscribeOptions};
 use crate::engine::{Engine, QueueCore, lock};
 use crate::error::BrokerError;
 use crate::pack::Packer;
+use crate::permissions::{Op, Permissions};
 use crate::protocol::{
     BATCH_BYTES, BATCH_MESSAGES, BrokerApi, BrokerInfo, WireDelivery, WireMessage,
 };
@@ -24,12 +25,19 @@ const SUBSCRIPTION_WINDOW: u32 = 1024;
 #[derive(Debug)]
 struct Server {
     engine: Arc<Engine>,
-    /// Which node attached each consumer, by (queue, consumer id).
-    owners: Arc<Mutex<HashMap<(String, u64), NodeId>>>,
+    /// Which connection attached each consumer, by (queue, consumer id).
+    owners: Arc<Mutex<HashMap<(String, u64), Holder>>>,
+    /// Who may do what, when the broker was exposed with permissions.
+    permissions: Option<Arc<Permissions>>,
 }
 
-fn caller() -> Option<NodeId> {
-    CallContext::current().map(|cx| cx.caller)
+/// The connection that holds a consumer: its peer and its serial on this
+/// node (0 for the broker's own process), so that only that connection
+/// settles what the consumer holds.
+type Holder = (NodeId, u64);
+
+fn caller() -> Option<Holder> {
+    CallContext::current().map(|cx| (cx.caller, cx.connection.map_or(0, |c| c.serial())))
 }
 
 impl Server {
@@ -43,6 +51,21 @@ impl Server {
                 queue: queue.to_owned(),
                 tag,
             })
+    }
+
+    /// The permissions' decision on `op` on `name`, for a call that came
+    /// over a connection.
+    fn allow(&self, op: Op, name: &str) -> Result<(), BrokerError> {
+        let Some(p) = &self.permissions else {
+            return Ok(());
+        };
+        let Some(cx) = CallContext::current() else {
+            return Ok(());
+        };
+        match &cx.connection {
+            Some(conn) => p.check(conn.principal(), op, name),
+            None => Ok(()),
+        }
     }
 
     fn check_owner(&self, queue: &str, consumer: u64, tag: u64) -> Result<(), BrokerError> {
@@ -73,10 +96,14 @@ impl BrokerApi for Server {
         queue: String,
         config: Option<QueueConfig>,
     ) -> Result<QueueConfig, BrokerError> {
+        // Declaring is for those who send or consume there.
+        self.allow(Op::Send, &queue)
+            .or_else(|_| self.allow(Op::Consume, &queue))?;
         Ok(self.engine.declare(&queue, config)?.config().clone())
     }
 
     async fn send(&self, queue: String, payload: Bytes) -> Result<(), BrokerError> {
+        self.allow(Op::Send, &queue)?;
         self.engine.send(&queue, payload).await
     }
 
@@ -85,11 +112,12 @@ impl BrokerApi for Server {
         queue: String,
         prefetch: u32,
     ) -> Result<(u64, Stream<WireDelivery>), BrokerError> {
+        self.allow(Op::Consume, &queue)?;
         let q = self.engine.declare(&queue, None)?;
         let prefetch = prefetch.clamp(1, farcall_runtime::rmi::MAX_WINDOW);
         let mut consumer = q.consume(prefetch)?;
         let id = consumer.id();
-        let owner = caller().unwrap_or(NodeId(0));
+        let owner = caller().unwrap_or((NodeId(0), 0));
         let key = (queue, id);
         lock(&self.owners).insert(key.clone(), owner);
         let owners = self.owners.clone();
@@ -125,7 +153,9 @@ impl BrokerApi for Server {
     }
 
     async fn publish(&self, subject: String, payload: Bytes) -> Result<(), BrokerError> {
-        let r = self.engine.publish(&subject, payload);
+        let r = self
+            .allow(Op::Publish, &subject)
+            .and_then(|()| self.engine.publish(&subject, payload));
         if let Err(e) = &r {
             tracing::debug!(error = %e, "a one-way publish was refused");
         }
@@ -133,7 +163,12 @@ impl BrokerApi for Server {
     }
 
     async fn publish_batch(&self, packed: Bytes) -> Result<(), BrokerError> {
-        let refused = self.engine.publish_packed(&packed)?;
+        let refused = match &self.permissions {
+            None => self.engine.publish_packed(&packed)?,
+            Some(_) => self.engine.publish_packed_where(&packed, |subject| {
+                self.allow(Op::Publish, subject).is_ok()
+            })?,
+        };
         if refused > 0 {
             tracing::debug!(refused, "one-way publishes were refused");
             return Err(BrokerError::Rejected(format!("{refused} messages refused")));
@@ -146,6 +181,7 @@ impl BrokerApi for Server {
         pattern: String,
         options: SubscribeOptions,
     ) -> Result<Stream<WireMessage>, BrokerError> {
+        self.allow(Op::Subscribe, &pattern)?;
         let mut sub = self.engine.subscribe(&pattern, options)?;
         // What may travel ahead of the subscriber (the stream's buffer and
         // its credit) is at most its own buffer: one that falls behind does
@@ -204,11 +240,13 @@ impl BrokerApi for Server {
     }
 }
 
-/// Serves `engine` at [`ObjectId::BROKER`] on `node`.
-pub(crate) fn expose(node: &Node, engine: Arc<Engine>) {
+/// Serves `engine` at [`ObjectId::BROKER`] on `node`, checking calls
+/// over connections against `permissions` if any.
+pub(crate) fn expose(node: &Node, engine: Arc<Engine>, permissions: Option<Permissions>) {
     let server: Arc<dyn BrokerApi> = Arc::new(Server {
         engine,
         owners: Arc::new(Mutex::new(HashMap::new())),
+        permissions: permissions.map(Arc::new),
     });
     node.serve_object(ObjectId::BROKER, Arc::new(Dispatcher::new(server)));
 }

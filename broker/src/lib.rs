@@ -120,6 +120,7 @@ mod error;
 mod expose;
 pub mod log;
 mod pack;
+mod permissions;
 mod polled;
 #[allow(unreachable_pub, dead_code)]
 mod protocol;
@@ -136,5 +137,6 @@ pub use engine::DLQ_SUFFIX;
 pub use error::BrokerError;
 pub use farcall_runtime::{NatsOptions, REPLICAS_ENV};
 pub use log::Fsync;
+pub use permissions::{Allowed, Permissions};
 pub use protocol::{BrokerApi, BrokerInfo, WireDelivery, WireMessage};
 pub use rpc::Serving;

@@ -222,6 +222,13 @@ pub(crate) struct BrokerServeArgs {
     /// The largest message accepted, in bytes (default 1048576, 1 MiB).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_message: Option<u64>,
+    /// Who may connect and what each may do, from a JSON file: "tokens"
+    /// (principal to token), "certificates" (names admitted by their
+    /// client certificate, with --tls-client-ca) and "principals"
+    /// (principal, or "*", to its "publish", "subscribe", "send" and
+    /// "consume" patterns). See docs/guide/security.md.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
 }
 
 pub(crate) fn parse_count(s: &str) -> Result<u64, String> {

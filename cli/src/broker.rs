@@ -217,8 +217,21 @@ pub(crate) async fn broker_serve(args: BrokerServeArgs) -> Result<(), Fail> {
         )),
         None => broker_failure(e),
     })?;
-    let node = security::node().build();
-    broker.expose(&node).map_err(broker_failure)?;
+    let node = match &args.policy {
+        None => {
+            let node = security::node().build();
+            broker.expose(&node).map_err(broker_failure)?;
+            node
+        }
+        Some(file) => {
+            let policy = security::Policy::read(file)?;
+            let node = policy.authenticate(security::node()).build();
+            broker
+                .expose_with(&node, policy.permissions())
+                .map_err(broker_failure)?;
+            node
+        }
+    };
     let addr = node.add_listener(args.listen.clone()).await.map_err(|e| {
         Fail::new(format!(
             "cannot listen on {}: {}",

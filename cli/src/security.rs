@@ -5,9 +5,15 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
 use clap::Args;
+use farcall::auth::{AnyOf, CertificateNames, Tokens};
+use farcall::mme::{Allowed, Permissions};
 use farcall::node::NodeBuilder;
 use farcall::tls::{ClientAuth, TlsConfig};
+use serde::Deserialize;
 
 use crate::Fail;
 
@@ -99,4 +105,68 @@ fn build(args: &SecurityArgs) -> Result<NodeBuilder, String> {
     }
     let tls = tls.build().map_err(|e| format!("the TLS options: {e}"))?;
     Ok(node.tls(tls))
+}
+
+/// A broker's policy file: who is admitted, and what each may do. (No
+/// `Debug`: it holds tokens.)
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Policy {
+    /// Principal to token.
+    tokens: BTreeMap<String, String>,
+    /// Names admitted by their client certificate (mutual TLS).
+    certificates: Vec<String>,
+    /// Principal (or `*`) to what it may do.
+    principals: HashMap<String, Allowed>,
+}
+
+impl Policy {
+    /// Reads and checks a policy file; the error names the file and never
+    /// shows a token.
+    pub(crate) fn read(file: &Path) -> Result<Policy, Fail> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Fail::usage(format!("--policy {}: {e}", file.display())))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Fail::usage(format!(
+                "--policy {}: not a policy (line {}, column {}: {})",
+                file.display(),
+                e.line(),
+                e.column(),
+                match e.classify() {
+                    serde_json::error::Category::Data =>
+                        "a field or value is not what a policy holds",
+                    _ => "not valid JSON",
+                }
+            ))
+        })
+    }
+
+    /// `node` with an authenticator for the policy's tokens and
+    /// certificates (none if it names neither).
+    pub(crate) fn authenticate(&self, node: NodeBuilder) -> NodeBuilder {
+        if self.tokens.is_empty() && self.certificates.is_empty() {
+            return node;
+        }
+        let mut any = AnyOf::new();
+        if !self.certificates.is_empty() {
+            any = any.or(CertificateNames::allow(self.certificates.clone()));
+        }
+        if !self.tokens.is_empty() {
+            let tokens = self
+                .tokens
+                .iter()
+                .fold(Tokens::new(), |t, (who, token)| t.allow(token, who.clone()));
+            any = any.or(tokens);
+        }
+        node.authenticator(any)
+    }
+
+    /// The permissions on subjects and queues.
+    pub(crate) fn permissions(&self) -> Permissions {
+        self.principals
+            .iter()
+            .fold(Permissions::new(), |p, (who, allowed)| {
+                p.allow(who, allowed.clone())
+            })
+    }
 }

@@ -170,3 +170,79 @@ fn bad_tls_options_are_one_line_errors() {
     );
     assert!(err.contains("/nonexistent/ca.pem"), "{err}");
 }
+
+#[test]
+fn a_broker_policy_file() {
+    let files = Files::new("cli-policy");
+    let policy = files.write(
+        "policy.json",
+        r#"{
+            "tokens": { "shop": "token-of-shop", "warehouse": "token-of-warehouse" },
+            "principals": {
+                "*": { "send": ["orders"] },
+                "warehouse": { "consume": ["orders"] }
+            }
+        }"#,
+    );
+    let broker = Served::start_blocking(
+        Command::new(BIN)
+            .args([
+                "broker",
+                "serve",
+                "--listen",
+                "tcp://127.0.0.1:0",
+                "--policy",
+            ])
+            .arg(&policy),
+    );
+    let run = |args: &[&str], token: Option<&str>| {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .args(["--broker", &broker.addr])
+            .env_remove("FARCALL_TOKEN");
+        if let Some(t) = token {
+            c.env("FARCALL_TOKEN", t);
+        }
+        c.output().expect("farcall runs")
+    };
+    ok(&run(&["send", "orders", "1"], Some("token-of-shop")));
+    let err = fails(&run(&["recv", "orders", "--ack"], Some("token-of-shop")), 1);
+    assert!(
+        err.contains("`shop` may not consume from `orders`"),
+        "{err}"
+    );
+    let err = fails(&run(&["send", "orders", "2"], None), 1);
+    assert!(err.contains("requires a token"), "{err}");
+    let err = fails(&run(&["send", "orders", "2"], Some("token-of-eve")), 1);
+    assert!(
+        err.contains("not accepted") && !err.contains("token-of-eve"),
+        "{err}"
+    );
+    let out = run(
+        &["recv", "orders", "--ack", "--json"],
+        Some("token-of-warehouse"),
+    );
+    assert_eq!(ok(&out).lines().count(), 1);
+
+    // A policy that is not one: a usage error that shows no token.
+    let bad = files.write(
+        "bad.json",
+        r#"{ "tokens": { "x": "secret-x" }, "roles": [] }"#,
+    );
+    let out = Command::new(BIN)
+        .args([
+            "broker",
+            "serve",
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--policy",
+        ])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = fails(&out, 2);
+    assert!(
+        err.contains("not a policy") && !err.contains("secret-x"),
+        "{err}"
+    );
+}

@@ -152,10 +152,30 @@ impl Broker {
     /// it with [`Broker::connect`] and `node`'s address. Only a broker in
     /// this process can be exposed.
     pub fn expose(&self, node: &Node) -> Result<(), BrokerError> {
+        self.expose_as(node, None)
+    }
+
+    /// [`Broker::expose`], with per-principal permissions on subjects and
+    /// queues (see [`Permissions`](crate::Permissions)): every call that
+    /// comes over a connection is checked against them; what is not
+    /// allowed is [`BrokerError::Unauthorized`].
+    pub fn expose_with(
+        &self,
+        node: &Node,
+        permissions: crate::Permissions,
+    ) -> Result<(), BrokerError> {
+        self.expose_as(node, Some(permissions))
+    }
+
+    fn expose_as(
+        &self,
+        node: &Node,
+        permissions: Option<crate::Permissions>,
+    ) -> Result<(), BrokerError> {
         let engine = self.inner.backend.engine().ok_or_else(|| {
             BrokerError::Config("only a broker in this process can be exposed".into())
         })?;
-        crate::expose::expose(node, engine.clone());
+        crate::expose::expose(node, engine.clone(), permissions);
         Ok(())
     }
 

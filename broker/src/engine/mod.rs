@@ -238,13 +238,25 @@ impl Engine {
     /// (subject, size) are left out and counted in the result, and a batch
     /// malformed from some point on is published up to there.
     pub(crate) fn publish_packed(&self, batch: &Bytes) -> Result<usize, BrokerError> {
+        self.publish_packed_where(batch, |_| true)
+    }
+
+    /// [`Engine::publish_packed`], refusing (and counting) the messages
+    /// whose subject `allowed` refuses.
+    pub(crate) fn publish_packed_where(
+        &self,
+        batch: &Bytes,
+        allowed: impl Fn(&str) -> bool,
+    ) -> Result<usize, BrokerError> {
         self.check_open()?;
         let max = self.config.max_message as usize;
         let mut refused = 0;
         let mut good: Vec<(&str, Bytes)> = Vec::new();
         for m in crate::pack::unpack(batch) {
             match m {
-                Ok((s, p)) if p.len() <= max && validate_subject(s).is_ok() => good.push((s, p)),
+                Ok((s, p)) if p.len() <= max && validate_subject(s).is_ok() && allowed(s) => {
+                    good.push((s, p))
+                }
                 Ok(_) => refused += 1,
                 Err(e) => {
                     tracing::debug!(error = %e, "a malformed batch; its rest is dropped");

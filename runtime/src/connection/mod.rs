@@ -299,7 +299,9 @@ impl Connection {
         self.shared.state.load(Ordering::Acquire) == DEAD
     }
 
-    pub(crate) fn serial(&self) -> u64 {
+    /// A number that tells this node's connections apart: never the
+    /// same for two connections of one node.
+    pub fn serial(&self) -> u64 {
         self.shared.serial
     }
 
