@@ -135,7 +135,7 @@ pub use config::{
 };
 pub use engine::DLQ_SUFFIX;
 pub use error::BrokerError;
-pub use farcall_runtime::{NatsOptions, REPLICAS_ENV};
+pub use farcall_runtime::{NatsAuth, NatsOptions, NatsTls, REPLICAS_ENV};
 pub use log::Fsync;
 pub use permissions::{Allowed, Permissions};
 pub use protocol::{BrokerApi, BrokerInfo, WireDelivery, WireMessage};

@@ -114,7 +114,7 @@ pub use backend::embedded::{MAX_GROUP, MAX_PAGE, WATCH_BACKLOG};
 pub use client::{DIRECTORY_ENV, DirectoryClient, DirectoryExt};
 pub use error::DirectoryError;
 /// The options of the directory on NATS (the same type as the broker's).
-pub use farcall_runtime::NatsOptions;
+pub use farcall_runtime::{NatsAuth, NatsOptions, NatsTls};
 pub use name::{MAX_NAME_LEN, validate_name, validate_prefix};
 pub use permissions::Permissions;
 pub use protocol::{ArgInfo, Change, DirectoryApi, Entry, Found, InterfaceInfo, MethodInfo, Page};

@@ -114,12 +114,70 @@ pub struct NatsOptions {
     /// server, 3 on a three-server cluster to survive the loss of one.
     /// Streams and buckets that exist already are used as they are.
     pub replicas: usize,
+    /// How to authenticate to the server.
+    pub auth: NatsAuth,
+    /// TLS to the server.
+    pub tls: NatsTls,
 }
 
 impl Default for NatsOptions {
     fn default() -> Self {
-        NatsOptions { replicas: 1 }
+        NatsOptions {
+            replicas: 1,
+            auth: NatsAuth::None,
+            tls: NatsTls::default(),
+        }
     }
+}
+
+/// How farcall authenticates to a NATS server. Secrets never show in
+/// `Debug` output.
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NatsAuth {
+    /// No credentials.
+    #[default]
+    None,
+    /// A token (nats-server's `authorization { token }`).
+    Token(String),
+    /// A user name and password.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password.
+        password: String,
+    },
+    /// An NKey seed (`SU…`).
+    NKey(String),
+    /// A `.creds` file (a user JWT and its NKey seed), as `nsc` writes it.
+    CredentialsFile(std::path::PathBuf),
+}
+
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NatsAuth::None => f.write_str("None"),
+            NatsAuth::Token(_) => f.write_str("Token(<hidden>)"),
+            NatsAuth::UserPassword { user, .. } => write!(f, "UserPassword({user}, <hidden>)"),
+            NatsAuth::NKey(_) => f.write_str("NKey(<hidden>)"),
+            NatsAuth::CredentialsFile(p) => write!(f, "CredentialsFile({})", p.display()),
+        }
+    }
+}
+
+/// TLS from farcall to a NATS server (`nats://` addresses; `tls://` names
+/// a farcall node).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NatsTls {
+    /// Refuse to talk to the server without TLS.
+    pub require: bool,
+    /// Roots (PEM file) the server's certificate must be signed by; the
+    /// system's roots otherwise.
+    pub roots: Option<std::path::PathBuf>,
+    /// A client certificate and its key (PEM files), for servers that
+    /// verify clients.
+    pub client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl NatsOptions {
@@ -130,7 +188,10 @@ impl NatsOptions {
             .and_then(|v| v.trim().parse().ok())
             .filter(|r: &usize| (1..=5).contains(r))
             .unwrap_or(1);
-        NatsOptions { replicas }
+        NatsOptions {
+            replicas,
+            ..NatsOptions::default()
+        }
     }
 }
 

@@ -59,7 +59,7 @@ pub mod transport;
 pub mod wire;
 
 pub use address::{Address, AddressError};
-pub use config::{Limits, NatsOptions, REPLICAS_ENV};
+pub use config::{Limits, NatsAuth, NatsOptions, NatsTls, REPLICAS_ENV};
 pub use connection::Connection;
 pub use error::{Error, Result};
 pub use id::{NodeId, ObjectId};

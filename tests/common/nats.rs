@@ -46,12 +46,18 @@ impl NatsServer {
     /// loud line) when there is no nats-server and `FARCALL_REQUIRE_NATS`
     /// is not `1`.
     pub(crate) fn start() -> Option<NatsServer> {
+        NatsServer::start_with(&[])
+    }
+
+    /// [`NatsServer::start`] with more command-line options (`--auth`,
+    /// `--tls` and its files, ...).
+    pub(crate) fn start_with(extra: &[String]) -> Option<NatsServer> {
         let bin = binary()?;
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
             let store = TempDir::new("nats");
             let [port, monitor] = free_ports();
-            let server = Server::spawn(&bin, store.path(), "n1", port, monitor, &[]);
+            let server = Server::spawn(&bin, store.path(), "n1", port, monitor, extra);
             match server.and_then(|mut s| s.ready().map(|()| s)) {
                 Ok(server) => {
                     return Some(NatsServer {

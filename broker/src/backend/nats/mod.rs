@@ -139,7 +139,9 @@ impl Nats {
     /// Connects to the NATS server at `url` (`nats://host:port`, or several
     /// servers of one cluster separated by commas).
     pub(crate) async fn connect(url: &str, options: NatsOptions) -> Result<Nats, BrokerError> {
-        let client = async_nats::ConnectOptions::new()
+        let client = connect_options(&options)
+            .await
+            .map_err(BrokerError::Config)?
             .request_timeout(None)
             .retain_servers_order()
             .connect(server_addrs(url).map_err(BrokerError::Config)?)
@@ -342,4 +344,34 @@ impl MessageSource for NatsSubscription {
     fn dropped(&self) -> u64 {
         self.reader.dropped()
     }
+}
+
+/// The connect options of `options`: credentials and TLS.
+async fn connect_options(options: &NatsOptions) -> Result<async_nats::ConnectOptions, String> {
+    use farcall_runtime::NatsAuth;
+    let o = async_nats::ConnectOptions::new();
+    let mut o = match &options.auth {
+        NatsAuth::Token(t) => o.token(t.clone()),
+        NatsAuth::UserPassword { user, password } => {
+            o.user_and_password(user.clone(), password.clone())
+        }
+        NatsAuth::NKey(seed) => o.nkey(seed.clone()),
+        NatsAuth::CredentialsFile(path) => o.credentials_file(path).await.map_err(|e| {
+            format!(
+                "cannot read the NATS credentials file {}: {e}",
+                path.display()
+            )
+        })?,
+        _ => o,
+    };
+    if options.tls.require {
+        o = o.require_tls(true);
+    }
+    if let Some(roots) = &options.tls.roots {
+        o = o.add_root_certificates(roots.clone());
+    }
+    if let Some((cert, key)) = &options.tls.client_cert {
+        o = o.add_client_certificate(cert.clone(), key.clone());
+    }
+    Ok(o)
 }

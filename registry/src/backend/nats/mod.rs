@@ -28,6 +28,8 @@
 //! What the bucket's keys and values hold is in `stored`.
 
 use std::collections::{BTreeMap, HashMap};
+
+use connect::connect_options;
 use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -42,6 +44,7 @@ use crate::backend::embedded::{MAX_GROUP, MAX_PAGE};
 use crate::name::{validate_name, validate_prefix};
 use crate::protocol::{Change, DirectoryApi, Entry, Found, InterfaceInfo, Page, interface_name};
 
+mod connect;
 mod stored;
 
 use stored::{Stored, changes, decode, encode, fresh, key_of, name_of, now_ms};
@@ -112,7 +115,9 @@ impl KvDirectory {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let client = async_nats::ConnectOptions::new()
+        let client = connect_options(options)
+            .await
+            .map_err(DirectoryError::Config)?
             .request_timeout(Some(CALL_TIMEOUT))
             .retain_servers_order()
             .connect(addrs)
