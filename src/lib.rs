@@ -80,7 +80,9 @@
 //!   the subtrait), doc comments, `#[cfg]` on methods, default bodies.
 //! - `#[remote(oneway)]` on a method returning `Result<(), E>`: no reply is
 //!   sent; the call returns once the message is queued.
-//!   `#[remote(idempotent)]` marks a method as safe to retry.
+//!   `#[remote(idempotent)]` marks a method as safe to retry;
+//!   `#[remote(role = "admin")]` (any number) gives it roles that
+//!   authorization policies read ([`auth::AccessRules`]: `@admin`).
 //! - Generated: the trait (its futures boxed, so `dyn Trait` works and an
 //!   `Arc<dyn Trait>` may hold a stub or a local object), `TraitClient`
 //!   (the stub), the dispatcher, and an interface descriptor in the

@@ -27,6 +27,9 @@ pub trait Account {
     async fn deposit(&self, amount: u64) -> Result<u64, RemoteError>;
     /// Who the server says is calling.
     async fn caller(&self) -> Result<String, RemoteError>;
+    /// Empties the account: for administrators.
+    #[remote(role = "admin")]
+    async fn wipe(&self) -> Result<(), RemoteError>;
 }
 
 #[derive(Default)]
@@ -44,6 +47,10 @@ impl Account for Arc<Ledger> {
     async fn deposit(&self, amount: u64) -> Result<u64, RemoteError> {
         self.deposits.fetch_add(1, Ordering::SeqCst);
         Ok(self.balance.fetch_add(amount, Ordering::SeqCst) + amount)
+    }
+    async fn wipe(&self) -> Result<(), RemoteError> {
+        self.balance.store(0, Ordering::SeqCst);
+        Ok(())
     }
     async fn caller(&self) -> Result<String, RemoteError> {
         let cx = CallContext::current().expect("a call's context");
@@ -270,6 +277,63 @@ async fn a_certificate_allow_list_under_mutual_tls() {
         Ok(_) => panic!("a certificate off the list was accepted"),
     }
     for n in [alice, eve, server] {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_by_the_roles_the_trait_gives_its_methods() {
+    let wipe = farcall::rmi::catalogue()
+        .find(|d| d.name == "Account")
+        .unwrap()
+        .methods
+        .iter()
+        .find(|m| m.name == "wipe")
+        .unwrap();
+    assert_eq!(wipe.roles, ["admin"]);
+
+    let ledger = Arc::new(Ledger::default());
+    ledger.balance.store(50, Ordering::SeqCst);
+    let server = Node::builder()
+        .authenticator(
+            Tokens::new()
+                .allow(ALICE_TOKEN, "alice")
+                .allow(OPS_TOKEN, "ops"),
+        )
+        .authorizer(
+            AccessRules::new()
+                .allow("*", "Account", "balance")
+                .allow("ops", "*", "@admin"),
+        )
+        .listen("tcp://127.0.0.1:0")
+        .await
+        .unwrap();
+    let _: Remote<dyn Account> = server.serve("account", ledger.clone());
+    let addr = server.local_addr().unwrap();
+    let alice = with_token(ALICE_TOKEN);
+    let as_alice = alice
+        .connect_service::<dyn Account>(&addr, "account")
+        .await
+        .unwrap();
+    match as_alice.wipe().await {
+        Err(RemoteError::Unauthorized(why)) => {
+            assert_eq!(why, "`alice` may not call `Account::wipe`")
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    let ops = with_token(OPS_TOKEN);
+    let as_ops = ops
+        .connect_service::<dyn Account>(&addr, "account")
+        .await
+        .unwrap();
+    as_ops.wipe().await.unwrap();
+    // `@admin` is not every method: ops may not deposit.
+    assert!(matches!(
+        as_ops.deposit(1).await,
+        Err(RemoteError::Unauthorized(_))
+    ));
+    assert_eq!(as_alice.balance().await.unwrap(), 0);
+    for n in [alice, ops, server] {
         n.shutdown().await;
     }
 }

@@ -58,6 +58,8 @@ pub(crate) struct MethodArgs {
     pub(crate) oneway: bool,
     /// Safe to retry on another object.
     pub(crate) idempotent: bool,
+    /// `role = "..."`, each: read by authorization policies.
+    pub(crate) roles: Vec<String>,
 }
 
 /// Takes the `#[remote(...)]` attributes off a method, returning what they
@@ -76,9 +78,22 @@ pub(crate) fn take_method_args(attrs: &mut Vec<Attribute>) -> syn::Result<Method
             } else if m.path.is_ident("idempotent") {
                 out.idempotent = true;
                 Ok(())
+            } else if m.path.is_ident("role") {
+                let form = "a role is a name in a string: #[remote(role = \"admin\")]";
+                let lit: LitStr = m
+                    .value()
+                    .map_err(|e| syn::Error::new(e.span(), form))?
+                    .parse()
+                    .map_err(|e| syn::Error::new(e.span(), form))?;
+                let role = lit.value();
+                if role.is_empty() || role.contains(char::is_whitespace) {
+                    return Err(syn::Error::new_spanned(&lit, form));
+                }
+                out.roles.push(role);
+                Ok(())
             } else {
                 Err(m.error(
-                    "unknown argument; a method takes #[remote(oneway)] or #[remote(idempotent)]",
+                    "unknown argument; a method takes #[remote(oneway)], #[remote(idempotent)] or #[remote(role = \"...\")]",
                 ))
             }
         });

@@ -264,8 +264,9 @@ impl AccessRules {
         AccessRules::default()
     }
 
-    /// Allows `principal` (or `*`) to call `method` (or `*`) of
-    /// `interface` (or `*`; the name `#[remote]` gives the trait).
+    /// Allows `principal` (or `*`) to call `method` (or `*`, or `@role`:
+    /// every method `#[remote(role = "role")]` marks) of `interface` (or
+    /// `*`; the name `#[remote]` gives the trait).
     pub fn allow(mut self, principal: &str, interface: &str, method: &str) -> AccessRules {
         self.by_principal
             .entry(principal.to_owned())
@@ -282,7 +283,11 @@ impl AccessRules {
     fn matches(&self, rule: usize, r: &Request<'_>) -> bool {
         let (_, interface, method) = &self.rules[rule];
         let name_ok = |pattern: &str, name: Option<&str>| pattern == "*" || name == Some(pattern);
-        name_ok(interface, r.interface.map(|i| i.name)) && name_ok(method, r.method.map(|m| m.name))
+        let method_ok = match method.strip_prefix('@') {
+            Some(role) => r.method.is_some_and(|m| m.roles.contains(&role)),
+            None => name_ok(method, r.method.map(|m| m.name)),
+        };
+        name_ok(interface, r.interface.map(|i| i.name)) && method_ok
     }
 }
 

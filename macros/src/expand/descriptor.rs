@@ -117,6 +117,7 @@ impl Generator<'_> {
             let result = ast::type_text(&m.output);
             let oneway = m.flags.oneway;
             let idempotent = m.flags.idempotent;
+            let roles = &m.flags.roles;
             let args = m.args.iter().map(|(n, t)| {
                 let n = n.to_string();
                 let t = ast::type_text(t);
@@ -146,6 +147,7 @@ impl Generator<'_> {
                         types: structure.types,
                         oneway: #oneway,
                         idempotent: #idempotent,
+                        roles: &[#(#roles),*],
                     });
                 }
             }

@@ -45,6 +45,9 @@ pub struct MethodDescriptor {
     pub oneway: bool,
     /// Safe to retry on another object.
     pub idempotent: bool,
+    /// The roles `#[remote(role = "...")]` gives the method, for
+    /// authorization policies to read (see `farcall::auth::AccessRules`).
+    pub roles: &'static [&'static str],
 }
 
 impl MethodDescriptor {
