@@ -287,6 +287,12 @@ pub(crate) struct ServeArgs {
     /// from the same host.
     #[arg(long, requires = "write_token_file")]
     pub(crate) token_only: bool,
+    /// Who may connect and which names each may write and read, from a
+    /// JSON file: "tokens", "certificates", "write" and "read" (principal
+    /// to name prefixes), "restrict_reads". Replaces the same-host rule
+    /// and the write token. See docs/guide/security.md.
+    #[arg(long, value_name = "FILE", conflicts_with = "write_token_file")]
+    pub(crate) policy: Option<PathBuf>,
 }
 
 pub(crate) fn parse_seconds(s: &str) -> Result<Duration, String> {

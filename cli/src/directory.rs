@@ -79,7 +79,21 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Fail> {
         }
         None => None,
     };
-    let node = security::node().limits(limits).build();
+    let policy = args
+        .policy
+        .as_deref()
+        .map(security::Policy::read)
+        .transpose()?;
+    let mut builder = security::node().limits(limits);
+    if let Some(p) = &policy {
+        builder = p.authenticate(builder);
+    }
+    let node = builder.build();
+    if let Some(p) = &policy
+        && !farcall::directory::set_permissions(&node, p.names())
+    {
+        return Err(Fail::new("this node has no directory to guard"));
+    }
     if let Some(access) = access
         && !set_write_access(&node, access)
     {

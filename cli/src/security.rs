@@ -116,8 +116,16 @@ pub(crate) struct Policy {
     tokens: BTreeMap<String, String>,
     /// Names admitted by their client certificate (mutual TLS).
     certificates: Vec<String>,
-    /// Principal (or `*`) to what it may do.
+    /// The broker's: principal (or `*`) to what it may do.
     principals: HashMap<String, Allowed>,
+    /// The directory's: principal (or `*`) to the name prefixes it may
+    /// write under.
+    write: BTreeMap<String, Vec<String>>,
+    /// The directory's: principal (or `*`) to the name prefixes it may
+    /// read under, once reads are restricted.
+    read: BTreeMap<String, Vec<String>>,
+    /// The directory's: whether reads need a permission.
+    restrict_reads: bool,
 }
 
 impl Policy {
@@ -159,6 +167,25 @@ impl Policy {
             any = any.or(tokens);
         }
         node.authenticator(any)
+    }
+
+    /// The directory's permissions on names.
+    pub(crate) fn names(&self) -> farcall::directory::Permissions {
+        let mut p = farcall::directory::Permissions::new();
+        for (who, prefixes) in &self.write {
+            for prefix in prefixes {
+                p = p.write(who, prefix);
+            }
+        }
+        for (who, prefixes) in &self.read {
+            for prefix in prefixes {
+                p = p.read(who, prefix);
+            }
+        }
+        if self.restrict_reads {
+            p = p.restrict_reads();
+        }
+        p
     }
 
     /// The permissions on subjects and queues.

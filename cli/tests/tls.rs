@@ -246,3 +246,41 @@ fn a_broker_policy_file() {
         "{err}"
     );
 }
+
+#[test]
+fn a_directory_policy_file() {
+    let files = Files::new("cli-directory-policy");
+    let policy = files.write(
+        "policy.json",
+        r#"{
+            "tokens": { "shop": "token-of-shop", "audit": "token-of-audit" },
+            "write": { "shop": ["shop/"] },
+            "read": { "audit": [""] },
+            "restrict_reads": true
+        }"#,
+    );
+    let dir = Served::start_blocking(
+        Command::new(BIN)
+            .args([
+                "directory",
+                "serve",
+                "--listen",
+                "tcp://127.0.0.1:0",
+                "--policy",
+            ])
+            .arg(&policy),
+    );
+    let ls = |token: &str, prefix: &str| {
+        Command::new(BIN)
+            .args(["ls", prefix, "--directory", &dir.addr])
+            .env("FARCALL_TOKEN", token)
+            .output()
+            .expect("farcall runs")
+    };
+    ok(&ls("token-of-audit", ""));
+    ok(&ls("token-of-shop", "shop/"));
+    let err = fails(&ls("token-of-shop", ""), 1);
+    assert!(err.contains("`shop` may not read under ``"), "{err}");
+    let err = fails(&ls("token-of-nobody", ""), 1);
+    assert!(err.contains("not accepted"), "{err}");
+}
