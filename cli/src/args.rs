@@ -37,6 +37,14 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
     #[command(flatten)]
     pub(crate) security: crate::security::SecurityArgs,
+    /// What is logged on stderr: error, warn, info, debug or trace
+    /// (default: info for `serve`, warn otherwise); RUST_LOG, when set,
+    /// takes precedence (e.g. RUST_LOG=farcall_broker=debug).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub(crate) log_level: Option<tracing::Level>,
+    /// How log lines look: text or json (one object per line).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub(crate) log_format: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,7 @@
 //! `broker serve`, `broker stats`, `pub`, `sub`, `send` and `recv`.
 
 use farcall::Node;
-use farcall::mme::{Broker, BrokerConfig, BrokerError, QueueConfig, SubscribeOptions};
+use farcall::mme::{Broker, BrokerConfig, BrokerError, Fsync, QueueConfig, SubscribeOptions};
 use serde_json::Value;
 
 use crate::args::{BrokerArg, BrokerServeArgs, PubArgs, RecvArgs, SendArgs, StatsArgs, SubArgs};
@@ -243,7 +243,19 @@ pub(crate) async fn broker_serve(args: BrokerServeArgs) -> Result<(), Fail> {
     // the broker at once.
     let stopped = stop_signals()?;
     print_out(&format!("listening on {addr}\n"))?;
+    tracing::info!(
+        address = %addr,
+        data = %args.data.as_ref().map_or_else(|| "none (no durable queues)".to_owned(), |d| d.display().to_string()),
+        fsync = %match args.fsync.unwrap_or_default() {
+            Fsync::Always => "before each confirmation".to_owned(),
+            Fsync::Every(d) => format!("every {} ms", d.as_millis()),
+        },
+        max_message = broker.max_message(),
+        policy = args.policy.is_some(),
+        "the broker serves"
+    );
     stopped.await;
+    tracing::info!("stopping: the broker closes, its durable queues reach the disk");
     // Close the broker first: it takes no more messages and its durable
     // queues reach the disk; then the connections go.
     let closed = broker.close().await;

@@ -127,9 +127,23 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Fail> {
         }
         None => None,
     };
+    // Caught before the address is printed: whoever reads it may stop
+    // the directory at once.
+    let stopped = crate::broker::stop_signals()?;
     print_out(&format!("listening on {addr}\n"))?;
-    std::future::pending::<()>().await;
-    drop(node);
+    tracing::info!(
+        address = %addr,
+        data = %args.data.as_ref().map_or_else(|| "none (in memory)".to_owned(), |d| d.display().to_string()),
+        lease_time_s = node.limits().lease_time.as_secs_f64(),
+        policy = args.policy.is_some(),
+        "the directory serves"
+    );
+    stopped.await;
+    tracing::info!("stopping: the directory closes its connections");
+    // The bindings on disk are saved after every change; the last save
+    // completes before `_kept` drops.
+    node.shutdown().await;
+    drop(_kept);
     Ok(())
 }
 

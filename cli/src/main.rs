@@ -162,6 +162,7 @@ fn one_line_clap_error(rendered: &str, argv: &[String]) -> String {
 
 async fn run(cli: Cli) -> Result<(), Fail> {
     security::init(&cli.security)?;
+    logs(&cli);
     match cli.command {
         Command::Directory(DirectoryCommand::Serve(args)) => directory::serve(args).await,
         Command::Ls(args) => directory::ls(args).await,
@@ -232,4 +233,33 @@ fn print_out(s: &str) -> Result<(), Fail> {
         .write_all(s.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| Fail::new(format!("cannot write the output: {e}")))
+}
+
+/// Installs the log subscriber: RUST_LOG if set, else `--log-level`, else
+/// info for the servers and warn for the one-shot commands; text or JSON
+/// lines on stderr (stdout carries the commands' output).
+fn logs(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let serving = matches!(
+        cli.command,
+        Command::Directory(DirectoryCommand::Serve(_)) | Command::Broker(BrokerCommand::Serve(_))
+    );
+    let level = cli.log_level.unwrap_or(if serving {
+        tracing::Level::INFO
+    } else {
+        tracing::Level::WARN
+    });
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::new(v),
+        _ => EnvFilter::new(level.as_str().to_ascii_lowercase()),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = if cli.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }

@@ -105,6 +105,13 @@ impl Engine {
                 }
             };
             let q = self.make_queue(&name, config)?;
+            let s = q.stats();
+            tracing::info!(
+                queue = %name,
+                messages = s.depth,
+                durable = q.config().durable,
+                "queue recovered"
+            );
             queues.insert(name, q);
         }
         Ok(())

@@ -253,10 +253,21 @@ impl SubCore {
                 match self.options.policy {
                     SlowPolicy::DropOldest => {
                         b.q.pop_front();
+                        // Said once per subscriber, when it starts to lag.
+                        if b.dropped == 0 {
+                            tracing::info!(
+                                buffer = self.options.buffer,
+                                "a slow subscriber's buffer is full: its oldest messages are dropped"
+                            );
+                        }
                         b.dropped += 1;
                         dropped += 1;
                     }
                     SlowPolicy::Disconnect => {
+                        tracing::info!(
+                            buffer = self.options.buffer,
+                            "a slow subscriber's buffer is full: it is cut off"
+                        );
                         b.cut = true;
                         drop(b);
                         self.notify.notify_one();

@@ -466,6 +466,11 @@ impl Shared {
                     if now.duration_since(since) < lease {
                         return true;
                     }
+                    tracing::info!(
+                        name = %name,
+                        owner = %m.r.owner(),
+                        "a binding's owner stayed unreachable for a lease time: removed"
+                    );
                     changes.push(unbound(name, &m.r));
                     gone.push(m.r.clone());
                     false
