@@ -74,7 +74,7 @@ impl IntoAddress for &String {
 ///     .await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct NodeBuilder {
     limits: Limits,
     id: Option<NodeId>,
@@ -82,6 +82,19 @@ pub struct NodeBuilder {
     tls: Tls,
     authenticator: Option<Installed<dyn Authenticator>>,
     authorizer: Option<Installed<dyn Authorizer>>,
+}
+
+/// Credentials are secrets: the builder shows whether it has them, never
+/// what they are.
+impl fmt::Debug for NodeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeBuilder")
+            .field("limits", &self.limits)
+            .field("id", &self.id)
+            .field("credentials", &self.credentials.as_ref().map(|_| "<hidden>"))
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NodeBuilder {

@@ -23,7 +23,7 @@ pub const HELLO_PREFIX: usize = 12;
 pub const ANSWER_PREFIX: usize = 13;
 
 /// What the dialing side announces.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// The dialer's node id.
     pub node: NodeId,
@@ -33,6 +33,19 @@ pub struct Hello {
     pub max_in_flight: u32,
     /// Reserved for authentication; empty today and ignored by listeners.
     pub credentials: Option<Bytes>,
+}
+
+/// The credentials are a secret: shown as present or not, never as
+/// they are.
+impl std::fmt::Debug for Hello {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hello")
+            .field("node", &self.node)
+            .field("max_frame_len", &self.max_frame_len)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("credentials", &self.credentials.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
 }
 
 /// What the listening side answers when it accepts.
