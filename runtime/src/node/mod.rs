@@ -2,6 +2,7 @@
 
 mod extensions;
 mod hooks;
+mod redial;
 
 pub use extensions::Extensions;
 
