@@ -258,6 +258,7 @@ impl Drop for NodeInner {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[must_use = "dropping the last clone of a `Node` stops its listeners and closes its connections"]
 pub struct Node {
     inner: Arc<NodeInner>,
 }
