@@ -511,7 +511,12 @@ async fn zero_prefetch_is_refused(backend: Backend) {
     };
     let q = w.a.queue::<u64>("prefetch").await.unwrap();
     let e = q.consume_with(0).await.unwrap_err();
-    assert_eq!(e, BrokerError::ZeroPrefetch { queue: "prefetch".into() });
+    assert_eq!(
+        e,
+        BrokerError::ZeroPrefetch {
+            queue: "prefetch".into()
+        }
+    );
     assert_eq!(
         e.to_string(),
         "a consumer of queue \"prefetch\" with a prefetch of 0 would never receive a message: \

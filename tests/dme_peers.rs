@@ -199,10 +199,17 @@ async fn clones_are_one_peer_until_the_last_is_dropped(t: Transport) {
         let n = incoming.message;
         incoming.reply(n + 1).unwrap();
     });
-    assert_eq!(within(10, "the clone's answer", q.request(p_id, 1)).await.unwrap(), 2);
+    assert_eq!(
+        within(10, "the clone's answer", q.request(p_id, 1))
+            .await
+            .unwrap(),
+        2
+    );
     answered.await.unwrap();
     q.send(p_id, 5).await.unwrap();
-    let got = within(10, "the original receiving", p.recv()).await.unwrap();
+    let got = within(10, "the original receiving", p.recv())
+        .await
+        .unwrap();
     assert_eq!((got.from, got.message), (q.id(), 5));
 
     // The last clone goes: the peer stops serving.

@@ -111,7 +111,10 @@ async fn a_server_that_stays_down_is_reported_once_the_window_passes() {
         let took = started.elapsed();
         // The reconnect window (2 s) bounds the wait, not the 20 s deadline.
         assert!(took < Duration::from_secs(8), "gave up after {took:?}");
-        assert!(took >= Duration::from_millis(1500), "gave up after {took:?}");
+        assert!(
+            took >= Duration::from_millis(1500),
+            "gave up after {took:?}"
+        );
         assert!(matches!(e, Error::Disconnected(_)), "got {e:?}");
         let text = e.to_string();
         assert!(

@@ -118,8 +118,8 @@ mod config;
 mod engine;
 mod error;
 mod expose;
-mod mediated;
 pub mod log;
+mod mediated;
 mod pack;
 mod polled;
 #[allow(unreachable_pub, dead_code)]

@@ -126,9 +126,7 @@ where
     /// answer. Returns once the message is queued for the socket (after a
     /// re-dial, within the default deadline, if the connection broke).
     pub async fn send(&self, req: Req) -> Result<()> {
-        let deadline = self
-            .deadline
-            .unwrap_or(self.node.limits().default_deadline);
+        let deadline = self.deadline.unwrap_or(self.node.limits().default_deadline);
         let (conn, _) = self.live(deadline).await?;
         conn.send(ObjectId::DME, super::REQUEST, &req).await
     }

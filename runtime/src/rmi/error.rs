@@ -78,7 +78,10 @@ pub enum RemoteError {
     /// connection that leads there.
     #[error("no route to the destination")]
     NoRoute,
-    /// The server is at its limit of calls in flight.
+    /// The server is at its limit of calls in flight. A farcall caller
+    /// never causes it: the limit is announced in the handshake and a
+    /// caller past it waits for a free slot (back-pressure); only a peer
+    /// that ignores the announcement is answered so.
     #[error("the server is overloaded")]
     Overloaded,
     /// The remote handler panicked (the server goes on).
