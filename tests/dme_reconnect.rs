@@ -52,6 +52,14 @@ async fn a_client_reaches_a_restarted_server_on_its_own() {
 
         first.shutdown().await;
         drop(first);
+        // The client has seen its connection close (a request racing the
+        // close would be in flight at the break: `Disconnected` at once).
+        within(
+            10,
+            "the client seeing the close",
+            client.connection().closed(),
+        )
+        .await;
         let second = restart(&addr, 200).await;
 
         // The client does nothing: its next request dials again.
@@ -78,6 +86,14 @@ async fn a_request_made_while_the_server_is_down_waits_for_it() {
         assert_eq!(client.request(1).await.unwrap(), 101);
         first.shutdown().await;
         drop(first);
+        // The client has seen its connection close (a request racing the
+        // close would be in flight at the break: `Disconnected` at once).
+        within(
+            10,
+            "the client seeing the close",
+            client.connection().closed(),
+        )
+        .await;
 
         // The request starts while nothing listens; the server comes back
         // within the reconnect window, and the request is answered.
@@ -105,6 +121,14 @@ async fn a_server_that_stays_down_is_reported_once_the_window_passes() {
         assert_eq!(client.request(1).await.unwrap(), 101);
         first.shutdown().await;
         drop(first);
+        // The client has seen its connection close (a request racing the
+        // close would be in flight at the break: `Disconnected` at once).
+        within(
+            10,
+            "the client seeing the close",
+            client.connection().closed(),
+        )
+        .await;
 
         let started = Instant::now();
         let e = client.request(1).await.unwrap_err();
