@@ -145,7 +145,7 @@ pub use farcall_runtime::{Error, Node, Remote, RemoteError, Result, Schema, Stre
 pub mod node {
     pub use farcall_runtime::{
         Address, AddressError, Connection, Extensions, IntoAddress, Limits, NodeBuilder, NodeId,
-        WeakNode,
+        ParseIdError, WeakNode,
     };
 }
 

@@ -39,6 +39,7 @@ suite!(
     killed_consumer_process,
     too_large,
     bad_queue_names,
+    zero_prefetch_is_refused,
 );
 
 // ---------------------------------------------------------------------------
@@ -502,6 +503,32 @@ const BAD_NAMES: [(&str, &str); 5] = [
 
 /// Bad queue names are refused with the rule they break, by every way of
 /// naming a queue; none is created.
+/// A consumer with a prefetch of 0 would never receive anything: it is
+/// refused, and the queue's message goes to a consumer that can hold it.
+async fn zero_prefetch_is_refused(backend: Backend) {
+    let Some(w) = World::start(backend, "prefetch").await else {
+        return;
+    };
+    let q = w.a.queue::<u64>("prefetch").await.unwrap();
+    let e = q.consume_with(0).await.unwrap_err();
+    assert_eq!(
+        e,
+        BrokerError::ZeroPrefetch {
+            queue: "prefetch".into()
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "a consumer of queue \"prefetch\" with a prefetch of 0 would never receive a message: \
+         ask for at least 1"
+    );
+    q.send(&7).await.unwrap();
+    let mut c = q.consume_with(1).await.unwrap();
+    let d = within(10, "the delivery", c.next()).await.unwrap().unwrap();
+    assert_eq!(*d.body(), 7);
+    d.ack().await.unwrap();
+}
+
 async fn bad_queue_names(backend: Backend) {
     let Some(w) = World::start(backend, "names").await else {
         return;

@@ -89,4 +89,17 @@ async fn mediated_rpc(backend: Backend) {
         .unwrap();
     let e = nobody.add(1, 1).await.unwrap_err();
     assert!(matches!(e, RemoteError::DeadlineExceeded), "{e:?}");
+
+    // A per-call deadline on a stub made without one, as on a direct stub;
+    // the stub it came from keeps the default (30 s).
+    let plain = a.stub::<dyn Calc>("calc-nobody").await.unwrap();
+    assert_eq!(plain.queue(), "calc-nobody");
+    let hasty = plain.with_deadline(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let e = hasty.add(1, 1).await.unwrap_err();
+    assert!(matches!(e, RemoteError::DeadlineExceeded), "{e:?}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let waiting = tokio::time::timeout(Duration::from_millis(600), plain.add(1, 1)).await;
+    assert!(waiting.is_err(), "the plain stub still waits: {waiting:?}");
 }

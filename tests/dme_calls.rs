@@ -191,8 +191,7 @@ async fn calls_in_both_directions_on_one_connection(t: Transport) {
     let b_to_a = Client::<(), ()>::connect_on(&b, a.local_addr().unwrap())
         .await
         .unwrap()
-        .connection()
-        .clone();
+        .connection();
     // A has registered the connection once it has served a call on it.
     assert_eq!(
         b_to_a

@@ -32,6 +32,10 @@ on_transports!([tcp, unix, mem];
     handler_panic_is_reported_and_the_server_goes_on,
 );
 
+/// The deadline of a request made once nothing listens: the client tries
+/// to dial the server again until it passes.
+const SHORT: Duration = Duration::from_millis(100);
+
 /// Reports on a channel when a handler's future is dropped, finished or not.
 struct DropSignal(mpsc::UnboundedSender<u64>, u64);
 
@@ -181,7 +185,9 @@ async fn server_shutdown_mid_call_disconnects_promptly(t: Transport) {
         within(10, "the handler being dropped", s.dropped.recv()).await,
         Some(5)
     );
-    assert!(client.request(0).await.is_err(), "the connection is gone");
+    // Nothing listens any more: the re-dial gives up within the deadline.
+    let after = client.request_within(0, Some(SHORT)).await;
+    assert!(after.is_err(), "the server is gone: {after:?}");
 }
 
 async fn server_dropped_mid_call_disconnects(t: Transport) {
@@ -231,7 +237,7 @@ async fn graceful_close_lets_a_call_in_flight_finish(t: Transport) {
         "shut down within the close grace"
     );
     assert_eq!(within(10, "the call", call).await.unwrap().unwrap(), 5);
-    let after = client.request(0).await;
+    let after = client.request_within(0, Some(SHORT)).await;
     assert!(after.is_err(), "no new requests after the close: {after:?}");
 
     // The client closes while a call is in flight.
@@ -314,7 +320,7 @@ async fn shutdown_right_after_a_handler_starts_is_graceful_every_time() {
                 live, 0,
                 "{t:?} round {round}: no connection outlives the shutdown"
             );
-            let after = client.request(0).await;
+            let after = client.request_within(0, Some(SHORT)).await;
             assert!(
                 after.is_err(),
                 "{t:?} round {round}: answered after the shutdown: {after:?}"

@@ -1,7 +1,7 @@
 //! Direct message exchange, symmetric (`farcall::dme::Peer`): peers that
 //! request each other at once over one connection, a super-peer relaying
 //! between peers that only know it, the list of connected peers, and no
-//! route without a super-peer.
+//! route without a super-peer, and clones of a peer that share its inbox.
 //!
 //! Every scenario is one `async fn` taking a [`Transport`];
 //! `on_transports!` turns each into one test per transport (TCP, Unix
@@ -25,6 +25,7 @@ on_transports!([tcp, unix, mem];
     super_peer_relays_between_peers_that_only_know_it,
     peers_lists_connected_peers,
     no_route_without_a_super_peer,
+    clones_are_one_peer_until_the_last_is_dropped,
 );
 
 /// Answers every request `n` that `peer` receives with `n + add`, until
@@ -182,4 +183,38 @@ async fn no_route_without_a_super_peer(t: Transport) {
     for p in [&a, &b, &c] {
         p.shutdown().await;
     }
+}
+
+async fn clones_are_one_peer_until_the_last_is_dropped(t: Transport) {
+    let p = Peer::<u64>::listen(t.addr()).await.unwrap();
+    let q = Peer::<u64>::listen(t.addr()).await.unwrap();
+    q.connect(p.local_addr()).await.unwrap();
+    let p_id = p.id();
+
+    // A clone answers one request, then goes: the peer lives on.
+    let answerer = p.clone();
+    assert_eq!(answerer.id(), p_id);
+    let answered = tokio::spawn(async move {
+        let incoming = answerer.recv().await.unwrap();
+        let n = incoming.message;
+        incoming.reply(n + 1).unwrap();
+    });
+    assert_eq!(
+        within(10, "the clone's answer", q.request(p_id, 1))
+            .await
+            .unwrap(),
+        2
+    );
+    answered.await.unwrap();
+    q.send(p_id, 5).await.unwrap();
+    let got = within(10, "the original receiving", p.recv())
+        .await
+        .unwrap();
+    assert_eq!((got.from, got.message), (q.id(), 5));
+
+    // The last clone goes: the peer stops serving.
+    drop(p);
+    let after = within(10, "a request to a dropped peer", q.request(p_id, 3)).await;
+    assert!(after.is_err(), "a dropped peer answered: {after:?}");
+    q.shutdown().await;
 }

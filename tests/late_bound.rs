@@ -176,14 +176,65 @@ async fn a_call_that_never_reached_its_object_fails_over_whatever_the_method() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_candidates_is_no_such_object() {
+async fn no_candidates_is_not_bound() {
     let client = Node::new();
     let late: LateBound<dyn Worker> = LateBound::new(
         &client,
         Arc::new(Fixed(Mutex::new(Vec::new()))),
         Policy::RoundRobin,
     );
-    assert_eq!(late.who().await.unwrap_err(), RemoteError::NoSuchObject);
+    let e = late.who().await.unwrap_err();
+    assert_eq!(e, RemoteError::NotBound(String::new()));
+    assert_eq!(
+        e.to_string(),
+        "the late-bound stub's resolver offers no object to call"
+    );
+}
+
+/// Through the directory, a name with nothing bound is named in the error,
+/// before and after something was bound there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_name_with_nothing_bound_is_not_bound_naming_it() {
+    use farcall::directory::{DirectoryClient, DirectoryExt};
+
+    let dir_node = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let client = Node::new();
+    let dir = DirectoryClient::connect_on(&client, dir_node.local_addr().unwrap())
+        .await
+        .unwrap();
+    let late: LateBound<dyn Worker> = dir.late_bound(&client, "workers/none", Policy::RoundRobin);
+    let e = late.who().await.unwrap_err();
+    assert_eq!(e, RemoteError::NotBound("workers/none".into()));
+    assert_eq!(
+        e.to_string(),
+        "nothing is bound under \"workers/none\": bind an object there before calling it"
+    );
+
+    // Bound, then unbound again: the view follows, and the error is back.
+    let w: Remote<dyn Worker> = dir_node.export(Named {
+        name: "only".into(),
+        n: AtomicU64::new(0),
+    });
+    dir_node.directory().bind("workers/none", &w).await.unwrap();
+    let t = std::time::Instant::now();
+    while late.who().await.is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "never bound");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    dir_node.directory().unbind("workers/none").await.unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        match late.who().await {
+            Err(RemoteError::NotBound(n)) => {
+                assert_eq!(n, "workers/none");
+                break;
+            }
+            other => assert!(t.elapsed() < Duration::from_secs(10), "still {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client.shutdown().await;
+    dir_node.shutdown().await;
 }
 
 /// Through the directory: the members of a binding, kept fresh by watch.

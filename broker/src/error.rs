@@ -117,6 +117,15 @@ pub enum BrokerError {
     /// The call failed in the runtime.
     #[error(transparent)]
     Remote(RemoteError),
+    /// A consumer asked for a prefetch of 0: it could never hold a
+    /// delivery, so it would never receive one.
+    #[error(
+        "a consumer of queue {queue:?} with a prefetch of 0 would never receive a message: ask for at least 1"
+    )]
+    ZeroPrefetch {
+        /// The queue the consumer was for.
+        queue: String,
+    },
 }
 
 impl From<RemoteError> for BrokerError {

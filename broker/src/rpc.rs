@@ -29,6 +29,7 @@ use crate::api::Broker;
 use crate::config::{DEFAULT_PREFETCH, SubscribeOptions};
 use crate::engine::lock;
 use crate::error::BrokerError;
+use crate::mediated::Mediated;
 
 /// A call as it travels in the queue.
 #[derive(Debug, Serialize, Deserialize)]
@@ -284,6 +285,7 @@ impl Carrier for QueueCarrier {
 /// [`Serving::stop`]) stops taking calls, and calls it had not yet taken
 /// stay in the queue for other servers.
 #[derive(Debug)]
+#[must_use = "dropping a `Serving` stops serving the queue at once; keep it while the queue is served"]
 pub struct Serving {
     queue: String,
     task: tokio::task::JoinHandle<()>,
@@ -308,23 +310,26 @@ impl Drop for Serving {
 impl Broker {
     /// A stub of interface `I` whose calls go to the queue `queue` and are
     /// served by whoever [serves](Broker::serve) it (mediated RPC). Calls
-    /// have the default deadline (30 s, or the calling node's).
+    /// have the default deadline (30 s, or the calling node's);
+    /// [`Mediated::with_deadline`] gives the same stub with another.
     ///
     /// Arguments and results are plain values here: remote references and
     /// streams cannot travel through a broker.
-    pub async fn stub<I: ?Sized + Interface>(&self, queue: &str) -> Result<Arc<I>, BrokerError> {
-        Ok(I::stub(self.stub_core(queue).await?))
+    pub async fn stub<I: ?Sized + Interface>(
+        &self,
+        queue: &str,
+    ) -> Result<Mediated<I>, BrokerError> {
+        Ok(Mediated::new(self.stub_core(queue).await?, queue))
     }
 
-    /// [`Broker::stub`] with a deadline of its own for every call.
+    /// [`Broker::stub`] with a deadline of its own for every call (the same
+    /// as `stub(queue).await?.with_deadline(deadline)`).
     pub async fn stub_with_deadline<I: ?Sized + Interface>(
         &self,
         queue: &str,
         deadline: Duration,
-    ) -> Result<Arc<I>, BrokerError> {
-        Ok(I::stub(
-            self.stub_core(queue).await?.with_deadline(deadline),
-        ))
+    ) -> Result<Mediated<I>, BrokerError> {
+        Ok(self.stub::<I>(queue).await?.with_deadline(deadline))
     }
 
     async fn stub_core(&self, queue: &str) -> Result<StubCore, BrokerError> {

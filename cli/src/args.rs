@@ -63,7 +63,8 @@ pub(crate) enum Command {
     /// Each interface, followed by its supertraits, as a Rust-like trait:
     /// methods with argument names and types, result types, and
     /// `#[remote(oneway)]` or `#[remote(idempotent)]` (`--json`: an array
-    /// of {name, id, known, supertraits, methods}).
+    /// of {name, id, known, supertraits, types, methods}, `id` being the
+    /// 64-bit interface id as 16 lowercase hex digits).
     Describe(DescribeArgs),
     /// Runs a standalone broker, or reads its figures.
     #[command(subcommand)]

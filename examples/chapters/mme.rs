@@ -296,7 +296,7 @@ struct Filled {
 async fn rest(broker: &Broker) -> Result<(), Box<dyn Error>> {
     // Mediated RPC: the stub's calls go to the queue `stock`; whoever
     // serves that queue answers. Nobody does yet: the call waits there.
-    let stock: Arc<dyn Stock> = broker.stub::<dyn Stock>(STOCK).await?;
+    let stock: Arc<dyn Stock> = broker.stub::<dyn Stock>(STOCK).await?.into_arc();
     let early = {
         let stock = stock.clone();
         tokio::spawn(async move { stock.level("widget".into()).await })

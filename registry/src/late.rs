@@ -48,6 +48,10 @@ impl Resolve for NameResolver {
             Ok(members)
         })
     }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// Follows the directory's changes to the name; ends with the resolver.

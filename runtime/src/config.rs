@@ -40,7 +40,10 @@ pub struct Limits {
     /// The largest frame accepted or sent, in bytes (at least 1 KiB).
     pub max_frame_len: u32,
     /// The most requests this node has in flight on one connection, and
-    /// the most it serves at once for one peer (at least 1).
+    /// the most it serves at once for one peer (at least 1). Announced in
+    /// the handshake: a caller past the smaller of the two figures waits
+    /// for a free slot (back-pressure, within its deadline) rather than
+    /// being refused.
     pub max_in_flight: u32,
     /// How long a peer may take to complete the handshake.
     pub handshake_timeout: Duration,

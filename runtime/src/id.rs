@@ -1,6 +1,7 @@
 //! Identities: nodes and objects are named by random 128-bit ids.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,11 +27,55 @@ impl NodeId {
     }
 }
 
+impl NodeId {
+    /// The first 8 of its 32 hex digits: enough to tell nodes apart in a
+    /// log line or a table, not to name one (two nodes may share it).
+    pub fn short(&self) -> String {
+        format!("{:08x}", (self.0 >> 96) as u32)
+    }
+}
+
+/// The full id: 32 lowercase hex digits, the form [`FromStr`] reads.
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Short form: the first 8 hex digits identify a node in logs.
-        write!(f, "{:08x}", (self.0 >> 96) as u32)
+        write!(f, "{:032x}", self.0)
     }
+}
+
+/// Reads the form [`Display`](fmt::Display) prints: 32 hex digits.
+impl FromStr for NodeId {
+    type Err = ParseIdError;
+    fn from_str(s: &str) -> Result<Self, ParseIdError> {
+        parse_hex_id(s, "node").map(NodeId)
+    }
+}
+
+/// Reads the form [`Display`](fmt::Display) prints: 32 hex digits.
+impl FromStr for ObjectId {
+    type Err = ParseIdError;
+    fn from_str(s: &str) -> Result<Self, ParseIdError> {
+        parse_hex_id(s, "object").map(ObjectId)
+    }
+}
+
+/// A node or object id that did not parse: ids are 32 hex digits, as
+/// their `Display` prints them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a {kind} id: an id is 32 hex digits, as farcall prints it")]
+pub struct ParseIdError {
+    text: String,
+    kind: &'static str,
+}
+
+fn parse_hex_id(s: &str, kind: &'static str) -> Result<u128, ParseIdError> {
+    let bad = || ParseIdError {
+        text: s.to_owned(),
+        kind,
+    };
+    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    u128::from_str_radix(s, 16).map_err(|_| bad())
 }
 
 impl fmt::Debug for NodeId {
@@ -105,4 +150,41 @@ pub const fn fnv1a64(seed: u64, bytes: &[u8]) -> u64 {
         i += 1;
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_read_back_what_they_print() {
+        for _ in 0..100 {
+            let n = NodeId::random();
+            assert_eq!(n.to_string().parse::<NodeId>(), Ok(n));
+            assert_eq!(n.to_string().len(), 32);
+            assert!(n.to_string().starts_with(&n.short()));
+            let o = ObjectId::random();
+            assert_eq!(o.to_string().parse::<ObjectId>(), Ok(o));
+        }
+        let small = NodeId(7);
+        assert_eq!(small.to_string(), format!("{:032x}", 7));
+        assert_eq!(small.to_string().parse::<NodeId>(), Ok(small));
+    }
+
+    #[test]
+    fn a_short_or_malformed_id_is_refused_with_a_sentence() {
+        let short = NodeId::random().short();
+        let e = short.parse::<NodeId>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("`{short}` is not a node id: an id is 32 hex digits, as farcall prints it")
+        );
+        for bad in [
+            "",
+            "+0000000000000000000000000000000",
+            "g0000000000000000000000000000000",
+        ] {
+            assert!(bad.parse::<ObjectId>().is_err(), "{bad:?}");
+        }
+    }
 }

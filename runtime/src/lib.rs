@@ -62,7 +62,7 @@ pub use address::{Address, AddressError};
 pub use config::{Limits, NatsAuth, NatsOptions, NatsTls, REPLICAS_ENV};
 pub use connection::Connection;
 pub use error::{Error, Result};
-pub use id::{NodeId, ObjectId};
+pub use id::{NodeId, ObjectId, ParseIdError};
 pub use node::{Extensions, IntoAddress, Node, NodeBuilder, NodeExtension, WeakNode};
 pub use rmi::{AnyRemote, LateBound, Policy, Remote, RemoteError, Resolve, Stream, StreamSender};
 pub use schema::Schema;

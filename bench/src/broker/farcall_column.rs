@@ -202,7 +202,8 @@ impl Column for Farcall {
             .await
             .stub::<dyn Calculator>("calc")
             .await
-            .expect("stub");
+            .expect("stub")
+            .into_arc();
         let call = op(move || {
             let c = calc.clone();
             async move {

@@ -69,8 +69,15 @@ impl<T: Send + 'static> Queue<T> {
     }
 
     /// Attaches a consumer that holds up to `prefetch` unacknowledged
-    /// deliveries.
+    /// deliveries. A prefetch of 0 is refused with
+    /// [`BrokerError::ZeroPrefetch`]: such a consumer would never receive
+    /// anything.
     pub async fn consume_with(&self, prefetch: u32) -> Result<Consumer<T>, BrokerError> {
+        if prefetch == 0 {
+            return Err(BrokerError::ZeroPrefetch {
+                queue: self.name.clone(),
+            });
+        }
         let source = self.broker.backend().consume(&self.name, prefetch).await?;
         let acker = source.acker();
         Ok(Consumer {

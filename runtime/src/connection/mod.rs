@@ -166,8 +166,12 @@ pub(crate) struct Shared {
 
 /// A connection to another node. Cheap to clone; all clones share it.
 ///
-/// Obtained from [`crate::Node::connection`], or handed to handlers in
-/// their [`CallContext`](crate::CallContext).
+/// Returned by [`Node::connection`](crate::Node::connection) (shared per
+/// address) and [`Node::dial`](crate::Node::dial) (always a new one);
+/// [`Node::connection_to`](crate::Node::connection_to) and
+/// [`Node::connections`](crate::Node::connections) give the ones a node
+/// has, and handlers find the caller's in their
+/// [`CallContext`](crate::CallContext).
 #[derive(Clone)]
 pub struct Connection {
     shared: Arc<Shared>,

@@ -259,14 +259,21 @@ where
             }),
         );
         Ok(Peer {
+            inbox: Arc::new(Inbox {
+                rx: tokio::sync::Mutex::new(rx),
+                node: state.node.clone(),
+            }),
             state,
-            inbox: tokio::sync::Mutex::new(rx),
         })
     }
 }
 
 /// A peer in symmetric direct message exchange: it listens and connects,
 /// sends and receives, and asks and answers, with no special role.
+///
+/// Cheap to clone, as [`Node`] is: clones are the same peer (one id, one
+/// inbox), so one task may receive while others send. The peer stops
+/// serving when its last clone is dropped.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -281,9 +288,34 @@ where
 /// assert_eq!((got.from, got.message.as_str()), (a.id(), "hi"));
 /// # Ok(()) }
 /// ```
+#[must_use = "dropping the last clone of a `Peer` stops it; keep it while it sends and receives"]
 pub struct Peer<M> {
     state: Arc<PeerState>,
-    inbox: tokio::sync::Mutex<mpsc::Receiver<Incoming<M>>>,
+    inbox: Arc<Inbox<M>>,
+}
+
+impl<M> Clone for Peer<M> {
+    fn clone(&self) -> Self {
+        Peer {
+            state: self.state.clone(),
+            inbox: self.inbox.clone(),
+        }
+    }
+}
+
+/// The messages received for a peer, shared by its clones.
+struct Inbox<M> {
+    rx: tokio::sync::Mutex<mpsc::Receiver<Incoming<M>>>,
+    node: Node,
+}
+
+impl<M> Drop for Inbox<M> {
+    fn drop(&mut self) {
+        // The node serves the peer's service, which points back at the
+        // node: break the cycle so that a dropped peer (its last clone)
+        // frees its node.
+        self.node.remove_object(ObjectId::PEER);
+    }
 }
 
 impl<M> fmt::Debug for Peer<M> {
@@ -441,22 +473,17 @@ where
     }
 
     /// The next message or request for this peer; `None` once shut down.
+    ///
+    /// Clones of a peer share its inbox: each message goes to one of the
+    /// clones waiting in `recv`.
     pub async fn recv(&self) -> Option<Incoming<M>> {
-        self.inbox.lock().await.recv().await
+        self.inbox.rx.lock().await.recv().await
     }
 
     /// Stops listening and closes every connection.
     pub async fn shutdown(&self) {
         self.state.node.remove_object(ObjectId::PEER);
         self.state.node.shutdown().await;
-        self.inbox.lock().await.close();
-    }
-}
-
-impl<M> Drop for Peer<M> {
-    fn drop(&mut self) {
-        // The node serves the peer's service, which points back at the
-        // node: break the cycle so that a dropped peer frees its node.
-        self.state.node.remove_object(ObjectId::PEER);
+        self.inbox.rx.lock().await.close();
     }
 }

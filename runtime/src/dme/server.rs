@@ -35,6 +35,7 @@ use crate::wire::Fault;
 /// server.shutdown().await;
 /// # Ok(()) }
 /// ```
+#[must_use = "dropping a `Server` stops it at once; keep it while it serves, or call `shutdown`"]
 pub struct Server<Req, Resp> {
     node: Node,
     addr: Address,

@@ -3,6 +3,7 @@
 mod accept;
 mod extensions;
 mod hooks;
+mod redial;
 
 pub use extensions::Extensions;
 
@@ -270,6 +271,7 @@ impl Drop for NodeInner {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[must_use = "dropping the last clone of a `Node` stops its listeners and closes its connections"]
 pub struct Node {
     inner: Arc<NodeInner>,
 }

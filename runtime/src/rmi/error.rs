@@ -34,7 +34,8 @@ use crate::wire::Fault;
 /// [`RemoteError::from_fault`], in the stub. The variants that no server
 /// answers with ([`Disconnected`](RemoteError::Disconnected),
 /// [`Encode`](RemoteError::Encode), [`Io`](RemoteError::Io),
-/// [`NoSuchService`](RemoteError::NoSuchService)) arise on the
+/// [`NoSuchService`](RemoteError::NoSuchService),
+/// [`NotBound`](RemoteError::NotBound)) arise on the
 /// caller's side; so may `Closed`, `DeadlineExceeded` and `Decode`, with
 /// the same meaning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -77,7 +78,10 @@ pub enum RemoteError {
     /// connection that leads there.
     #[error("no route to the destination")]
     NoRoute,
-    /// The server is at its limit of calls in flight.
+    /// The server is at its limit of calls in flight. A farcall caller
+    /// never causes it: the limit is announced in the handshake and a
+    /// caller past it waits for a free slot (back-pressure); only a peer
+    /// that ignores the announcement is answered so.
     #[error("the server is overloaded")]
     Overloaded,
     /// The remote handler panicked (the server goes on).
@@ -90,6 +94,19 @@ pub enum RemoteError {
     /// ([`Node::connect_service`](crate::Node::connect_service)).
     #[error("no service named `{0}` is served there")]
     NoSuchService(String),
+    /// A late-bound call found nothing bound under the name its stub
+    /// resolves (the name is empty for a resolver that names none).
+    #[error("{}", not_bound(.0))]
+    NotBound(String),
+}
+
+/// The message of [`RemoteError::NotBound`].
+fn not_bound(name: &str) -> String {
+    if name.is_empty() {
+        "the late-bound stub's resolver offers no object to call".to_owned()
+    } else {
+        format!("nothing is bound under {name:?}: bind an object there before calling it")
+    }
 }
 
 /// `: name`, or nothing for a method called by number only.
@@ -131,7 +148,7 @@ impl RemoteError {
 
     /// The fault that carries this error on the wire: the one it came as
     /// (see the table above), `None` for the errors of the caller's side
-    /// alone (`Disconnected`, `Encode`, `Io`, `NoSuchService`).
+    /// alone (`Disconnected`, `Encode`, `Io`, `NoSuchService`, `NotBound`).
     pub fn fault(&self) -> Option<Fault> {
         Some(match self {
             RemoteError::NoSuchObject => Fault::NoSuchObject,
@@ -148,7 +165,8 @@ impl RemoteError {
             RemoteError::Disconnected(_)
             | RemoteError::Encode(_)
             | RemoteError::Io(_)
-            | RemoteError::NoSuchService(_) => {
+            | RemoteError::NoSuchService(_)
+            | RemoteError::NotBound(_) => {
                 return None;
             }
         })

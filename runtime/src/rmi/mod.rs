@@ -87,6 +87,7 @@ impl Node {
     /// ```ignore
     /// let calc: Remote<dyn Calculator> = node.export(MyCalculator);
     /// ```
+    #[must_use = "an exported object with no reference left (and no lease or binding) is unexported at once; keep the `Remote`"]
     pub fn export<I, T>(&self, obj: T) -> Remote<I>
     where
         I: ?Sized + Coerce<T>,
@@ -95,6 +96,7 @@ impl Node {
     }
 
     /// Exports an object already behind an `Arc<dyn Trait>`.
+    #[must_use = "an exported object with no reference left (and no lease or binding) is unexported at once; keep the `Remote`"]
     pub fn export_arc<I: ?Sized + Interface>(&self, obj: Arc<I>) -> Remote<I> {
         self.publish(ObjectId::random(), obj, false)
     }

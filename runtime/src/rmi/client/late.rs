@@ -40,6 +40,13 @@ pub type Candidates<'a> =
 pub trait Resolve: Send + Sync + 'static {
     /// The objects that may serve a call now, in a stable order.
     fn candidates(&self) -> Candidates<'_>;
+
+    /// The name this resolver resolves (a directory name, say), named by
+    /// [`RemoteError::NotBound`] when it offers no candidate. `""` (the
+    /// default) for a resolver that has no name.
+    fn name(&self) -> &str {
+        ""
+    }
 }
 
 /// Which of the candidates a late-bound call goes to first.
@@ -118,7 +125,7 @@ impl LateLink {
     async fn candidates(&self) -> Result<Vec<AnyRemote>, RemoteError> {
         let cands = self.resolver.candidates().await?;
         if cands.is_empty() {
-            return Err(RemoteError::NoSuchObject);
+            return Err(RemoteError::NotBound(self.resolver.name().to_owned()));
         }
         Ok(cands)
     }

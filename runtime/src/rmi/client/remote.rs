@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -77,16 +77,6 @@ where
     }
 }
 
-/// The first pause between attempts to reach an owner; it doubles up to
-/// [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(10);
-/// The longest pause between attempts to reach an owner.
-const MAX_BACKOFF: Duration = Duration::from_millis(500);
-/// How long a call keeps trying to reach an owner that does not answer
-/// (within its deadline): long enough for a restart, short enough that a
-/// caller of a dead node learns it promptly.
-pub(crate) const RECONNECT_WINDOW: Duration = Duration::from_secs(2);
-
 /// How a stub reaches the node that owns its object: the connection it
 /// has (or had), and the owner's addresses to dial again when it breaks.
 pub(crate) struct Link {
@@ -128,9 +118,8 @@ impl Link {
 
     /// An open connection to the owner: the one in hand, another the node
     /// has to the owner, or a new one dialed with exponential backoff until
-    /// `until` or for [`RECONNECT_WINDOW`], whichever comes first.
+    /// `until` or for the reconnect window, whichever comes first.
     pub(crate) async fn connection(&self, until: Instant) -> Result<Connection, RemoteError> {
-        let until = until.min(Instant::now() + RECONNECT_WINDOW);
         if let Some(c) = self.open() {
             return Ok(c);
         }
@@ -149,29 +138,17 @@ impl Link {
                 self.owner
             )));
         }
-        let mut pause = FIRST_BACKOFF;
-        loop {
-            let mut last = String::new();
-            for addr in &self.addrs {
-                match node.connection(addr).await {
-                    Ok(c) => {
-                        *lock(&self.conn) = Some(c.clone());
-                        return Ok(c);
-                    }
-                    Err(e) => last = e.to_string(),
-                }
+        match node.redial(&self.addrs, until).await {
+            Ok(c) => {
+                *lock(&self.conn) = Some(c.clone());
+                Ok(c)
             }
-            let now = Instant::now();
-            if now >= until {
-                return Err(RemoteError::Disconnected(format!(
-                    "could not reach node {} at {}: {last}",
-                    self.owner,
-                    crate::address::joined(&self.addrs)
-                )));
-            }
-            // The last pause ends with the window: one more attempt then.
-            tokio::time::sleep(pause.min(until - now)).await;
-            pause = (pause * 2).min(MAX_BACKOFF);
+            Err(crate::error::Error::Shutdown) => Err(RemoteError::Closed),
+            Err(last) => Err(RemoteError::Disconnected(format!(
+                "could not reach node {} at {}: {last}",
+                self.owner,
+                crate::address::joined(&self.addrs)
+            ))),
         }
     }
 }
