@@ -92,7 +92,10 @@ impl fmt::Debug for NodeBuilder {
         f.debug_struct("NodeBuilder")
             .field("limits", &self.limits)
             .field("id", &self.id)
-            .field("credentials", &self.credentials.as_ref().map(|_| "<hidden>"))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "<hidden>"),
+            )
             .field("tls", &self.tls)
             .finish_non_exhaustive()
     }

@@ -43,7 +43,10 @@ impl std::fmt::Debug for Hello {
             .field("node", &self.node)
             .field("max_frame_len", &self.max_frame_len)
             .field("max_in_flight", &self.max_in_flight)
-            .field("credentials", &self.credentials.as_ref().map(|_| "<hidden>"))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "<hidden>"),
+            )
             .finish()
     }
 }
