@@ -1,6 +1,7 @@
 //! Mediated RPC through the broker on every backend (see
 //! `tests/broker/mod.rs`): load sharing, a call waiting for a server, a
-//! call whose deadline passes.
+//! call whose deadline passes; references and streams, which a broker
+//! cannot carry, refused where they are encoded.
 //!
 //! Time-outs here only keep a broken build from hanging; nothing asserts
 //! speed.
@@ -12,16 +13,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use farcall::RemoteError;
+use farcall::{Node, Remote, RemoteError, Stream};
 
 use common::wait::within;
 
 use broker::*;
 
-suite!(mediated_rpc,);
+suite!(mediated_rpc, references_and_streams_are_refused,);
 
 // ---------------------------------------------------------------------------
-// 6. Mediated RPC
+// Mediated RPC
 // ---------------------------------------------------------------------------
 
 /// Two servers (of two clients) share the calls; a call made while no
@@ -102,4 +103,82 @@ async fn mediated_rpc(backend: Backend) {
     assert!(took < Duration::from_secs(5), "took {took:?}");
     let waiting = tokio::time::timeout(Duration::from_millis(600), plain.add(1, 1)).await;
     assert!(waiting.is_err(), "the plain stub still waits: {waiting:?}");
+}
+
+/// What a broker cannot carry: a stream in the arguments, a reference in
+/// the result.
+#[farcall::remote]
+pub trait Relay {
+    /// The sum of the stream's items.
+    async fn sum(&self, items: Stream<u32>) -> Result<u32, RemoteError>;
+    /// A reference to an object of the server's.
+    async fn handle(&self) -> Result<Remote<dyn Doubler>, RemoteError>;
+    /// A plain call, to show the server serves.
+    async fn twice(&self, n: u32) -> Result<u32, RemoteError>;
+}
+
+/// What the reference of [`Relay::handle`] is to.
+#[farcall::remote]
+pub trait Doubler {
+    /// `2 * n`.
+    async fn double(&self, n: u32) -> Result<u32, RemoteError>;
+}
+
+struct Relayer(Node);
+struct Double;
+
+#[farcall::remote]
+impl Doubler for Double {
+    async fn double(&self, n: u32) -> Result<u32, RemoteError> {
+        Ok(2 * n)
+    }
+}
+
+#[farcall::remote]
+impl Relay for Relayer {
+    async fn sum(&self, mut items: Stream<u32>) -> Result<u32, RemoteError> {
+        let mut total = 0;
+        while let Some(i) = items.next().await {
+            total += i?;
+        }
+        Ok(total)
+    }
+    async fn handle(&self) -> Result<Remote<dyn Doubler>, RemoteError> {
+        Ok(self.0.export(Double))
+    }
+    async fn twice(&self, n: u32) -> Result<u32, RemoteError> {
+        Ok(2 * n)
+    }
+}
+
+/// A stream argument is refused on the caller's side when the call is
+/// encoded, a reference result on the server's when the reply is; the
+/// server goes on serving.
+async fn references_and_streams_are_refused(backend: Backend) {
+    let Some(w) = World::start(backend, "rpc-refusals").await else {
+        return;
+    };
+    let node = Node::new();
+    let _serving =
+        w.b.serve::<dyn Relay, _>("relay", Relayer(node.clone()))
+            .await
+            .unwrap();
+    let relay = w.a.stub::<dyn Relay>("relay").await.unwrap();
+    match relay.sum(Stream::iter([1, 2, 3])).await {
+        Err(RemoteError::Encode(why)) => {
+            assert!(
+                why.contains("a farcall::Stream cannot travel through a broker"),
+                "{why}"
+            )
+        }
+        other => panic!("expected the stream refused, got {other:?}"),
+    }
+    match relay.handle().await {
+        Err(RemoteError::Rejected(why)) => assert!(
+            why.contains("a reference to a remote object cannot travel through a broker"),
+            "{why}"
+        ),
+        other => panic!("expected the reference refused, got {other:?}"),
+    }
+    assert_eq!(relay.twice(21).await.unwrap(), 42);
 }

@@ -170,6 +170,7 @@ pub(crate) async fn run(
         connection: None,
         node,
         one_way: req.reply_to.is_none(),
+        carried: true,
     };
     let call = call_guarded(&**service, cx.clone(), req.method, req.args);
     match tokio::time::timeout(deadline, cx.scope(call)).await {

@@ -38,6 +38,10 @@ pub struct CallContext {
     pub node: Option<crate::node::Node>,
     /// Whether this is a one-way message (its result is dropped).
     pub one_way: bool,
+    /// Whether the call came through a broker (mediated RPC): its result
+    /// travels as a plain value, and a reference or a stream in it is
+    /// refused.
+    pub carried: bool,
 }
 
 tokio::task_local! {

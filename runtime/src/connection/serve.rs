@@ -82,6 +82,7 @@ impl Shared {
             }),
             node: None,
             one_way: id.is_none(),
+            carried: false,
         };
         // Counted before the handler runs: a close that starts once the
         // handler has started waits for it.

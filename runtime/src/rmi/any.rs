@@ -206,6 +206,7 @@ impl fmt::Debug for AnyRemote {
 
 impl Serialize for AnyRemote {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::rmi::scope::refuse_if_carried("a reference to a remote object")?;
         if let Some(node) = self.node.upgrade().filter(|_| self.is_local()) {
             node.leases().in_transit(&node, self.wire.object);
         }

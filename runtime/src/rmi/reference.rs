@@ -303,6 +303,7 @@ impl<I: ?Sized + Interface> fmt::Debug for Remote<I> {
 
 impl<I: ?Sized + Interface> Serialize for Remote<I> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::rmi::scope::refuse_if_carried("a reference to a remote object")?;
         if let Some(node) = self.local.as_ref().and_then(|l| l.node.upgrade()) {
             // Kept for its receiver until that one takes a lease.
             node.leases().in_transit(&node, self.object);

@@ -80,6 +80,9 @@ pub(crate) struct EncodeScope {
     connection: Option<Connection>,
     /// A failure a `Serialize` impl wants reported as itself.
     failure: Option<RemoteError>,
+    /// The payload travels through a broker: references and streams, which
+    /// are bound to a connection, are refused.
+    carried: bool,
 }
 
 thread_local! {
@@ -91,6 +94,16 @@ thread_local! {
 /// Returns `f`'s result and the failure of a stream in it, if one failed.
 pub(crate) fn encode_in<R>(
     connection: Option<Connection>,
+    f: impl FnOnce() -> R,
+) -> (R, Option<RemoteError>) {
+    encode_scoped(connection, false, f)
+}
+
+/// [`encode_in`], `carried` saying whether the payload travels through a
+/// broker (no connection to bind references or streams to).
+fn encode_scoped<R>(
+    connection: Option<Connection>,
+    carried: bool,
     f: impl FnOnce() -> R,
 ) -> (R, Option<RemoteError>) {
     /// Pops the scope even if `f` panics.
@@ -106,6 +119,7 @@ pub(crate) fn encode_in<R>(
         s.borrow_mut().push(EncodeScope {
             connection,
             failure: None,
+            carried,
         })
     });
     let mut pop = Pop(true);
@@ -113,6 +127,26 @@ pub(crate) fn encode_in<R>(
     pop.0 = false;
     let scope = ENCODING.with(|s| s.borrow_mut().pop());
     (r, scope.and_then(|s| s.failure))
+}
+
+/// Encodes a payload that travels through a broker: a reference or a
+/// stream in it is refused with an error that says so.
+pub(crate) fn encode_carried<A: Serialize + ?Sized>(v: &A) -> Result<Bytes, RemoteError> {
+    let (r, w) = encode_scoped(None, true, || codec::encode(v));
+    r.map_err(|e| w.unwrap_or_else(|| RemoteError::Encode(e.to_string())))
+}
+
+/// Refuses `what` (a reference, a stream) when the payload being encoded
+/// travels through a broker.
+pub(crate) fn refuse_if_carried<E: serde::ser::Error>(what: &str) -> Result<(), E> {
+    let carried = ENCODING.with(|s| s.borrow().last().is_some_and(|s| s.carried));
+    if !carried {
+        return Ok(());
+    }
+    Err(encode_failure(RemoteError::Encode(format!(
+        "{what} cannot travel through a broker: a mediated call carries plain values \
+         (call the object directly, or pass a name or an id)"
+    ))))
 }
 
 /// The innermost encode scope's target: `None` outside any scope.

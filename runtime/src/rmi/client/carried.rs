@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{Answer, Expect};
 use crate::node::Node;
 use crate::rmi::error::RemoteError;
-use crate::rmi::scope::encode_for;
+use crate::rmi::scope::encode_carried;
 use crate::wire::Fault;
 
 /// One call or message through `carrier`. Arguments travel as plain
@@ -26,7 +26,7 @@ pub(super) async fn invoke<A>(
 where
     A: Serialize + ?Sized,
 {
-    let payload = encode_for(None, args)?;
+    let payload = encode_carried(args)?;
     match expect {
         Expect::Reply { idempotent } => {
             let bytes = carrier

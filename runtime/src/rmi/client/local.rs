@@ -37,6 +37,7 @@ where
         connection: None,
         node: Some(node.clone()),
         one_way,
+        carried: false,
     };
     let call = call_guarded(&**service, cx, method, payload);
     if one_way {

@@ -108,6 +108,7 @@ pub fn mismatch(interface: &str, method: &str, sig: &Signature) -> OutcomeFuture
 /// on the connection the call came on (the current [`CallContext`]'s).
 pub fn reply<T: ::serde::Serialize>(value: &T) -> Result<Bytes, Fault> {
     let encoded = match CallContext::current() {
+        Some(cx) if cx.carried => crate::rmi::scope::encode_carried(value),
         Some(cx) => encode_for(cx.connection, value),
         None => crate::codec::encode(value).map_err(|e| RemoteError::Encode(e.to_string())),
     };

@@ -13,6 +13,7 @@ pub(super) struct WireStream {
 
 impl<T: Serialize + Send + 'static> Serialize for Stream<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::rmi::scope::refuse_if_carried("a farcall::Stream")?;
         let Some(target) = encode_target() else {
             return Err(encode_failure(RemoteError::Encode(
                 "a farcall::Stream can only be sent as an argument or a result of a remote method"
