@@ -9,7 +9,7 @@
 //! | remote procedure call | [`#[farcall::remote]`](macro@remote) traits served by name: [`Node::serve`], [`Node::connect_service`] | built |
 //! | RMI, early binding | [`Remote<dyn Trait>`](Remote): [`Node::export`], [`Node::connect`] | built: references as arguments and results, callbacks, third-party references, `upcast`/`narrow`, reconnect, leases ([`Limits::lease_time`](node::Limits::lease_time)), [`Stream`]s as results and arguments |
 //! | RMI, late binding | [`directory::DirectoryClient`] ([`directory::DirectoryExt::directory`] on every node), [`directory::LateBound`] | built: an embedded directory (bind, groups, typed lookup, paged list, find by interface, watch, describe, leased bindings, writes from the same host or with a token), `LateBound<dyn Trait>` via `DirectoryClient::late_bound` |
-//! | mediated message exchange | [`mme::Broker`], [`mme::Queue`], [`mme::Topic`] | built: an embedded or standalone broker (`farcall broker serve`), queues with ack/nack/ack-wait/dead-letter and durability on disk, topics with `*`/`>` wildcards, mediated RPC ([`mme::Broker::serve`], [`mme::Broker::stub`]); the same API on NATS with a `nats://` address (feature `nats`, on by default) |
+//! | mediated message exchange | [`mme::Broker`], [`mme::Queue`], [`mme::Topic`] | built: an embedded or standalone broker (`farcall broker serve`), queues with ack/nack/ack-wait/dead-letter and durability on disk, topics with `*`/`>` wildcards, mediated RPC ([`mme::Broker::serve`], [`mme::Broker::stub`]); the same API on NATS with a `nats://` address (feature `nats`, off by default) |
 //!
 //! The modules follow the paradigms: [`dme`], [`rpc`], [`rmi`],
 //! [`directory`] and [`mme`]; [`node`] holds what they share (addresses,
@@ -66,47 +66,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## The contract of `#[remote]`
-//!
-//! - Methods are `async fn(&self, arg: Type, ...) -> Result<T, E>`: every
-//!   argument is owned and serde-serialisable (no references, no
-//!   `impl Trait`), `T` and `E` are serde types, and
-//!   `E: From<RemoteError>` so that a failed call (deadline, disconnection,
-//!   ...) reaches the caller as the method's own error. [`RemoteError`]
-//!   itself may be `E`. Anything else is a compile error pointing at the
-//!   offending tokens.
-//! - Accepted: type parameters on the trait (`trait Store<V>`), remote
-//!   supertraits (`trait Circle: Shape`; their methods are callable through
-//!   the subtrait), doc comments, `#[cfg]` on methods, default bodies.
-//! - `#[remote(oneway)]` on a method returning `Result<(), E>`: no reply is
-//!   sent; the call returns once the message is queued.
-//!   `#[remote(idempotent)]` marks a method as safe to retry;
-//!   `#[remote(role = "admin")]` (any number) gives it roles that
-//!   authorization policies read ([`auth::AccessRules`]: `@admin`).
-//! - Generated: the trait (its futures boxed, so `dyn Trait` works and an
-//!   `Arc<dyn Trait>` may hold a stub or a local object), `TraitClient`
-//!   (the stub), the dispatcher, and an interface descriptor in the
-//!   link-time [`rmi::catalogue`]. Generated code names only `::core`,
-//!   `::std` and `::farcall::__private`; `#[remote(crate = "path")]`
-//!   points it elsewhere. The interface is named (and its id hashed) after
-//!   the trait; `#[remote(name = "Interface")]` names it otherwise, so a
-//!   trait can be renamed in Rust and stay the same interface on the wire.
-//! - Versions: a method's id is a hash of its name and it carries a hash of
-//!   its signature. Adding or reordering methods breaks no client; calling
-//!   a method the server lacks is [`RemoteError::NoSuchMethod`]; the same
-//!   name with another signature is [`RemoteError::InterfaceMismatch`],
-//!   never a wrong decode.
-//! - Deadlines: every call has one (30 s unless the node's
-//!   [`Limits::default_deadline`](node::Limits::default_deadline) says otherwise);
-//!   [`Remote::with_deadline`] sets another for a reference's calls. When it
-//!   passes the caller gets `DeadlineExceeded` and the server drops the
-//!   handler's future; dropping a call's future cancels it on the server.
-//! - Inside a method, [`CallContext::current`](rpc::CallContext::current) tells who called and until
-//!   when they wait.
-//! - Calls to an object of the calling node run directly, without encoding
-//!   or socket ([`Remote::is_local`]). One difference remains: a panic in a
-//!   local call unwinds into the caller, where a remote one is
-//!   `RemoteError::Panicked`.
+//! The whole contract of the attribute (what methods may look like, every
+//! option, what is generated, the errors) is on [`remote`](macro@remote).
 //!
 //! # Direct message exchange
 //!
@@ -122,7 +83,98 @@
 //! ```
 #![warn(missing_docs)]
 
-pub use farcall_macros::{Schema, export, remote};
+/// Turns a trait into a remote interface, or an `impl` of one into an
+/// implementation that can be served: see the crate's guide for a whole
+/// program, and the rpc guide (`docs/guide/rpc.md`) for the details.
+///
+/// ```
+/// use farcall::{Node, Remote, RemoteError};
+///
+/// #[farcall::remote]
+/// pub trait Counter {
+///     /// Adds `n`; the new total.
+///     async fn add(&self, n: u64) -> Result<u64, RemoteError>;
+///     /// Safe to run twice: a late-bound stub may retry it elsewhere.
+///     #[remote(idempotent)]
+///     async fn total(&self) -> Result<u64, RemoteError>;
+///     /// For administrators (read by `farcall::auth::AccessRules`).
+///     #[remote(role = "admin")]
+///     async fn reset(&self) -> Result<(), RemoteError>;
+/// }
+///
+/// struct Total(std::sync::atomic::AtomicU64);
+///
+/// #[farcall::remote]
+/// impl Counter for Total {
+///     async fn add(&self, n: u64) -> Result<u64, RemoteError> {
+///         Ok(self.0.fetch_add(n, std::sync::atomic::Ordering::SeqCst) + n)
+///     }
+///     async fn total(&self) -> Result<u64, RemoteError> {
+///         Ok(self.0.load(std::sync::atomic::Ordering::SeqCst))
+///     }
+///     async fn reset(&self) -> Result<(), RemoteError> {
+///         self.0.store(0, std::sync::atomic::Ordering::SeqCst);
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = Node::listen("tcp://127.0.0.1:0").await?;
+/// let _: Remote<dyn Counter> = server.serve("counter", Total(Default::default()));
+/// let client = Node::new();
+/// let counter: Remote<dyn Counter> = client
+///     .connect_service(server.local_addr().unwrap(), "counter")
+///     .await?;
+/// assert_eq!(counter.add(2).await?, 2);
+/// assert_eq!(counter.total().await?, 2);
+/// # Ok(()) }
+/// ```
+///
+/// # The contract
+///
+/// - Methods are `async fn(&self, arg: Type, ...) -> Result<T, E>`: every
+///   argument is owned and serde-serialisable (no references, no
+///   `impl Trait`), `T` and `E` are serde types, and
+///   `E: From<RemoteError>` so that a failed call (deadline, disconnection,
+///   ...) reaches the caller as the method's own error. [`RemoteError`]
+///   itself may be `E`. Anything else is a compile error pointing at the
+///   offending tokens.
+/// - Accepted: type parameters on the trait (`trait Store<V>`), remote
+///   supertraits (`trait Circle: Shape`; their methods are callable through
+///   the subtrait), doc comments, `#[cfg]` on methods, default bodies.
+/// - `#[remote(oneway)]` on a method returning `Result<(), E>`: no reply is
+///   sent; the call returns once the message is queued.
+///   `#[remote(idempotent)]` marks a method as safe to retry;
+///   `#[remote(role = "admin")]` (any number) gives it roles that
+///   authorization policies read ([`auth::AccessRules`]: `@admin`).
+/// - Generated: the trait (its futures boxed, so `dyn Trait` works and an
+///   `Arc<dyn Trait>` may hold a stub or a local object), `TraitClient`
+///   (the stub), the dispatcher, and an interface descriptor in the
+///   link-time [`rmi::catalogue`]. Generated code names only `::core`,
+///   `::std` and `::farcall::__private`; `#[remote(crate = "path")]`
+///   points it elsewhere. The interface is named (and its id hashed) after
+///   the trait; `#[remote(name = "Interface")]` names it otherwise, so a
+///   trait can be renamed in Rust and stay the same interface on the wire.
+/// - Versions: a method's id is a hash of its name and it carries a hash of
+///   its signature. Adding or reordering methods breaks no client; calling
+///   a method the server lacks is [`RemoteError::NoSuchMethod`]; the same
+///   name with another signature is [`RemoteError::InterfaceMismatch`],
+///   never a wrong decode.
+/// - Deadlines: every call has one (30 s unless the node's
+///   [`Limits::default_deadline`](node::Limits::default_deadline) says otherwise);
+///   [`Remote::with_deadline`] sets another for a reference's calls. When it
+///   passes the caller gets `DeadlineExceeded` and the server drops the
+///   handler's future; dropping a call's future cancels it on the server.
+/// - Inside a method, [`CallContext::current`](rpc::CallContext::current) tells who called and until
+///   when they wait.
+/// - Calls to an object of the calling node run directly, without encoding
+///   or socket ([`Remote::is_local`]). One difference remains: a panic in a
+///   local call unwinds into the caller, where a remote one is
+///   `RemoteError::Panicked`.
+///
+pub use farcall_macros::remote;
+pub use farcall_macros::{Schema, export};
 pub use farcall_runtime::{Error, Node, Remote, RemoteError, Result, Schema, Stream};
 
 /// The node every program starts from: its addresses, limits, ids and
