@@ -156,37 +156,21 @@ pub(crate) async fn run(b: Budget) {
         r.add(system, transport, "seq", "p99_us", l.p99_us);
     }
 
+    // farcall over both transports, then its peers.
+    let farcall = [("tcp", &stub), ("tls", &tls_stub)];
     for n in INFLIGHT {
-        let s = stub.clone();
-        let rate = concurrent(n, b.window, move || {
-            let s = s.clone();
-            async move {
-                s.add(1, 2).await.unwrap();
-            }
-        })
-        .await;
-        r.add(
-            "farcall",
-            "tcp",
-            &format!("inflight{n}"),
-            "calls_per_s",
-            rate,
-        );
-        let s = tls_stub.clone();
-        let rate = concurrent(n, b.window, move || {
-            let s = s.clone();
-            async move {
-                s.add(1, 2).await.unwrap();
-            }
-        })
-        .await;
-        r.add(
-            "farcall",
-            "tls",
-            &format!("inflight{n}"),
-            "calls_per_s",
-            rate,
-        );
+        for (transport, stub) in farcall {
+            let s = stub.clone();
+            let rate = concurrent(n, b.window, move || {
+                let s = s.clone();
+                async move {
+                    s.add(1, 2).await.unwrap();
+                }
+            })
+            .await;
+            let scenario = format!("inflight{n}");
+            r.add("farcall", transport, &scenario, "calls_per_s", rate);
+        }
         let t = tclient.clone();
         let rate = concurrent(n, b.window, move || {
             let t = t.clone();
@@ -201,24 +185,17 @@ pub(crate) async fn run(b: Budget) {
     }
 
     for (name, size) in SIZES {
-        let s = stub.clone();
-        let mbps = echo_rate(b, size, move |d| {
-            let s = s.clone();
-            async move {
-                s.echo(d).await.unwrap();
-            }
-        })
-        .await;
-        r.add("farcall", "tcp", name, "mb_per_s", mbps);
-        let s = tls_stub.clone();
-        let mbps = echo_rate(b, size, move |d| {
-            let s = s.clone();
-            async move {
-                s.echo(d).await.unwrap();
-            }
-        })
-        .await;
-        r.add("farcall", "tls", name, "mb_per_s", mbps);
+        for (transport, stub) in farcall {
+            let s = stub.clone();
+            let mbps = echo_rate(b, size, move |d| {
+                let s = s.clone();
+                async move {
+                    s.echo(d).await.unwrap();
+                }
+            })
+            .await;
+            r.add("farcall", transport, name, "mb_per_s", mbps);
+        }
         let t = tclient.clone();
         let mbps = echo_rate(b, size, move |d| {
             let t = t.clone();

@@ -47,7 +47,7 @@ struct WritePolicy {
     trusted: Mutex<TrustedNetworks>,
     /// Per-principal permissions on names; when set, they decide instead
     /// of `access`.
-    permissions: Mutex<Option<Permissions>>,
+    permissions: Mutex<Option<Arc<Permissions>>>,
 }
 
 /// The directory's methods that name what they touch first, and what
@@ -205,7 +205,7 @@ pub fn set_permissions(node: &Node, permissions: Permissions) -> bool {
     let Some(policy) = node.extensions().get::<Arc<WritePolicy>>() else {
         return false;
     };
-    *policy.permissions.lock().unwrap_or_else(|p| p.into_inner()) = Some(permissions);
+    *policy.permissions.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(permissions));
     true
 }
 
