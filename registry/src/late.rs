@@ -26,12 +26,16 @@ struct NameResolver {
     view: Mutex<Option<Vec<AnyRemote>>>,
     /// Set by the watch when the name changed (or the watch ended).
     stale: AtomicBool,
+    /// The watch is up: from then on a change cannot be missed, so the
+    /// view may be kept. Until then every call looks the name up.
+    watching: AtomicBool,
 }
 
 impl Resolve for NameResolver {
     fn candidates(&self) -> Candidates<'_> {
         Box::pin(async move {
-            let fresh = !self.stale.load(Ordering::Acquire);
+            let fresh =
+                self.watching.load(Ordering::Acquire) && !self.stale.load(Ordering::Acquire);
             if let Some(v) = lock(&self.view).clone().filter(|_| fresh) {
                 return Ok(v);
             }
@@ -67,6 +71,11 @@ async fn watch(resolver: Weak<NameResolver>) {
         }
         return;
     };
+    // A view looked up before the watch was up may have missed a change.
+    if let Some(r) = resolver.upgrade() {
+        r.stale.store(true, Ordering::Release);
+        r.watching.store(true, Ordering::Release);
+    }
     while let Some(change) = changes.next().await {
         let Some(r) = resolver.upgrade() else { return };
         match change {
@@ -102,6 +111,7 @@ impl DirectoryClient {
             name: name.to_owned(),
             view: Mutex::new(None),
             stale: AtomicBool::new(true),
+            watching: AtomicBool::new(false),
         });
         tokio::spawn(watch(Arc::downgrade(&resolver)));
         LateBound::new(node, resolver, policy)
