@@ -272,6 +272,23 @@ pub mod rpc {
     pub use farcall_runtime::{CallContext, Fault};
 }
 
+/// What travels beside a call, and what a running system shows of itself:
+/// call [`Metadata`](observe::Metadata) (set per stub with
+/// `stub.with_metadata(..)`, read from
+/// [`CallContext::metadata`](rpc::CallContext::metadata), passed on to
+/// nested calls with [`propagate`](observe::propagate), deadlines too).
+///
+/// ```
+/// use farcall::observe::Metadata;
+///
+/// let m = Metadata::new().with("tenant", "acme");
+/// assert_eq!(m.get_str("tenant"), Some("acme"));
+/// ```
+pub mod observe {
+    pub use farcall_runtime::service::propagate;
+    pub use farcall_runtime::{Metadata, MetadataError, MetadataLimits};
+}
+
 /// Remote objects, early binding: [`Remote<dyn Trait>`](crate::Remote)
 /// references that the caller names by node and [`ObjectId`](rmi::ObjectId),
 /// passed as arguments and results, narrowed and upcast; untyped

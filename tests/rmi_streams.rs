@@ -699,6 +699,8 @@ async fn a_peer_flooding_stream_items_is_cut_off_and_others_go_on() {
             timeout_us: 5_000_000,
             object: ObjectId::for_service("numbers"),
             method: word,
+            flags: 0,
+            metadata: Bytes::new(),
             payload: Bytes::from_static(&[1, 4]),
         };
         raw.write_all(&encoded(&call)).await.unwrap();

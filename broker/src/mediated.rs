@@ -39,6 +39,12 @@ impl<I: ?Sized + Interface> Mediated<I> {
         Mediated::new(self.core.with_deadline(deadline), &self.queue)
     }
 
+    /// The same stub, sending `metadata` with each call; the server reads
+    /// it from `CallContext::metadata`.
+    pub fn with_metadata(&self, metadata: farcall_runtime::Metadata) -> Self {
+        Mediated::new(self.core.with_metadata(metadata), &self.queue)
+    }
+
     /// The queue its calls go to.
     pub fn queue(&self) -> &str {
         &self.queue

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use farcall_runtime::rmi::{Carrier, CarrierFuture, Coerce, Dispatcher, Interface, StubCore};
 use farcall_runtime::service::call_guarded;
-use farcall_runtime::{CallContext, Fault, Node, NodeId, RemoteError, Service};
+use farcall_runtime::{
+    CallContext, Fault, Metadata, MetadataLimits, Node, NodeId, RemoteError, Service,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -48,6 +50,9 @@ pub(crate) struct Request {
     pub(crate) deadline_ms: u64,
     /// Whether the method may run twice.
     pub(crate) idempotent: bool,
+    /// The call's metadata, encoded (empty: none; on NATS it travels as
+    /// headers instead).
+    pub(crate) metadata: Bytes,
 }
 
 /// A result as it travels back.
@@ -67,6 +72,7 @@ impl Request {
         reply_to: Option<String>,
         deadline: Duration,
         idempotent: bool,
+        metadata: Bytes,
     ) -> Request {
         Request {
             id,
@@ -76,6 +82,7 @@ impl Request {
             reply_to,
             deadline_ms: now_ms().saturating_add(deadline.as_millis() as u64),
             idempotent,
+            metadata,
         }
     }
 
@@ -153,16 +160,27 @@ impl Replies {
     }
 }
 
-/// Runs one request on `service`, within its deadline.
+/// Runs one request on `service`, within its deadline. `metadata` is the
+/// request's, when it came beside the request (NATS headers) rather than
+/// in it.
 pub(crate) async fn run(
     service: &Arc<dyn Service>,
     node: Option<Node>,
     req: Request,
+    metadata: Option<Metadata>,
 ) -> Result<Bytes, Fault> {
     let left = req.deadline_ms.saturating_sub(now_ms());
     if left == 0 {
         return Err(Fault::DeadlineExceeded);
     }
+    let limits = node
+        .as_ref()
+        .map_or_else(MetadataLimits::default, |n| n.limits().metadata);
+    let metadata = match metadata {
+        Some(m) => m,
+        None => Metadata::decode(&req.metadata, &limits)
+            .map_err(|e| Fault::Rejected(format!("the request's metadata is refused: {e}")))?,
+    };
     let deadline = Duration::from_millis(left);
     let cx = CallContext {
         caller: NodeId(req.caller),
@@ -171,6 +189,7 @@ pub(crate) async fn run(
         node,
         one_way: req.reply_to.is_none(),
         carried: true,
+        metadata,
     };
     let call = call_guarded(&**service, cx.clone(), req.method, req.args);
     match tokio::time::timeout(deadline, cx.scope(call)).await {
@@ -198,6 +217,7 @@ impl QueueCarrier {
     fn request(
         &self,
         method: u64,
+        metadata: &Metadata,
         args: Bytes,
         reply: bool,
         deadline: Duration,
@@ -205,6 +225,12 @@ impl QueueCarrier {
     ) -> (u64, Result<Bytes, RemoteError>) {
         let id = self.replies.next.fetch_add(1, Ordering::Relaxed);
         let reply_to = reply.then(|| self.replies.inbox.clone());
+        let limits = self
+            .node()
+            .map_or_else(MetadataLimits::default, |n| n.limits().metadata);
+        if let Err(e) = metadata.check(&limits) {
+            return (id, Err(RemoteError::Encode(e.to_string())));
+        }
         let req = Request::new(
             id,
             self.replies.caller,
@@ -213,6 +239,7 @@ impl QueueCarrier {
             reply_to,
             deadline,
             idempotent,
+            metadata.encode(),
         );
         (id, req.encode())
     }
@@ -222,13 +249,14 @@ impl Carrier for QueueCarrier {
     fn call(
         &self,
         method: u64,
+        metadata: &Metadata,
         payload: Bytes,
         deadline: Duration,
         idempotent: bool,
     ) -> CarrierFuture<'_, Result<Bytes, Fault>> {
+        let (id, bytes) = self.request(method, metadata, payload, true, deadline, idempotent);
         Box::pin(async move {
             let started = Instant::now();
-            let (id, bytes) = self.request(method, payload, true, deadline, idempotent);
             let bytes = bytes?;
             let (tx, rx) = oneshot::channel();
             lock(&self.replies.pending).insert(id, tx);
@@ -263,12 +291,12 @@ impl Carrier for QueueCarrier {
         })
     }
 
-    fn send(&self, method: u64, payload: Bytes) -> CarrierFuture<'_, ()> {
+    fn send(&self, method: u64, metadata: &Metadata, payload: Bytes) -> CarrierFuture<'_, ()> {
+        let deadline = self
+            .node()
+            .map_or(Duration::from_secs(30), |n| n.limits().default_deadline);
+        let (_, bytes) = self.request(method, metadata, payload, false, deadline, false);
         Box::pin(async move {
-            let deadline = self
-                .node()
-                .map_or(Duration::from_secs(30), |n| n.limits().default_deadline);
-            let (_, bytes) = self.request(method, payload, false, deadline, false);
             self.broker
                 .backend()
                 .send(&self.queue, bytes?)
@@ -406,7 +434,7 @@ impl Broker {
                         let _ = d.ack().await;
                     }
                     let (id, idempotent, reply_to) = (req.id, req.idempotent, req.reply_to.clone());
-                    let outcome = run(&service, node, req).await;
+                    let outcome = run(&service, node, req, None).await;
                     if let Some(to) = &reply_to {
                         let reply = Reply { id, outcome };
                         match postcard::to_stdvec(&reply) {

@@ -63,6 +63,9 @@ pub struct Limits {
     /// How long a lease on an exported object lasts unless renewed;
     /// holders renew at half this time (at least 20 ms).
     pub lease_time: Duration,
+    /// How much metadata one call or message may carry; more is refused
+    /// before any of it is read (see [`crate::Metadata`]).
+    pub metadata: crate::MetadataLimits,
 }
 
 impl Default for Limits {
@@ -78,6 +81,7 @@ impl Default for Limits {
             default_deadline: Duration::from_secs(30),
             close_grace: Duration::from_secs(5),
             lease_time: Duration::from_secs(60),
+            metadata: crate::MetadataLimits::default(),
         }
     }
 }

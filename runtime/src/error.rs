@@ -74,6 +74,9 @@ pub enum Error {
     /// A frame was over the size limit.
     #[error(transparent)]
     Frame(#[from] FrameError),
+    /// Call metadata was refused (a bad key, or over the limits).
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::MetadataError),
     /// A value could not be encoded.
     #[error("could not encode the message: {0}")]
     Encode(#[source] postcard::Error),

@@ -43,6 +43,7 @@ pub mod connection;
 pub mod dme;
 pub mod error;
 pub mod id;
+pub mod metadata;
 pub mod node;
 #[doc(hidden)]
 pub mod __private {
@@ -63,6 +64,7 @@ pub use config::{Limits, NatsAuth, NatsOptions, NatsTls, REPLICAS_ENV};
 pub use connection::Connection;
 pub use error::{Error, Result};
 pub use id::{NodeId, ObjectId, ParseIdError};
+pub use metadata::{Metadata, MetadataError, MetadataLimits};
 pub use node::{Extensions, IntoAddress, Node, NodeBuilder, NodeExtension, WeakNode};
 pub use rmi::{AnyRemote, LateBound, Policy, Remote, RemoteError, Resolve, Stream, StreamSender};
 pub use schema::Schema;

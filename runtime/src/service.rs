@@ -8,12 +8,13 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::connection::Connection;
 use crate::id::{NodeId, ObjectId};
+use crate::metadata::Metadata;
 use crate::wire::Fault;
 
 /// The outcome of a call as the runtime carries it: encoded result bytes,
@@ -42,10 +43,38 @@ pub struct CallContext {
     /// travels as a plain value, and a reference or a stream in it is
     /// refused.
     pub carried: bool,
+    /// What the caller sent beside the arguments (see [`Metadata`]).
+    pub metadata: Metadata,
 }
 
 tokio::task_local! {
     static CONTEXT: CallContext;
+    static INHERITED: Inherited;
+}
+
+/// What calls made under [`CallContext::propagate`] take from the call
+/// being served.
+#[derive(Clone, Debug)]
+pub(crate) struct Inherited {
+    pub(crate) metadata: Metadata,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Inherited {
+    /// What the current task's calls inherit, if it runs under
+    /// [`CallContext::propagate`].
+    pub(crate) fn current() -> Option<Inherited> {
+        INHERITED.try_with(Inherited::clone).ok()
+    }
+
+    /// The time left until the inherited deadline, if there is one: at
+    /// most `own`.
+    pub(crate) fn bound(deadline: Option<Instant>, own: Duration) -> Duration {
+        match deadline {
+            Some(d) => own.min(d.saturating_duration_since(Instant::now())),
+            None => own,
+        }
+    }
 }
 
 impl CallContext {
@@ -75,6 +104,43 @@ impl CallContext {
     /// Runs `fut` with `self` as its [`CallContext::current`].
     pub fn scope<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
         CONTEXT.scope(self, fut)
+    }
+
+    /// What the caller sent beside the arguments.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Runs `fut` so that every call it makes through a stub carries this
+    /// call's metadata (a stub's own metadata wins for a key both have)
+    /// and waits at most until this call's deadline: the caller's
+    /// remaining time flows on to the calls the handler makes.
+    ///
+    /// ```no_run
+    /// # use farcall_runtime::{CallContext, Metadata};
+    /// # async fn downstream() {}
+    /// async fn handler() {
+    ///     if let Some(cx) = CallContext::current() {
+    ///         // Calls in here carry the caller's metadata and deadline.
+    ///         cx.propagate(downstream()).await;
+    ///     }
+    /// }
+    /// ```
+    pub fn propagate<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
+        let inherited = Inherited {
+            metadata: self.metadata.clone(),
+            deadline: if self.one_way { None } else { self.deadline },
+        };
+        INHERITED.scope(inherited, fut)
+    }
+}
+
+/// Runs `fut` under [`CallContext::propagate`] of the call the current
+/// task serves; outside a call, runs it as it is.
+pub async fn propagate<F: Future>(fut: F) -> F::Output {
+    match CallContext::current() {
+        Some(cx) => cx.propagate(fut).await,
+        None => fut.await,
     }
 }
 

@@ -33,7 +33,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The ALPN protocol id farcall offers and accepts: the protocol name and
 /// its version ([`crate::wire::PROTOCOL_VERSION`]).
-pub const ALPN: &[u8] = b"farcall/1";
+pub const ALPN: &[u8] = b"farcall/2";
 
 /// Whether a node's TLS listeners ask dialers for a certificate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -53,15 +53,20 @@ fn frame_value() -> impl Strategy<Value = Frame> {
             any::<u64>(),
             object_id(),
             any::<u64>(),
+            bytes(40),
             bytes(300)
         )
-            .prop_map(|(id, timeout_us, object, method, payload)| Frame::Call {
-                id,
-                timeout_us,
-                object,
-                method,
-                payload,
-            }),
+            .prop_map(
+                |(id, timeout_us, object, method, metadata, payload)| Frame::Call {
+                    id,
+                    timeout_us,
+                    object,
+                    method,
+                    flags: 0,
+                    metadata,
+                    payload,
+                }
+            ),
         (any::<u64>(), bytes(300)).prop_map(|(id, p)| Frame::Reply { id, result: Ok(p) }),
         (any::<u64>(), fault()).prop_map(|(id, f)| Frame::Reply { id, result: Err(f) }),
         any::<u64>().prop_map(|id| Frame::Cancel { id }),
@@ -69,6 +74,8 @@ fn frame_value() -> impl Strategy<Value = Frame> {
             Frame::Message {
                 object,
                 method,
+                flags: 0,
+                metadata: Bytes::new(),
                 payload,
             }
         }),
@@ -459,13 +466,15 @@ fn protocol_document_examples() {
         timeout_us: 1_000_000,
         object: ObjectId::DME,
         method: 0,
+        flags: 0,
+        metadata: Bytes::new(),
         payload: farcall_runtime::codec::encode(&20u64).unwrap(),
     };
     frame::encode(&mut b, &call, 1024).unwrap();
     assert_eq!(
         &b[..],
         &[
-            0x08, 0x00, 0x00, 0x00, 0x00, 0x01, 0xC0, 0x84, 0x3D, 0x01, 0x00, 0x14
+            0x09, 0x00, 0x00, 0x00, 0x00, 0x01, 0xC0, 0x84, 0x3D, 0x01, 0x00, 0x00, 0x14
         ]
     );
 

@@ -14,8 +14,9 @@ use super::{Connection, IdMap, OPEN, Shared};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
+use crate::metadata::Metadata;
 use crate::sync::lock;
-use crate::wire::frame::{self};
+use crate::wire::frame::{self, Head};
 use crate::wire::{Fault, Frame};
 
 #[derive(Default)]
@@ -64,7 +65,24 @@ impl Connection {
         deadline: Option<Duration>,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), postcard::Error>,
     ) -> Result<Bytes> {
+        self.call_with_metadata(object, method, deadline, &Metadata::new(), encode)
+            .await
+    }
+
+    /// [`Connection::call_with`], with `metadata` for the server's
+    /// [`CallContext::metadata`](crate::CallContext::metadata). Metadata
+    /// over this node's [`Limits::metadata`](crate::Limits::metadata)
+    /// is refused before anything is sent.
+    pub async fn call_with_metadata(
+        &self,
+        object: ObjectId,
+        method: u64,
+        deadline: Option<Duration>,
+        metadata: &Metadata,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), postcard::Error>,
+    ) -> Result<Bytes> {
         let s = &*self.shared;
+        let block = s.metadata_block(metadata)?;
         let deadline = deadline.unwrap_or(s.limits.default_deadline);
         // The clock is read only if the call has to wait before it is sent.
         let mut waited_since: Option<Instant> = None;
@@ -111,8 +129,12 @@ impl Connection {
         } else {
             Flush::Now
         };
+        let head = Head {
+            metadata: &block,
+            ..Head::new(object, method)
+        };
         s.enqueue_as(how, false, |b| {
-            frame::encode_call(b, id, timeout_us.max(1), object, method, encode, max)
+            frame::encode_call(b, id, timeout_us.max(1), head, encode, max)
         })
         .inspect_err(|_| {
             lock(&s.pending).calls.remove(&id);
@@ -140,11 +162,28 @@ impl Connection {
         method: u64,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), postcard::Error>,
     ) -> Result<()> {
+        self.send_with_metadata(object, method, &Metadata::new(), encode)
+            .await
+    }
+
+    /// [`Connection::send_with`], with `metadata`.
+    pub async fn send_with_metadata(
+        &self,
+        object: ObjectId,
+        method: u64,
+        metadata: &Metadata,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), postcard::Error>,
+    ) -> Result<()> {
         let s = &*self.shared;
+        let block = s.metadata_block(metadata)?;
         self.check_open()?;
         self.wait_space().await?;
         let max = s.peer_max_frame;
-        s.enqueue(|b| frame::encode_message(b, object, method, encode, max))?;
+        let head = Head {
+            metadata: &block,
+            ..Head::new(object, method)
+        };
+        s.enqueue(|b| frame::encode_message(b, head, encode, max))?;
         s.touch_app();
         Ok(())
     }
@@ -167,6 +206,16 @@ impl Connection {
 }
 
 impl Shared {
+    /// The encoded block of `metadata` (empty for none), if it is within
+    /// this node's limits.
+    fn metadata_block(&self, metadata: &Metadata) -> Result<Bytes> {
+        if metadata.is_empty() {
+            return Ok(Bytes::new());
+        }
+        metadata.check(&self.limits.metadata)?;
+        Ok(metadata.encode())
+    }
+
     /// A reply from the peer: completes its caller.
     pub(super) fn on_reply(&self, id: u64, result: Result<Bytes, Fault>) {
         let tx = {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use super::serve::Incoming;
 use super::{DEAD, OPEN, PEER_CLOSING, Shared};
 use crate::id::ObjectId;
 use crate::sync::lock;
@@ -32,16 +33,33 @@ impl Shared {
                 timeout_us,
                 object,
                 method,
+                flags,
+                metadata,
                 payload,
             } => {
-                self.serve(Some(id), timeout_us, object, method, payload)
-                    .await
+                let head = Incoming {
+                    object,
+                    method,
+                    flags,
+                    metadata,
+                };
+                self.serve(Some(id), timeout_us, head, payload).await
             }
             Frame::Message {
                 object,
                 method,
+                flags,
+                metadata,
                 payload,
-            } => self.serve(None, 0, object, method, payload).await,
+            } => {
+                let head = Incoming {
+                    object,
+                    method,
+                    flags,
+                    metadata,
+                };
+                self.serve(None, 0, head, payload).await
+            }
             Frame::Reply { id, result } => self.on_reply(id, result),
             Frame::Cancel { id } => {
                 if let Some(h) = lock(&self.serving).remove(&id) {

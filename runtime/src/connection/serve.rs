@@ -14,10 +14,19 @@ use bytes::{Bytes, BytesMut};
 use super::outbox::Flush;
 use super::{CLOSING, Connection, DEAD, OPEN, Shared};
 use crate::id::ObjectId;
+use crate::metadata::Metadata;
 use crate::service::{CallContext, Outcome, call_guarded};
 use crate::sync::lock;
 use crate::wire::frame::{self, EncodeError};
 use crate::wire::{Fault, Frame};
+
+/// What a call or one-way message addresses, as it arrived.
+pub(super) struct Incoming {
+    pub(super) object: ObjectId,
+    pub(super) method: u64,
+    pub(super) flags: u32,
+    pub(super) metadata: Bytes,
+}
 
 impl Shared {
     /// Serves a call (`id` set) or a one-way message.
@@ -25,10 +34,15 @@ impl Shared {
         self: &Arc<Self>,
         id: Option<u64>,
         timeout_us: u64,
-        object: ObjectId,
-        method: u64,
+        head: Incoming,
         payload: Bytes,
     ) {
+        let Incoming {
+            object,
+            method,
+            flags,
+            metadata,
+        } = head;
         let refuse = |fault: Fault| {
             if let Some(id) = id {
                 self.reply(id, Err(fault), Flush::Defer);
@@ -66,6 +80,19 @@ impl Shared {
                 }
             },
         };
+        if flags != 0 {
+            return refuse(Fault::Rejected(format!(
+                "the request uses protocol features this node does not know (flags {flags:#x})"
+            )));
+        }
+        let metadata = match Metadata::decode(&metadata, &self.limits.metadata) {
+            Ok(m) => m,
+            Err(e) => {
+                return refuse(Fault::Rejected(format!(
+                    "the request's metadata is refused: {e}"
+                )));
+            }
+        };
         let service = match self.hooks.service(object, method, self.principal.as_ref()) {
             Ok(s) => s,
             Err(fault) => return refuse(fault),
@@ -83,6 +110,7 @@ impl Shared {
             node: None,
             one_way: id.is_none(),
             carried: false,
+            metadata,
         };
         // Counted before the handler runs: a close that starts once the
         // handler has started waits for it.

@@ -178,6 +178,29 @@ impl<I: ?Sized + Interface> Remote<I> {
         }
     }
 
+    /// The same reference, sending `metadata` with each of its calls (the
+    /// server reads it from [`CallContext::metadata`]). A reference to an
+    /// object of this node then calls it through its dispatcher, as a
+    /// remote caller would, so that the metadata reaches it.
+    ///
+    /// [`CallContext::metadata`]: crate::CallContext::metadata
+    pub fn with_metadata(&self, metadata: crate::Metadata) -> Self {
+        let core = match (&self.core, &self.local) {
+            (Some(core), _) => core.with_metadata(metadata),
+            (None, Some(local)) => match local.node.upgrade() {
+                Some(node) => StubCore::local(local.service.clone(), node, self.object)
+                    .with_metadata(metadata),
+                None => return self.clone(),
+            },
+            (None, None) => return self.clone(),
+        };
+        Remote {
+            target: I::stub(core.clone()),
+            core: Some(core),
+            ..self.clone()
+        }
+    }
+
     /// The same object seen through a supertrait (`Remote<dyn Circle>` to
     /// `Remote<dyn Shape>`). Always succeeds; `#[remote]` implements
     /// `Upcast` for each direct supertrait.

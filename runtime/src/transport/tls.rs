@@ -118,7 +118,7 @@ fn describe(e: &rustls::Error) -> String {
                 "TLS: the peer does not trust this node's certificate".into()
             }
             A::CertificateExpired => "TLS: the peer refused this node's certificate as expired".into(),
-            A::NoApplicationProtocol => "TLS: the peer does not speak farcall/1 (ALPN)".into(),
+            A::NoApplicationProtocol => "TLS: the peer does not speak farcall/2 (ALPN)".into(),
             other => format!("TLS: the peer ended the session ({other:?} alert)"),
         },
         E::NoCertificatesPresented => "TLS: the peer presented no certificate".into(),

@@ -24,6 +24,10 @@ use crate::id::ObjectId;
 /// Bytes of the length prefix.
 pub const LEN_PREFIX: usize = 4;
 
+/// The flag of a call or message header that says a metadata block
+/// (`varint length + bytes`) follows the header.
+pub const FLAG_METADATA: u32 = 1;
+
 /// The kind byte of a frame. Receivers skip kinds they do not know, so new
 /// kinds can be added without a protocol version change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +143,12 @@ pub enum Frame {
         object: ObjectId,
         /// The method called, as the object's protocol numbers it.
         method: u64,
+        /// Flags other than [`FLAG_METADATA`] (set on the wire when
+        /// `metadata` is not empty); none is defined today.
+        flags: u32,
+        /// The encoded metadata block (empty: none); see
+        /// [`crate::Metadata`].
+        metadata: Bytes,
         /// The encoded arguments.
         payload: Bytes,
     },
@@ -160,6 +170,10 @@ pub enum Frame {
         object: ObjectId,
         /// The method addressed.
         method: u64,
+        /// Flags other than [`FLAG_METADATA`], as for a call.
+        flags: u32,
+        /// The encoded metadata block (empty: none).
+        metadata: Bytes,
         /// The encoded message.
         payload: Bytes,
     },
@@ -252,6 +266,7 @@ struct CallHeader {
     timeout_us: u64,
     object: ObjectId,
     method: u64,
+    flags: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -264,6 +279,7 @@ struct ReplyHeader {
 struct MessageHeader {
     object: ObjectId,
     method: u64,
+    flags: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -310,6 +326,24 @@ fn header<'a, T: Deserialize<'a>>(kind: Kind, b: &'a [u8]) -> Result<(T, &'a [u8
     })
 }
 
+/// The metadata block after a call or message header, if its flags say
+/// there is one: a slice of the frame, parsed (within the receiver's
+/// limits) only by whoever serves the call.
+fn metadata_block<'a>(
+    kind: Kind,
+    flags: u32,
+    rest: &'a [u8],
+    slice: &dyn Fn(&[u8]) -> Bytes,
+) -> Result<(Bytes, &'a [u8]), FrameError> {
+    if flags & FLAG_METADATA == 0 {
+        return Ok((Bytes::new(), rest));
+    }
+    let (block, after): (&[u8], _) = header(kind, rest)?;
+    // The block's bytes end where the rest of the frame begins.
+    let start = rest.len() - after.len() - block.len();
+    Ok((slice(rest).slice(start..start + block.len()), after))
+}
+
 impl Frame {
     /// Decodes a frame body as returned by [`split`].
     pub fn decode(body: Bytes) -> Result<Frame, FrameError> {
@@ -318,11 +352,14 @@ impl Frame {
         Ok(match k {
             0 => {
                 let (h, rest): (CallHeader, _) = header(Kind::Call, rest)?;
+                let (metadata, rest) = metadata_block(Kind::Call, h.flags, rest, &payload_at)?;
                 Frame::Call {
                     id: h.id,
                     timeout_us: h.timeout_us,
                     object: h.object,
                     method: h.method,
+                    flags: h.flags & !FLAG_METADATA,
+                    metadata,
                     payload: payload_at(rest),
                 }
             }
@@ -340,9 +377,12 @@ impl Frame {
             },
             3 => {
                 let (h, rest): (MessageHeader, _) = header(Kind::Message, rest)?;
+                let (metadata, rest) = metadata_block(Kind::Message, h.flags, rest, &payload_at)?;
                 Frame::Message {
                     object: h.object,
                     method: h.method,
+                    flags: h.flags & !FLAG_METADATA,
+                    metadata,
                     payload: payload_at(rest),
                 }
             }
@@ -459,35 +499,85 @@ pub enum EncodeError<E> {
     Frame(#[from] FrameError),
 }
 
+/// What addresses a call or a one-way message, besides its payload.
+#[derive(Clone, Copy, Debug)]
+pub struct Head<'a> {
+    /// The object called.
+    pub object: ObjectId,
+    /// The method word.
+    pub method: u64,
+    /// Flags other than [`FLAG_METADATA`].
+    pub flags: u32,
+    /// The metadata block (see [`crate::Metadata::encode`]); empty: none.
+    pub metadata: &'a [u8],
+}
+
+impl<'a> Head<'a> {
+    /// `method` of `object`, with no flags and no metadata.
+    pub fn new(object: ObjectId, method: u64) -> Self {
+        Head {
+            object,
+            method,
+            flags: 0,
+            metadata: &[],
+        }
+    }
+
+    fn flags(&self) -> u32 {
+        if self.metadata.is_empty() {
+            self.flags & !FLAG_METADATA
+        } else {
+            self.flags | FLAG_METADATA
+        }
+    }
+
+    fn put_metadata(&self, b: &mut BytesMut) {
+        if !self.metadata.is_empty() {
+            put(b, self.metadata);
+        }
+    }
+}
+
 /// Writes a call frame with a payload encoder.
 pub fn encode_call<E>(
     buf: &mut BytesMut,
     id: u64,
     timeout_us: u64,
-    object: ObjectId,
-    method: u64,
+    head: Head<'_>,
     payload: impl FnOnce(&mut BytesMut) -> Result<(), E>,
     max: u32,
 ) -> Result<(), EncodeError<E>> {
     let h = CallHeader {
         id,
         timeout_us,
-        object,
-        method,
+        object: head.object,
+        method: head.method,
+        flags: head.flags(),
     };
-    encode_with(buf, Kind::Call, |b| put(b, &h), payload, max)
+    let header = |b: &mut BytesMut| {
+        put(b, &h);
+        head.put_metadata(b);
+    };
+    encode_with(buf, Kind::Call, header, payload, max)
 }
 
 /// Writes a one-way message frame with a payload encoder.
 pub fn encode_message<E>(
     buf: &mut BytesMut,
-    object: ObjectId,
-    method: u64,
+    head: Head<'_>,
     payload: impl FnOnce(&mut BytesMut) -> Result<(), E>,
     max: u32,
 ) -> Result<(), EncodeError<E>> {
-    let h = MessageHeader { object, method };
-    encode_with(buf, Kind::Message, |b| put(b, &h), payload, max)
+    let h = MessageHeader {
+        object: head.object,
+        method: head.method,
+        flags: head.flags(),
+    };
+    let header = |b: &mut BytesMut| {
+        put(b, &h);
+        head.put_metadata(b);
+    };
+    encode_with(buf, Kind::Message, header, payload, max)
 }
 
 /// Writes a stream item frame with a payload encoder.
@@ -516,8 +606,18 @@ pub fn encode(buf: &mut BytesMut, f: &Frame, max: u32) -> Result<(), FrameError>
             timeout_us,
             object,
             method,
+            flags,
+            metadata,
             payload,
-        } => encode_call(buf, *id, *timeout_us, *object, *method, bytes(payload), max),
+        } => {
+            let head = Head {
+                object: *object,
+                method: *method,
+                flags: *flags,
+                metadata,
+            };
+            encode_call(buf, *id, *timeout_us, head, bytes(payload), max)
+        }
         Frame::Reply { id, result } => {
             let h = ReplyHeader {
                 id: *id,
@@ -541,8 +641,18 @@ pub fn encode(buf: &mut BytesMut, f: &Frame, max: u32) -> Result<(), FrameError>
         Frame::Message {
             object,
             method,
+            flags,
+            metadata,
             payload,
-        } => encode_message(buf, *object, *method, bytes(payload), max),
+        } => {
+            let head = Head {
+                object: *object,
+                method: *method,
+                flags: *flags,
+                metadata,
+            };
+            encode_message(buf, head, bytes(payload), max)
+        }
         Frame::StreamItem { stream, payload } => encode_with(
             buf,
             Kind::StreamItem,

@@ -14,7 +14,7 @@ use crate::id::NodeId;
 /// The eight bytes that open every farcall connection.
 pub const MAGIC: [u8; 8] = *b"FARCALL\0";
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// The largest handshake body accepted, in bytes.
 pub const MAX_BODY: usize = 4096;
 /// Bytes before the body of a hello.

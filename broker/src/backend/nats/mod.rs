@@ -38,6 +38,7 @@ use crate::engine::{DLQ_SUFFIX, SubCore};
 use crate::error::BrokerError;
 use crate::subject::{Pattern, validate_subject};
 
+mod headers;
 mod queue;
 mod rpc;
 

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use farcall_runtime::rmi::{Carrier, CarrierFuture};
-use farcall_runtime::{Fault, NodeId, RemoteError, Service};
+use farcall_runtime::{Fault, Metadata, NodeId, RemoteError, Service};
 use futures_util::StreamExt;
 
+use super::headers::{from_headers, to_headers};
 use super::{CONSUMER, Nats, backend_err, rpc_subject};
 use crate::backend::{Fut, NativeRpc};
 use crate::rpc::{Reply, Request, run};
@@ -54,6 +55,7 @@ impl NatsCarrier {
             reply_to,
             deadline,
             idempotent,
+            Bytes::new(),
         )
         .encode()
     }
@@ -63,10 +65,12 @@ impl Carrier for NatsCarrier {
     fn call(
         &self,
         method: u64,
+        metadata: &Metadata,
         payload: Bytes,
         deadline: Duration,
         idempotent: bool,
     ) -> CarrierFuture<'_, Result<Bytes, Fault>> {
+        let headers = to_headers(metadata);
         Box::pin(async move {
             let until = Instant::now() + deadline;
             let bytes = self.envelope(method, payload, true, deadline, idempotent)?;
@@ -76,9 +80,12 @@ impl Carrier for NatsCarrier {
                 if left.is_zero() {
                     return Err(RemoteError::DeadlineExceeded);
                 }
-                let req = async_nats::Request::new()
+                let mut req = async_nats::Request::new()
                     .payload(bytes.clone())
                     .timeout(Some(left));
+                if let Some(h) = &headers {
+                    req = req.headers(h.clone());
+                }
                 match self.client.send_request(self.subject.clone(), req).await {
                     Ok(msg) => {
                         let reply: Reply = farcall_runtime::codec::decode(&msg.payload)
@@ -101,13 +108,19 @@ impl Carrier for NatsCarrier {
         })
     }
 
-    fn send(&self, method: u64, payload: Bytes) -> CarrierFuture<'_, ()> {
+    fn send(&self, method: u64, metadata: &Metadata, payload: Bytes) -> CarrierFuture<'_, ()> {
+        let headers = to_headers(metadata);
         Box::pin(async move {
             let bytes = self.envelope(method, payload, false, Duration::from_secs(30), false)?;
-            self.client
-                .publish(self.subject.clone(), bytes)
-                .await
-                .map_err(|e| RemoteError::Disconnected(e.to_string()))
+            let sent = match headers {
+                Some(h) => {
+                    self.client
+                        .publish_with_headers(self.subject.clone(), h, bytes)
+                        .await
+                }
+                None => self.client.publish(self.subject.clone(), bytes).await,
+            };
+            sent.map_err(|e| RemoteError::Disconnected(e.to_string()))
         })
     }
 }
@@ -148,7 +161,13 @@ impl NativeRpc for Nats {
                         };
                         let id = req.id;
                         let wants_reply = req.reply_to.is_some();
-                        let outcome: Result<Bytes, Fault> = run(&service, None, req).await;
+                        let outcome: Result<Bytes, Fault> = match from_headers(msg.headers.as_ref())
+                        {
+                            Ok(m) => run(&service, None, req, Some(m)).await,
+                            Err(e) => Err(Fault::Rejected(format!(
+                                "the request's metadata is refused: {e}"
+                            ))),
+                        };
                         if let (true, Some(to)) = (wants_reply, msg.reply) {
                             let reply = Reply { id, outcome };
                             if let Ok(b) = postcard::to_stdvec(&reply) {

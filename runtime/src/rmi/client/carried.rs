@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::{Answer, Expect};
+use crate::metadata::Metadata;
 use crate::node::Node;
 use crate::rmi::error::RemoteError;
 use crate::rmi::scope::encode_carried;
@@ -18,6 +19,7 @@ use crate::wire::Fault;
 pub(super) async fn invoke<A>(
     carrier: &dyn Carrier,
     deadline: Duration,
+    metadata: &Metadata,
     method: u64,
     name: &'static str,
     expect: Expect,
@@ -30,7 +32,7 @@ where
     match expect {
         Expect::Reply { idempotent } => {
             let bytes = carrier
-                .call(method, payload, deadline, idempotent)
+                .call(method, metadata, payload, deadline, idempotent)
                 .await?
                 .map_err(|fault| RemoteError::from_fault(fault, name))?;
             Ok(Answer {
@@ -40,7 +42,7 @@ where
             })
         }
         Expect::Nothing => {
-            carrier.send(method, payload).await?;
+            carrier.send(method, metadata, payload).await?;
             Ok(Answer::none())
         }
     }
@@ -64,16 +66,19 @@ pub trait Carrier: Send + Sync + fmt::Debug + 'static {
     /// it). It fails itself when no answer comes: with `DeadlineExceeded`
     /// once `deadline` passes, `Disconnected` if the way to the server
     /// breaks. `idempotent` says the method may safely run twice.
+    /// `metadata` travels with the call, for the server's
+    /// [`CallContext::metadata`](crate::CallContext::metadata).
     fn call(
         &self,
         method: u64,
+        metadata: &Metadata,
         payload: Bytes,
         deadline: Duration,
         idempotent: bool,
     ) -> CarrierFuture<'_, Result<Bytes, Fault>>;
 
     /// Carries a one-way message; returns once it is handed over.
-    fn send(&self, method: u64, payload: Bytes) -> CarrierFuture<'_, ()>;
+    fn send(&self, method: u64, metadata: &Metadata, payload: Bytes) -> CarrierFuture<'_, ()>;
 
     /// The node whose limits (the default deadline) apply, if any.
     fn node(&self) -> Option<Node> {

@@ -136,7 +136,7 @@ impl LateLink {
     /// idempotent.
     pub(crate) async fn invoke<A>(
         &self,
-        deadline: Option<Duration>,
+        outer: &StubCore,
         method: u64,
         name: &'static str,
         expect: Expect,
@@ -153,11 +153,7 @@ impl LateLink {
                 continue;
             };
             // Other candidates wait: one attempt to reach this one.
-            let core = core.with_reconnect(Duration::ZERO);
-            let core = match deadline {
-                Some(d) => core.with_deadline(d),
-                None => core,
-            };
+            let core = core.with_reconnect(Duration::ZERO).options_of(outer);
             match core.invoke_once(method, name, expect, args).await {
                 Ok(answer) => {
                     if matches!(expect, Expect::Reply { .. }) {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{Answer, Expect, Failed};
+use crate::metadata::Metadata;
 use crate::node::Node;
 use crate::rmi::error::RemoteError;
 use crate::rmi::scope::encode_for;
@@ -17,6 +18,7 @@ pub(super) async fn invoke<A>(
     service: &Arc<dyn Service>,
     node: &Node,
     deadline: Duration,
+    metadata: &Metadata,
     method: u64,
     name: &'static str,
     expect: Expect,
@@ -38,6 +40,7 @@ where
         node: Some(node.clone()),
         one_way,
         carried: false,
+        metadata: metadata.clone(),
     };
     let call = call_guarded(&**service, cx, method, payload);
     if one_way {

@@ -24,7 +24,7 @@ pub(crate) use remote::Link;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -32,10 +32,11 @@ use serde::de::DeserializeOwned;
 
 use crate::connection::Connection;
 use crate::id::ObjectId;
+use crate::metadata::Metadata;
 use crate::node::Node;
 use crate::rmi::error::RemoteError;
 use crate::rmi::scope::decode_in;
-use crate::service::Service;
+use crate::service::{Inherited, Service};
 
 /// The deadline of calls through a stub that names none, when no node's
 /// limits say otherwise.
@@ -66,6 +67,11 @@ pub struct StubCore {
     /// How long a call may spend reaching the owner again (the default
     /// reconnect window if `None`).
     reconnect: Option<Duration>,
+    /// Sent with every call.
+    metadata: Metadata,
+    /// A deadline inherited from the call being served
+    /// ([`CallContext::propagate`](crate::CallContext::propagate)).
+    until: Option<Instant>,
 }
 
 impl fmt::Debug for StubCore {
@@ -103,6 +109,8 @@ impl StubCore {
             object,
             deadline: None,
             reconnect: None,
+            metadata: Metadata::new(),
+            until: None,
         }
     }
 
@@ -114,6 +122,8 @@ impl StubCore {
             object,
             deadline: None,
             reconnect: None,
+            metadata: Metadata::new(),
+            until: None,
         }
     }
 
@@ -124,6 +134,8 @@ impl StubCore {
             object: ObjectId(0),
             deadline: None,
             reconnect: None,
+            metadata: Metadata::new(),
+            until: None,
         }
     }
 
@@ -145,6 +157,45 @@ impl StubCore {
     /// The deadline given to calls (the node's default if `None`).
     pub fn deadline(&self) -> Option<Duration> {
         self.deadline
+    }
+
+    /// The same target, sending `metadata` with every call (replacing
+    /// what it sent before).
+    pub fn with_metadata(&self, metadata: Metadata) -> Self {
+        StubCore {
+            metadata,
+            ..self.clone()
+        }
+    }
+
+    /// The metadata sent with every call.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// This core with what the current task inherits from the call it
+    /// serves, if it runs under `CallContext::propagate`: its metadata
+    /// (this core's wins for a key both have) and its deadline.
+    fn inheriting(&self) -> Option<StubCore> {
+        let inherited = Inherited::current()?;
+        let mut core = self.clone();
+        core.metadata.inherit(&inherited.metadata);
+        core.until = match (core.until, inherited.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Some(core)
+    }
+
+    /// The options of `outer` (a late-bound stub's core) on this core, a
+    /// candidate's.
+    pub(crate) fn options_of(mut self, outer: &StubCore) -> StubCore {
+        if let Some(d) = outer.deadline {
+            self.deadline = Some(d);
+        }
+        self.metadata = outer.metadata.clone();
+        self.until = outer.until;
+        self
     }
 
     /// The object called.
@@ -171,8 +222,10 @@ impl StubCore {
     }
 
     fn effective_deadline(&self, node: Option<&Node>) -> Duration {
-        self.deadline
-            .unwrap_or_else(|| node.map_or(DEFAULT_DEADLINE, |n| n.limits().default_deadline))
+        let own = self
+            .deadline
+            .unwrap_or_else(|| node.map_or(DEFAULT_DEADLINE, |n| n.limits().default_deadline));
+        Inherited::bound(self.until, own)
     }
 
     /// Calls `method` with `args` and decodes the reply as `R`.
@@ -234,11 +287,28 @@ impl StubCore {
     where
         A: Serialize + ?Sized,
     {
+        if let Some(core) = self.inheriting() {
+            return core.invoke_here(method, name, expect, args).await;
+        }
+        self.invoke_here(method, name, expect, args).await
+    }
+
+    async fn invoke_here<A>(
+        &self,
+        method: u64,
+        name: &'static str,
+        expect: Expect,
+        args: &A,
+    ) -> Result<Answer, RemoteError>
+    where
+        A: Serialize + ?Sized,
+    {
         match &self.target {
-            Target::Late(late) => late.invoke(self.deadline, method, name, expect, args).await,
+            Target::Late(late) => late.invoke(self, method, name, expect, args).await,
             Target::Carried(carrier) => {
                 let deadline = self.effective_deadline(carrier.node().as_ref());
-                carried::invoke(&**carrier, deadline, method, name, expect, args).await
+                let metadata = &self.metadata;
+                carried::invoke(&**carrier, deadline, metadata, method, name, expect, args).await
             }
             _ => self
                 .invoke_once(method, name, expect, args)
@@ -263,7 +333,11 @@ impl StubCore {
             Target::Remote(link) => remote::invoke(self, link, method, name, expect, args).await,
             Target::Local { service, node } => {
                 let deadline = self.effective_deadline(Some(node));
-                local::invoke(service, node, deadline, method, name, expect, args).await
+                let metadata = &self.metadata;
+                local::invoke(
+                    service, node, deadline, metadata, method, name, expect, args,
+                )
+                .await
             }
             Target::Late(_) | Target::Carried(_) => Err(Failed::unsent(RemoteError::Rejected(
                 "a late-bound target cannot nest another".into(),
@@ -335,6 +409,8 @@ impl StubCore {
             object: ObjectId(0),
             deadline: None,
             reconnect: None,
+            metadata: Metadata::new(),
+            until: None,
         }
     }
 }
@@ -382,6 +458,19 @@ impl<I: ?Sized> Stub<I> {
     /// The same stub with another deadline for its calls.
     pub fn with_deadline(&self, deadline: Duration) -> Self {
         Stub::new(self.core.with_deadline(deadline))
+    }
+
+    /// The same stub, sending `metadata` with each of its calls; the
+    /// server reads it from [`CallContext::metadata`](crate::CallContext::metadata).
+    ///
+    /// ```no_run
+    /// # use farcall_runtime::{Metadata, rmi::Stub};
+    /// # fn f<I: ?Sized>(stub: Stub<I>) {
+    /// let tagged = stub.with_metadata(Metadata::new().with("tenant", "acme"));
+    /// # }
+    /// ```
+    pub fn with_metadata(&self, metadata: Metadata) -> Self {
+        Stub::new(self.core.with_metadata(metadata))
     }
 
     /// The id of the object called.
