@@ -19,11 +19,56 @@ use common::wait::within;
 
 use broker::*;
 
-suite!(mediated_rpc, references_and_streams_are_refused,);
+suite!(
+    mediated_rpc,
+    references_and_streams_are_refused,
+    metadata_travels_with_calls,
+);
 
 // ---------------------------------------------------------------------------
 // Mediated RPC
 // ---------------------------------------------------------------------------
+
+/// Reads the metadata of its calls.
+#[farcall::remote]
+pub trait Tags {
+    /// The value of `key` in this call's metadata.
+    async fn tag(&self, key: String) -> Result<Option<Vec<u8>>, RemoteError>;
+}
+
+struct TagReader;
+
+#[farcall::remote]
+impl Tags for TagReader {
+    async fn tag(&self, key: String) -> Result<Option<Vec<u8>>, RemoteError> {
+        let cx = farcall::rpc::CallContext::current().expect("inside a call");
+        Ok(cx.metadata().get(&key).map(|v| v.to_vec()))
+    }
+}
+
+/// Text and binary values reach a mediated call's handler on every
+/// backend (NATS carries them as headers).
+async fn metadata_travels_with_calls(backend: Backend) {
+    let Some(w) = World::start(backend, "tags").await else {
+        return;
+    };
+    let _serving = w.b.serve::<dyn Tags, _>("tags", TagReader).await.unwrap();
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let stub = w.a.stub::<dyn Tags>("tags").await.unwrap().with_metadata(
+        farcall::observe::Metadata::new()
+            .with("traceparent", traceparent)
+            .with("blob", vec![0u8, 10, 13, 255]),
+    );
+    assert_eq!(
+        stub.tag("traceparent".into()).await.unwrap().as_deref(),
+        Some(traceparent.as_bytes())
+    );
+    assert_eq!(
+        stub.tag("blob".into()).await.unwrap().as_deref(),
+        Some(&[0u8, 10, 13, 255][..])
+    );
+    assert_eq!(stub.tag("absent".into()).await.unwrap(), None);
+}
 
 /// Two servers (of two clients) share the calls; a call made while no
 /// server is up waits for one; a call whose deadline passes with no server
