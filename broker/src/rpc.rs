@@ -19,10 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use farcall_runtime::rmi::{Carrier, CarrierFuture, Coerce, Dispatcher, Interface, StubCore};
+use farcall_runtime::observe::{Observed, Side, method_names};
+use farcall_runtime::rmi::{
+    Carrier, CarrierFuture, Coerce, Dispatcher, Interface, InterfaceDescriptor, StubCore,
+};
 use farcall_runtime::service::call_guarded;
 use farcall_runtime::{
-    CallContext, Fault, Metadata, MetadataLimits, Node, NodeId, RemoteError, Service,
+    CallContext, Fault, Metadata, MetadataLimits, Node, NodeId, ObjectId, RemoteError, Service,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -165,6 +168,7 @@ impl Replies {
 /// in it.
 pub(crate) async fn run(
     service: &Arc<dyn Service>,
+    interface: Option<&'static InterfaceDescriptor>,
     node: Option<Node>,
     req: Request,
     metadata: Option<Metadata>,
@@ -191,11 +195,22 @@ pub(crate) async fn run(
         carried: true,
         metadata,
     };
+    let (interface, method) = method_names(interface, req.method);
+    let observed = Observed::start(
+        Side::Server,
+        interface,
+        method,
+        ObjectId(0),
+        Some(cx.caller),
+    );
+    observed.adopt_parent(&cx.metadata);
     let call = call_guarded(&**service, cx.clone(), req.method, req.args);
-    match tokio::time::timeout(deadline, cx.scope(call)).await {
+    let outcome = match tokio::time::timeout(deadline, observed.instrument(cx.scope(call))).await {
         Ok(o) => o,
         Err(_) => Err(Fault::DeadlineExceeded),
-    }
+    };
+    observed.finish(outcome.as_ref().map(drop));
+    outcome
 }
 
 /// Carries a stub's calls through a queue.
@@ -400,7 +415,7 @@ impl Broker {
         crate::subject::validate_queue_name(queue)?;
         let service: Arc<dyn Service> = Arc::new(Dispatcher::new(obj));
         if let Some(native) = self.backend().native_rpc() {
-            let task = native.serve(queue, service).await?;
+            let task = native.serve(queue, I::descriptor(), service).await?;
             return Ok(Serving {
                 queue: queue.to_owned(),
                 task,
@@ -434,7 +449,7 @@ impl Broker {
                         let _ = d.ack().await;
                     }
                     let (id, idempotent, reply_to) = (req.id, req.idempotent, req.reply_to.clone());
-                    let outcome = run(&service, node, req, None).await;
+                    let outcome = run(&service, Some(I::descriptor()), node, req, None).await;
                     if let Some(to) = &reply_to {
                         let reply = Reply { id, outcome };
                         match postcard::to_stdvec(&reply) {

@@ -265,7 +265,7 @@ impl Generator<'_> {
             let tuple = quote!((#(&#names,)*));
             let body = if m.flags.oneway {
                 quote! {
-                    match self.core().send(#word, #name, &#tuple).await {
+                    match self.core().send(#word, (#iface, #name), &#tuple).await {
                         ::core::result::Result::Ok(()) => ::core::result::Result::Ok(()),
                         ::core::result::Result::Err(e) => ::core::result::Result::Err(
                             <#err as ::core::convert::From<#p::RemoteError>>::from(e),
@@ -275,7 +275,7 @@ impl Generator<'_> {
             } else {
                 let structure = self.signature_of(m);
                 quote! {
-                    match self.core().call_method::<_, #output>(#word, #name, #idempotent, &#tuple).await {
+                    match self.core().call_method::<_, #output>(#word, (#iface, #name), #idempotent, &#tuple).await {
                         ::core::result::Result::Ok(r) => r,
                         ::core::result::Result::Err(e) => ::core::result::Result::Err(
                             <#err as ::core::convert::From<#p::RemoteError>>::from(

@@ -45,6 +45,7 @@ pub mod error;
 pub mod id;
 pub mod metadata;
 pub mod node;
+pub mod observe;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::private::*;

@@ -207,8 +207,8 @@ pub(crate) type Upcaster = Arc<dyn Fn(u64) -> Option<Box<dyn Any + Send + Sync>>
 pub(crate) struct Entry {
     pub(crate) service: Arc<dyn Service>,
     pub(crate) local: Option<Upcaster>,
-    /// The id of the remote interface it was exported as.
-    pub(crate) interface: Option<u64>,
+    /// The remote interface it was exported as.
+    pub(crate) interface: Option<&'static crate::rmi::InterfaceDescriptor>,
 }
 
 /// The objects a node serves, by id. Shared by the node and its connections.
@@ -225,14 +225,6 @@ impl fmt::Debug for Objects {
 }
 
 impl Objects {
-    pub(crate) fn get(&self, id: ObjectId) -> Option<Arc<dyn Service>> {
-        self.map
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .map(|e| e.service.clone())
-    }
-
     pub(crate) fn entry(&self, id: ObjectId) -> Option<Entry> {
         self.map
             .read()

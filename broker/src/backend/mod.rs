@@ -78,6 +78,7 @@ pub(crate) trait NativeRpc: Send + Sync {
     fn serve<'a>(
         &'a self,
         queue: &'a str,
+        interface: &'static farcall_runtime::rmi::InterfaceDescriptor,
         service: Arc<dyn farcall_runtime::Service>,
     ) -> Fut<'a, tokio::task::JoinHandle<()>>;
 }

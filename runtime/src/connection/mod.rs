@@ -93,6 +93,19 @@ type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 /// connection knows frames, calls and replies; everything about remote
 /// objects reaches its owner through this seam, which the node installs
 /// when it registers the connection.
+/// What serves a call, and what the node knows of it.
+pub(crate) struct Served {
+    pub(crate) service: Arc<dyn Service>,
+    /// The interface the object was exported as, if it was.
+    pub(crate) interface: Option<&'static crate::rmi::InterfaceDescriptor>,
+    /// The node's interceptors of the calls it serves.
+    pub(crate) interceptors: crate::observe::Interceptors,
+}
+
+/// A call refused before it is served, and the interface of the object it
+/// addressed, when there is one (for the span and metrics of the refusal).
+pub(crate) type Refused = (Fault, Option<&'static crate::rmi::InterfaceDescriptor>);
+
 pub(crate) trait Hooks: Send + Sync + 'static {
     /// The object `id` for a call of `method` from `principal`:
     /// `NoSuchObject` if this node does not serve it, `Unauthorized` if
@@ -102,7 +115,7 @@ pub(crate) trait Hooks: Send + Sync + 'static {
         id: ObjectId,
         method: u64,
         principal: Option<&Principal>,
-    ) -> Result<Arc<dyn Service>, Fault>;
+    ) -> Result<Served, Refused>;
     /// A frame the connection does not handle itself; an `Err` is a
     /// protocol error with that reason (the connection is closed).
     fn on_frame(&self, frame: Frame) -> Result<(), String>;

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::outbox::Flush;
-use super::{CLOSING, Connection, DEAD, OPEN, Shared};
+use super::{CLOSING, Connection, DEAD, OPEN, Served, Shared};
 use crate::id::ObjectId;
 use crate::metadata::Metadata;
-use crate::service::{CallContext, Outcome, call_guarded};
+use crate::observe::{CallInfo, Interceptors, Observed, Side, method_names};
+use crate::service::{CallContext, GuardedCall, Outcome, OutcomeFuture, call_guarded};
 use crate::sync::lock;
 use crate::wire::frame::{self, EncodeError};
 use crate::wire::{Fault, Frame};
@@ -93,10 +94,23 @@ impl Shared {
                 )));
             }
         };
-        let service = match self.hooks.service(object, method, self.principal.as_ref()) {
+        let served = match self.hooks.service(object, method, self.principal.as_ref()) {
             Ok(s) => s,
-            Err(fault) => return refuse(fault),
+            Err((fault, interface)) => {
+                let (i, m) = method_names(interface, method);
+                Observed::start(Side::Server, i, m, object, Some(self.peer)).finish(Err(&fault));
+                return refuse(fault);
+            }
         };
+        let (interface, method_name) = method_names(served.interface, method);
+        let observed = Observed::start(
+            Side::Server,
+            interface,
+            method_name,
+            object,
+            Some(self.peer),
+        );
+        observed.adopt_parent(&metadata);
         self.touch_app();
         let deadline = (timeout_us > 0)
             .then(|| Instant::now().checked_add(Duration::from_micros(timeout_us)))
@@ -120,10 +134,18 @@ impl Shared {
         // still gives the slots back.
         let count = ServingGuard(self.clone());
         let active = ActiveGuard(self.clone());
-        let mut fut = call_guarded(&*service, cx, method, payload);
+        let call = Handler::new(
+            served,
+            cx,
+            object,
+            (method, payload),
+            (interface, method_name),
+        );
+        let mut fut = observed.instrument(call);
         // Poll once in place: most handlers finish without waiting.
         let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut fut).poll(cx))).await;
         if let Poll::Ready(outcome) = first {
+            observed.finish(outcome.as_ref().map(drop));
             if let Some(id) = id {
                 self.reply(id, outcome, Flush::Defer);
             }
@@ -141,6 +163,7 @@ impl Shared {
                     .unwrap_or(Err(Fault::DeadlineExceeded)),
                 None => fut.await,
             };
+            observed.finish(outcome.as_ref().map(drop));
             if let Some(id) = id {
                 lock(&me.serving).remove(&id);
                 me.reply_async(id, outcome, active).await;
@@ -237,6 +260,58 @@ impl Drop for ServingGuard {
             && self.0.state.load(Ordering::Relaxed) != OPEN
         {
             self.0.drained.notify_one();
+        }
+    }
+}
+
+/// A served call's handler: the dispatcher's future under the panic
+/// guard, after the node's interceptors when it has any.
+pub(crate) enum Handler {
+    Plain(GuardedCall),
+    Intercepted(OutcomeFuture),
+}
+
+impl Handler {
+    pub(crate) fn new(
+        served: Served,
+        mut cx: CallContext,
+        object: ObjectId,
+        (method, payload): (u64, Bytes),
+        (interface, method_name): (&'static str, &'static str),
+    ) -> Handler {
+        let Some(list) = served.interceptors.0.clone() else {
+            return Handler::Plain(call_guarded(&*served.service, cx, method, payload));
+        };
+        let service = served.service;
+        Handler::Intercepted(Box::pin(async move {
+            let mut info = CallInfo {
+                side: Side::Server,
+                interface,
+                method: method_name,
+                object,
+                peer: Some(cx.caller),
+                principal: cx.principal().cloned(),
+                metadata: std::mem::take(&mut cx.metadata),
+                one_way: cx.one_way,
+            };
+            Interceptors::run(&list, &mut info).await?;
+            cx.metadata = info.metadata.clone();
+            let started = Instant::now();
+            let outcome = call_guarded(&*service, cx, method, payload).await;
+            if !info.one_way {
+                Interceptors::finished(&list, &info, outcome.as_ref().map(drop), started.elapsed());
+            }
+            outcome
+        }))
+    }
+}
+
+impl Future for Handler {
+    type Output = Outcome;
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Outcome> {
+        match self.get_mut() {
+            Handler::Plain(f) => Pin::new(f).poll(cx),
+            Handler::Intercepted(f) => f.as_mut().poll(cx),
         }
     }
 }

@@ -7,11 +7,12 @@ use std::sync::{Arc, Weak};
 
 use super::{Node, NodeInner};
 use crate::auth::{Authorizer, Principal, Request};
-use crate::connection::{Connection, Hooks};
+use crate::connection::{Connection, Hooks, Refused, Served};
 use crate::id::{NodeId, ObjectId};
+use crate::observe::Interceptors;
 use crate::rmi::find_interface;
 use crate::rmi::stream::Streams;
-use crate::service::{Objects, Service};
+use crate::service::Objects;
 use crate::sync::lock;
 use crate::wire::{Fault, Frame};
 
@@ -25,6 +26,8 @@ pub(crate) struct NodeHooks {
     pub(super) peer: NodeId,
     /// The node's authorizer, decided on before any argument is decoded.
     pub(super) authorizer: Option<Arc<dyn Authorizer>>,
+    /// The node's interceptors of the calls it serves.
+    pub(super) interceptors: Interceptors,
     /// The streams on this connection (`remote::stream`).
     pub(crate) streams: Streams,
 }
@@ -41,19 +44,23 @@ impl Hooks for NodeHooks {
         id: ObjectId,
         method: u64,
         principal: Option<&Principal>,
-    ) -> Result<Arc<dyn Service>, Fault> {
-        let Some(authorizer) = &self.authorizer else {
-            return self.objects.get(id).ok_or(Fault::NoSuchObject);
+    ) -> Result<Served, Refused> {
+        let entry = self.objects.entry(id).ok_or((Fault::NoSuchObject, None))?;
+        let served = Served {
+            service: entry.service,
+            interface: entry.interface,
+            interceptors: self.interceptors.clone(),
         };
-        let entry = self.objects.entry(id).ok_or(Fault::NoSuchObject)?;
+        let Some(authorizer) = &self.authorizer else {
+            return Ok(served);
+        };
         // The probe of `connect_service` only tells which interface the
         // object serves, which the caller names already.
         if method == crate::rmi::PROBE {
-            return Ok(entry.service);
+            return Ok(served);
         }
-        let interface = entry.interface.and_then(find_interface);
         let method_descriptor = entry.interface.and_then(|served| {
-            crate::rmi::lineage(served)
+            crate::rmi::lineage(served.id)
                 .into_iter()
                 .filter_map(find_interface)
                 .find_map(|d| d.methods.iter().find(|m| m.word() == method))
@@ -61,14 +68,14 @@ impl Hooks for NodeHooks {
         let request = Request {
             principal,
             object: id,
-            interface,
+            interface: entry.interface,
             method: method_descriptor,
             method_word: method,
         };
         authorizer
             .authorize(&request)
-            .map_err(Fault::Unauthorized)?;
-        Ok(entry.service)
+            .map_err(|why| (Fault::Unauthorized(why), entry.interface))?;
+        Ok(served)
     }
 
     fn on_frame(&self, frame: Frame) -> Result<(), String> {

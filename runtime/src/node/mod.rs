@@ -3,10 +3,12 @@
 mod accept;
 mod extensions;
 mod hooks;
+mod intercept;
 mod redial;
 
 pub use extensions::Extensions;
 
+use crate::observe::Interceptors;
 use crate::sync::lock;
 use hooks::NodeHooks;
 use std::collections::HashMap;
@@ -83,6 +85,8 @@ pub struct NodeBuilder {
     tls: Tls,
     authenticator: Option<Installed<dyn Authenticator>>,
     authorizer: Option<Installed<dyn Authorizer>>,
+    interceptors: Interceptors,
+    outgoing: Interceptors,
 }
 
 /// Credentials are secrets: the builder shows whether it has them, never
@@ -178,6 +182,8 @@ impl NodeBuilder {
                 tls: self.tls,
                 authenticator: self.authenticator,
                 authorizer: self.authorizer,
+                interceptors: self.interceptors,
+                outgoing: self.outgoing,
             }),
         }
     }
@@ -236,6 +242,9 @@ struct NodeInner {
     /// Who may connect, and who may call what.
     authenticator: Option<Installed<dyn Authenticator>>,
     pub(crate) authorizer: Option<Installed<dyn Authorizer>>,
+    /// Around the calls this node serves, and those it makes.
+    pub(crate) interceptors: Interceptors,
+    pub(crate) outgoing: Interceptors,
     /// Connections registered from now on are aborted (see `register`).
     conns_closed: AtomicBool,
     extensions: Extensions,
@@ -557,6 +566,7 @@ fn register(inner: &Arc<NodeInner>, p: Peer) -> Connection {
         serial,
         peer,
         authorizer: inner.authorizer.as_ref().map(|a| a.0.clone()),
+        interceptors: inner.interceptors.clone(),
         streams: Default::default(),
     });
     // Hold the table while the connection starts: a concurrent shutdown

@@ -68,7 +68,7 @@ impl Node {
             Entry {
                 service: service.clone(),
                 local: Some(up.clone()),
-                interface: Some(interface),
+                interface: Some(I::descriptor()),
             },
         );
         let guard = self.leases().exported(self, id, pinned);
@@ -173,7 +173,7 @@ impl Node {
         let served = if stub.owner() == self.id() {
             match self.object_entry(object) {
                 None => return Err(RemoteError::NoSuchService(name.to_owned())),
-                Some(entry) => entry.interface.map(interface::lineage),
+                Some(entry) => entry.interface.map(|d| interface::lineage(d.id)),
             }
         } else {
             let conn = self
@@ -222,7 +222,7 @@ impl Node {
         let entry = self.object_entry(object);
         let interface = entry
             .as_ref()
-            .and_then(|e| e.interface)
+            .and_then(|e| e.interface.map(|d| d.id))
             .unwrap_or(I::descriptor().id);
         let service = match entry {
             Some(entry) => {

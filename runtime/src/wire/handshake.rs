@@ -240,7 +240,7 @@ mod tests {
         .to_vec();
         b[9] = 9;
         let e = decode_hello(&b).unwrap_err();
-        assert_eq!(e, HandshakeError::VersionMismatch { ours: 1, theirs: 9 });
+        assert_eq!(e, HandshakeError::VersionMismatch { ours: 2, theirs: 9 });
     }
 
     #[test]

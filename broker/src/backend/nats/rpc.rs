@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use farcall_runtime::rmi::{Carrier, CarrierFuture};
+use farcall_runtime::rmi::{Carrier, CarrierFuture, InterfaceDescriptor};
 use farcall_runtime::{Fault, Metadata, NodeId, RemoteError, Service};
 use futures_util::StreamExt;
 
@@ -138,6 +138,7 @@ impl NativeRpc for Nats {
     fn serve<'a>(
         &'a self,
         queue: &'a str,
+        interface: &'static InterfaceDescriptor,
         service: Arc<dyn Service>,
     ) -> Fut<'a, tokio::task::JoinHandle<()>> {
         Box::pin(async move {
@@ -163,7 +164,7 @@ impl NativeRpc for Nats {
                         let wants_reply = req.reply_to.is_some();
                         let outcome: Result<Bytes, Fault> = match from_headers(msg.headers.as_ref())
                         {
-                            Ok(m) => run(&service, None, req, Some(m)).await,
+                            Ok(m) => run(&service, Some(interface), None, req, Some(m)).await,
                             Err(e) => Err(Fault::Rejected(format!(
                                 "the request's metadata is refused: {e}"
                             ))),

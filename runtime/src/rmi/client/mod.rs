@@ -14,6 +14,7 @@
 mod carried;
 mod late;
 mod local;
+mod observed;
 mod remote;
 
 pub use carried::{Carrier, CarrierFuture};
@@ -228,26 +229,14 @@ impl StubCore {
         Inherited::bound(self.until, own)
     }
 
-    /// Calls `method` with `args` and decodes the reply as `R`.
-    pub async fn call<A, R>(
-        &self,
-        method: u64,
-        name: &'static str,
-        args: &A,
-    ) -> Result<R, RemoteError>
-    where
-        A: Serialize + ?Sized,
-        R: DeserializeOwned,
-    {
-        self.call_method(method, name, false, args).await
-    }
-
-    /// Calls `method`; a late-bound stub that loses its object fails over
-    /// to another one, also after the request was sent if `idempotent`.
+    /// Calls `method` (named `name`, of the interface named `interface`)
+    /// with `args` and decodes the reply as `R`; a late-bound stub that
+    /// loses its object fails over to another one, also after the request
+    /// was sent if `idempotent`.
     pub async fn call_method<A, R>(
         &self,
         method: u64,
-        name: &'static str,
+        (interface, name): (&'static str, &'static str),
         idempotent: bool,
         args: &A,
     ) -> Result<R, RemoteError>
@@ -255,7 +244,12 @@ impl StubCore {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        self.invoke(method, name, Expect::Reply { idempotent }, args)
+        let site = Site {
+            method,
+            interface,
+            name,
+        };
+        self.invoke(site, Expect::Reply { idempotent }, args)
             .await?
             .decode()
     }
@@ -264,36 +258,34 @@ impl StubCore {
     pub async fn send<A>(
         &self,
         method: u64,
-        name: &'static str,
+        (interface, name): (&'static str, &'static str),
         args: &A,
     ) -> Result<(), RemoteError>
     where
         A: Serialize + ?Sized,
     {
-        self.invoke(method, name, Expect::Nothing, args)
-            .await
-            .map(drop)
+        let site = Site {
+            method,
+            interface,
+            name,
+        };
+        self.invoke(site, Expect::Nothing, args).await.map(drop)
     }
 
     /// The one path of every call and one-way message, whatever the
-    /// target.
-    async fn invoke<A>(
-        &self,
-        method: u64,
-        name: &'static str,
-        expect: Expect,
-        args: &A,
-    ) -> Result<Answer, RemoteError>
+    /// target: what the call inherits, its span and metrics, the node's
+    /// outgoing interceptors (`observed.rs`), then the target.
+    async fn invoke<A>(&self, site: Site, expect: Expect, args: &A) -> Result<Answer, RemoteError>
     where
         A: Serialize + ?Sized,
     {
-        if let Some(core) = self.inheriting() {
-            return core.invoke_here(method, name, expect, args).await;
+        match self.inheriting() {
+            Some(core) => core.invoke_observed(site, expect, args).await,
+            None => self.invoke_observed(site, expect, args).await,
         }
-        self.invoke_here(method, name, expect, args).await
     }
 
-    async fn invoke_here<A>(
+    pub(super) async fn invoke_here<A>(
         &self,
         method: u64,
         name: &'static str,
@@ -344,6 +336,15 @@ impl StubCore {
             ))),
         }
     }
+}
+
+/// What a call calls: the method word, and the names spans, metrics and
+/// errors give it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Site {
+    pub(crate) method: u64,
+    pub(crate) interface: &'static str,
+    pub(crate) name: &'static str,
 }
 
 /// What an invocation asks for.
