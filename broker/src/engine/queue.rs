@@ -2,10 +2,12 @@
 //! flight, competing consumers, redelivery after the ack-wait and dead
 //! letters.
 
+use farcall_runtime::observe::{names, record};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -122,6 +124,18 @@ impl QueueCore {
 
     /// Accepts a message: on disk first for a durable queue.
     pub(crate) async fn send(&self, payload: Bytes) -> Result<(), BrokerError> {
+        let span = tracing::info_span!(
+            target: "farcall::broker",
+            "farcall.broker.send",
+            otel.kind = "producer",
+            messaging.system = "farcall",
+            messaging.destination.name = %self.name,
+            messaging.message.body.size = payload.len(),
+        );
+        self.accept(payload).instrument(span).await
+    }
+
+    async fn accept(&self, payload: Bytes) -> Result<(), BrokerError> {
         if let Some(e) = self.engine.upgrade() {
             e.check_open()?;
             e.check_size(&payload)?;
@@ -153,6 +167,7 @@ impl QueueCore {
             s
         });
         st.sent += 1;
+        record::counter(names::BROKER_IN, &[("queue", &self.name)], 1);
         st.ready.push_back(Msg {
             seq,
             payload,
@@ -226,7 +241,19 @@ impl QueueCore {
             st.consumers[k].unacked += 1;
             if msg.attempts > 1 {
                 st.redelivered += 1;
+                record::counter(names::BROKER_REDELIVERED, &[("queue", &self.name)], 1);
             }
+            record::counter(names::BROKER_OUT, &[("queue", &self.name)], 1);
+            tracing::info_span!(
+                target: "farcall::broker",
+                "farcall.broker.deliver",
+                otel.kind = "consumer",
+                messaging.system = "farcall",
+                messaging.destination.name = %self.name,
+                farcall.tag = tag,
+                farcall.attempt = msg.attempts,
+            )
+            .in_scope(|| {});
             let consumer = st.consumers[k].id;
             st.in_flight.insert(
                 tag,
@@ -237,6 +264,11 @@ impl QueueCore {
                 },
             );
         }
+        record::gauge_set(
+            names::BROKER_DEPTH,
+            &[("queue", &self.name)],
+            st.ready.len() as f64,
+        );
     }
 
     fn take_flight(
@@ -396,6 +428,7 @@ impl QueueCore {
                         if let Some(me) = &me {
                             let mut st = lock(&me.state);
                             st.dead_lettered += 1;
+                            record::counter(names::BROKER_DEAD_LETTERED, &[("queue", &me.name)], 1);
                             if let Some(log) = &me.log {
                                 log.ack(seq);
                             }

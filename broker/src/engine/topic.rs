@@ -2,6 +2,7 @@
 //! with its bounded buffer and slow-subscriber policy, and per-subject
 //! figures.
 
+use farcall_runtime::observe::{names, record};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -78,6 +79,16 @@ impl Topics {
         if messages.is_empty() {
             return;
         }
+        let span = tracing::info_span!(
+            target: "farcall::broker",
+            "farcall.broker.publish",
+            otel.kind = "producer",
+            messaging.system = "farcall",
+            messaging.destination.name = messages[0].0,
+            messaging.batch.message_count = messages.len(),
+        );
+        let _entered = span.enter();
+        record::counter(names::BROKER_PUBLISHED, &[], messages.len() as u64);
         let sec = self.started.elapsed().as_secs();
         {
             let mut c = lock(&self.counters);
@@ -114,6 +125,7 @@ impl Topics {
             let dropped = s.push_many(shared.iter().filter(|(subj, _)| s.pattern.matches(subj)));
             if dropped > 0 {
                 self.dropped.fetch_add(dropped, Ordering::Relaxed);
+                record::counter(names::BROKER_DROPS, &[], dropped);
             }
         }
     }

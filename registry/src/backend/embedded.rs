@@ -1,5 +1,6 @@
 //! The embedded directory: the state behind [`DirectoryApi`] on every node.
 
+use farcall_runtime::observe::{names, record};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,9 +56,15 @@ struct State {
 
 impl State {
     fn emit(&mut self, change: Change) {
+        let delta = match change {
+            Change::Bound { .. } => 1.0,
+            Change::Unbound { .. } => -1.0,
+        };
+        record::gauge_add(names::DIRECTORY_BINDINGS, &[], delta);
         if self.watchers.is_empty() {
             return;
         }
+        let before = self.watchers.len();
         self.watchers.retain(|w| {
             if !change.name().starts_with(&w.prefix) {
                 return !w.tx.is_closed();
@@ -71,6 +78,21 @@ impl State {
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             }
         });
+        let gone = before - self.watchers.len();
+        record::gauge_add(names::DIRECTORY_WATCHERS, &[], -(gone as f64));
+    }
+}
+
+/// The gauges count what a dropped directory held no longer.
+impl Drop for State {
+    fn drop(&mut self) {
+        let members: usize = self.names.values().map(Vec::len).sum();
+        record::gauge_add(names::DIRECTORY_BINDINGS, &[], -(members as f64));
+        record::gauge_add(
+            names::DIRECTORY_WATCHERS,
+            &[],
+            -(self.watchers.len() as f64),
+        );
     }
 }
 
@@ -373,6 +395,7 @@ impl Shared {
             tx: itx,
             lagged: lagged.clone(),
         });
+        record::gauge_add(names::DIRECTORY_WATCHERS, &[], 1.0);
         let (tx, stream) = Stream::channel(64);
         tokio::spawn(async move {
             loop {

@@ -127,6 +127,7 @@ impl Shared {
         self.stalled.notify_one();
         self.drained.notify_one();
         self.io.shutdown_both();
+        crate::observe::record::gauge_add(crate::observe::names::CONNECTIONS, &[], -1.0);
         self.hooks.on_dead(&reason);
         self.died.notify_waiters();
         for t in std::mem::take(&mut *lock(&self.tasks)) {

@@ -219,6 +219,8 @@ impl Connection {
     pub(crate) fn start(e: Established, limits: Arc<Limits>, hooks: Box<dyn Hooks>) -> Connection {
         let slots = limits.max_in_flight.min(e.peer_max_in_flight).max(1) as usize;
         let now = Instant::now();
+        crate::observe::record::counter(crate::observe::names::CONNECTIONS_OPENED, &[], 1);
+        crate::observe::record::gauge_add(crate::observe::names::CONNECTIONS, &[], 1.0);
         let (reader, writer) = e.io.split();
         let shared = Arc::new(Shared {
             io: writer,

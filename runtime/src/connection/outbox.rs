@@ -47,6 +47,7 @@ impl Outbox {
 
     pub(super) fn wrote(&mut self, n: usize) {
         self.written += n as u64;
+        crate::observe::record::counter(crate::observe::names::BYTES_SENT, &[], n as u64);
         while self
             .reply_ends
             .front()

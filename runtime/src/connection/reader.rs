@@ -164,7 +164,12 @@ pub(super) async fn read_loop(s: Arc<Shared>, mut io: ReadHalf) {
                     "the peer closed the connection in the middle of a frame".to_string()
                 };
             }
-            Ok(_) => {
+            Ok(read) => {
+                crate::observe::record::counter(
+                    crate::observe::names::BYTES_RECEIVED,
+                    &[],
+                    read as u64,
+                );
                 // Only this task writes the counter: no read-modify-write.
                 let n = s.reads.load(Ordering::Relaxed);
                 s.reads.store(n + 1, Ordering::Relaxed);

@@ -152,6 +152,7 @@ impl Observed {
 
     /// The call ended with `outcome`.
     #[cfg_attr(not(feature = "telemetry"), allow(unused_variables))]
+    #[cfg_attr(not(feature = "telemetry"), allow(unused_mut))]
     pub fn finish(mut self, outcome: Result<(), &Fault>) {
         #[cfg(feature = "telemetry")]
         if let Some(i) = self.inner.take() {

@@ -52,6 +52,7 @@ mod call;
 pub mod names;
 #[cfg(feature = "otel")]
 pub(crate) mod otel;
+pub mod record;
 
 use std::fmt;
 use std::future::Future;

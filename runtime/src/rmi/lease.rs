@@ -153,7 +153,7 @@ impl Leases {
             node: node.downgrade(),
             object,
         });
-        lock(&self.keep).insert(
+        let replaced = lock(&self.keep).insert(
             object,
             Keep {
                 holders: HashMap::new(),
@@ -162,6 +162,7 @@ impl Leases {
                 pinned,
             },
         );
+        leases_held(-(replaced.map_or(0, |k| k.holders.len()) as f64));
         self.start(node);
         guard
     }
@@ -197,7 +198,9 @@ impl Leases {
             let Some(k) = keep.get_mut(&object) else {
                 return;
             };
+            let before = k.holders.len();
             k.holders.retain(|_, until| *until > now);
+            leases_held(k.holders.len() as f64 - before as f64);
             let kept = k.pinned
                 || k.local.strong_count() > 0
                 || !k.holders.is_empty()
@@ -219,7 +222,9 @@ impl Leases {
         let mut keep = lock(&self.keep);
         for o in objects {
             if let Some(k) = keep.get_mut(o) {
-                k.holders.insert(holder, until);
+                if k.holders.insert(holder, until).is_none() {
+                    leases_held(1.0);
+                }
                 k.transit_until = None;
             }
         }
@@ -230,8 +235,10 @@ impl Leases {
         {
             let mut keep = lock(&self.keep);
             for o in objects {
-                if let Some(k) = keep.get_mut(o) {
-                    k.holders.remove(&holder);
+                if let Some(k) = keep.get_mut(o)
+                    && k.holders.remove(&holder).is_some()
+                {
+                    leases_held(-1.0);
                 }
             }
         }
@@ -248,6 +255,7 @@ impl Leases {
                 .filter_map(|(o, k)| k.holders.remove(&holder).map(|_| *o))
                 .collect()
         };
+        leases_held(-(objects.len() as f64));
         for o in objects {
             self.collect(node, o);
         }
@@ -420,5 +428,19 @@ async fn run(node: WeakNode, wake: Arc<Notify>) {
         for o in objects {
             leases.collect(&n, o);
         }
+    }
+}
+
+/// Moves the gauge of leases peers hold on this process's objects.
+fn leases_held(delta: f64) {
+    if delta != 0.0 {
+        crate::observe::record::gauge_add(crate::observe::names::LEASES_HELD, &[], delta);
+    }
+}
+
+impl Drop for Leases {
+    fn drop(&mut self) {
+        let held: usize = lock(&self.keep).values().map(|k| k.holders.len()).sum();
+        leases_held(-(held as f64));
     }
 }

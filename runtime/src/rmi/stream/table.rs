@@ -64,6 +64,7 @@ impl Streams {
                         "stream end for stream {stream}, which this side does not consume"
                     ));
                 };
+                streams_open(-1.0);
                 if let Some(tx) = c.tx {
                     let _ = tx.send(Event::End(fault));
                 }
@@ -100,6 +101,7 @@ impl Streams {
                 std::mem::take(&mut t.producers),
             )
         };
+        streams_open(-((consumers.len() + producers.len()) as f64));
         for (_, c) in consumers {
             if let Some(tx) = c.tx {
                 let _ = tx.send(Event::Dead(reason.to_owned()));
@@ -149,6 +151,7 @@ impl Streams {
                 credit: u64::from(window),
             },
         );
+        streams_open(1.0);
         Ok((rx, true))
     }
 
@@ -157,6 +160,11 @@ impl Streams {
         match lock(&self.table).consumers.get_mut(&id) {
             Some(c) if c.tx.is_some() => {
                 c.credit += u64::from(items);
+                crate::observe::record::counter(
+                    crate::observe::names::STREAM_CREDIT,
+                    &[],
+                    u64::from(items),
+                );
                 true
             }
             _ => false,
@@ -188,10 +196,18 @@ impl Streams {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let p = Arc::new(Outbound::default());
         t.producers.insert(id, p.clone());
+        streams_open(1.0);
         Ok((id, p))
     }
 
     pub(super) fn unregister(&self, id: u64) {
-        lock(&self.table).producers.remove(&id);
+        if lock(&self.table).producers.remove(&id).is_some() {
+            streams_open(-1.0);
+        }
     }
+}
+
+/// Moves the gauge of streams open on this process's connections.
+fn streams_open(delta: f64) {
+    crate::observe::record::gauge_add(crate::observe::names::STREAMS_OPEN, &[], delta);
 }
