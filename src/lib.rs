@@ -276,7 +276,12 @@ pub mod rpc {
 /// call [`Metadata`](observe::Metadata) (set per stub with
 /// `stub.with_metadata(..)`, read from
 /// [`CallContext::metadata`](rpc::CallContext::metadata), passed on to
-/// nested calls with [`propagate`](observe::propagate), deadlines too).
+/// nested calls with [`propagate`](observe::propagate), deadlines too); a
+/// span per call and metrics (feature `telemetry`, on by default; the
+/// metric [`names`](observe::names)); W3C trace context across processes
+/// (feature `otel`); [`Interceptor`](observe::Interceptor)s around the
+/// calls a node serves and makes. The guide's chapter
+/// `docs/guide/observability.md` shows them together.
 ///
 /// ```
 /// use farcall::observe::Metadata;
@@ -285,6 +290,7 @@ pub mod rpc {
 /// assert_eq!(m.get_str("tenant"), Some("acme"));
 /// ```
 pub mod observe {
+    pub use farcall_runtime::observe::{CallInfo, InterceptFuture, Interceptor, Side, names};
     pub use farcall_runtime::service::propagate;
     pub use farcall_runtime::{Metadata, MetadataError, MetadataLimits};
 }

@@ -279,8 +279,11 @@ impl Handler {
         (method, payload): (u64, Bytes),
         (interface, method_name): (&'static str, &'static str),
     ) -> Handler {
-        let Some(list) = served.interceptors.0.clone() else {
-            return Handler::Plain(call_guarded(&*served.service, cx, method, payload));
+        // The probe of `connect_service` tells only which interface the
+        // object serves: interceptors, like the authorizer, do not see it.
+        let list = match served.interceptors.0.clone() {
+            Some(list) if method != crate::rmi::PROBE => list,
+            _ => return Handler::Plain(call_guarded(&*served.service, cx, method, payload)),
         };
         let service = served.service;
         Handler::Intercepted(Box::pin(async move {
