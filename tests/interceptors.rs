@@ -30,7 +30,11 @@ struct Greeter;
 impl Greet for Greeter {
     async fn hello(&self) -> Result<String, RemoteError> {
         let cx = CallContext::current().expect("inside a call");
-        let who = cx.metadata().get_str("user").unwrap_or("stranger").to_owned();
+        let who = cx
+            .metadata()
+            .get_str("user")
+            .unwrap_or("stranger")
+            .to_owned();
         Ok(format!("hello, {who}"))
     }
 }
@@ -45,7 +49,10 @@ impl Interceptor for RateLimit {
     fn intercept<'a>(&'a self, call: &'a mut CallInfo) -> InterceptFuture<'a> {
         Box::pin(async move {
             if self.seen.fetch_add(1, Ordering::AcqRel) >= self.max {
-                return Err(Fault::Rejected(format!("rate limit reached for {}", call.method)));
+                return Err(Fault::Rejected(format!(
+                    "rate limit reached for {}",
+                    call.method
+                )));
             }
             Ok(())
         })
@@ -145,7 +152,10 @@ async fn a_server_limits_and_checks_its_callers() {
         assert_eq!(stub.hello().await.unwrap(), "hello, ali");
         // Two calls were let through: the third is over the limit.
         let e = stub.hello().await.unwrap_err();
-        assert!(e.to_string().contains("rate limit reached for hello"), "{e}");
+        assert!(
+            e.to_string().contains("rate limit reached for hello"),
+            "{e}"
+        );
         anonymous.shutdown().await;
         client.shutdown().await;
         server.shutdown().await;

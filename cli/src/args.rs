@@ -45,6 +45,10 @@ pub(crate) struct Cli {
     /// How log lines look: text or json (one object per line).
     #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub(crate) log_format: String,
+    /// Serve the process's metrics for Prometheus at http://ADDR/metrics
+    /// (`directory serve` and `broker serve`), e.g. 127.0.0.1:9464.
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

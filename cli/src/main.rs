@@ -163,6 +163,9 @@ fn one_line_clap_error(rendered: &str, argv: &[String]) -> String {
 async fn run(cli: Cli) -> Result<(), Fail> {
     security::init(&cli.security)?;
     logs(&cli);
+    if let Some(addr) = cli.metrics_listen {
+        metrics_endpoint(&cli.command, addr)?;
+    }
     match cli.command {
         Command::Directory(DirectoryCommand::Serve(args)) => directory::serve(args).await,
         Command::Ls(args) => directory::ls(args).await,
@@ -262,4 +265,24 @@ fn logs(cli: &Cli) {
     } else {
         builder.try_init()
     };
+}
+
+/// Serves the process's metrics at `http://addr/metrics`, for a serve
+/// command only.
+fn metrics_endpoint(command: &Command, addr: std::net::SocketAddr) -> Result<(), Fail> {
+    let serving = matches!(
+        command,
+        Command::Directory(DirectoryCommand::Serve(_)) | Command::Broker(BrokerCommand::Serve(_))
+    );
+    if !serving {
+        return Err(Fail::usage(
+            "--metrics-listen is for `directory serve` and `broker serve`".to_owned(),
+        ));
+    }
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .map_err(|e| Fail::new(format!("cannot serve metrics on {addr}: {e}")))?;
+    tracing::info!(target: "farcall", address = %addr, "metrics served at /metrics");
+    Ok(())
 }

@@ -110,3 +110,108 @@ fn the_directory_logs_its_start_and_stops_on_sigterm() {
         "{logged}"
     );
 }
+
+/// `GET /metrics` on `addr`, as Prometheus scrapes it.
+fn scrape(addr: &str) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).expect("the metrics endpoint listens");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    body
+}
+
+/// A free loopback port (bound, then let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The broker's metrics at `--metrics-listen`: what a send and a receive
+/// did, and the calls that carried them.
+#[test]
+fn the_broker_serves_its_metrics_for_prometheus() {
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let served = common::process::Served::start_blocking(Command::new(BIN).args([
+        "broker",
+        "serve",
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--metrics-listen",
+        &metrics,
+    ]));
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .args(["--broker", &served.addr])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["send", "orders", "{\"id\": 1}"]);
+    run(&["send", "orders", "{\"id\": 2}"]);
+    run(&["recv", "orders", "--ack"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let body = scrape(&metrics);
+        if body.contains("farcall_broker_messages_out_total{queue=\"orders\"}")
+            || Instant::now() > deadline
+        {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        body.contains("farcall_broker_messages_in_total{queue=\"orders\"} 2"),
+        "{body}"
+    );
+    assert!(
+        body.contains("farcall_broker_messages_out_total{queue=\"orders\"} "),
+        "{body}"
+    );
+    assert!(
+        body.contains("farcall_broker_queue_depth{queue=\"orders\"} "),
+        "{body}"
+    );
+    assert!(
+        body.contains("farcall_calls_finished_total{side=\"server\",interface=\"BrokerApi\""),
+        "{body}"
+    );
+    assert!(
+        body.contains("# TYPE farcall_call_duration_seconds summary"),
+        "{body}"
+    );
+}
+
+#[test]
+fn metrics_are_only_for_the_servers() {
+    let out = Command::new(BIN)
+        .args([
+            "ls",
+            "--directory",
+            "tcp://127.0.0.1:1",
+            "--metrics-listen",
+            "127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--metrics-listen is for `directory serve` and `broker serve`"),
+        "{err}"
+    );
+}

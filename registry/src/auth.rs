@@ -296,4 +296,8 @@ impl Service for Guarded {
         }
         self.inner.call(cx, method, payload)
     }
+
+    fn interface(&self) -> Option<&'static farcall_runtime::rmi::InterfaceDescriptor> {
+        self.inner.interface()
+    }
 }

@@ -149,6 +149,12 @@ pub async fn propagate<F: Future>(fut: F) -> F::Output {
 pub trait Service: Send + Sync + 'static {
     /// Serves one call of `method` with the encoded `payload`.
     fn call(&self, cx: CallContext, method: u64, payload: Bytes) -> OutcomeFuture;
+
+    /// The remote interface it serves, if it is a `#[remote]` dispatcher:
+    /// spans, metrics and policies name its methods from it.
+    fn interface(&self) -> Option<&'static crate::rmi::InterfaceDescriptor> {
+        None
+    }
 }
 
 /// Calls `service` with a panic guard around both halves of the call:

@@ -496,9 +496,9 @@ impl Node {
             .insert(
                 id,
                 Entry {
+                    interface: service.interface(),
                     service,
                     local: None,
-                    interface: None,
                 },
             )
             .map(|e| e.service)

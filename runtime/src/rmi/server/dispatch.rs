@@ -65,6 +65,10 @@ impl<I: ?Sized + Interface> Service for Dispatcher<I> {
             None => Box::pin(std::future::ready(Err(Fault::NoSuchMethod))),
         }
     }
+
+    fn interface(&self) -> Option<&'static crate::rmi::InterfaceDescriptor> {
+        Some(I::descriptor())
+    }
 }
 
 /// Decodes a call's arguments, binding references in them to the caller.
