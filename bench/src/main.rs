@@ -55,6 +55,15 @@ fn main() {
         .find(|a| !a.starts_with("--"))
         .map(String::as_str)
         .unwrap_or("dme");
+    if std::env::var("FARCALL_BENCH_TRACE").is_ok_and(|v| v == "1") {
+        // Every call's span is created and recorded (no output).
+        use tracing_subscriber::layer::SubscriberExt;
+        let recorder = tracing_subscriber::registry().with(
+            tracing_subscriber::filter::LevelFilter::INFO,
+        );
+        tracing::subscriber::set_global_default(recorder).expect("one subscriber");
+        eprintln!("FARCALL_BENCH_TRACE=1: a subscriber records a span per call");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
