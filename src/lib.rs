@@ -421,6 +421,9 @@ pub struct GuideAddressesAndLimits;
 #[doc = include_str!("../docs/guide/security.md")]
 #[cfg(all(doctest, feature = "tls"))]
 pub struct GuideSecurity;
+#[doc = include_str!("../docs/guide/observability.md")]
+#[cfg(doctest)]
+pub struct GuideObservability;
 #[doc = include_str!("../docs/guide/cancellation.md")]
 #[cfg(doctest)]
 pub struct GuideCancellation;

@@ -58,9 +58,8 @@ fn main() {
     if std::env::var("FARCALL_BENCH_TRACE").is_ok_and(|v| v == "1") {
         // Every call's span is created and recorded (no output).
         use tracing_subscriber::layer::SubscriberExt;
-        let recorder = tracing_subscriber::registry().with(
-            tracing_subscriber::filter::LevelFilter::INFO,
-        );
+        let recorder =
+            tracing_subscriber::registry().with(tracing_subscriber::filter::LevelFilter::INFO);
         tracing::subscriber::set_global_default(recorder).expect("one subscriber");
         eprintln!("FARCALL_BENCH_TRACE=1: a subscriber records a span per call");
     }
