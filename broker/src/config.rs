@@ -249,7 +249,9 @@ pub struct QueueInfo {
     pub config: QueueConfig,
     /// Messages waiting for a consumer.
     pub depth: u64,
-    /// Messages delivered and not yet acknowledged.
+    /// Messages delivered and not yet acknowledged (on NATS, a message
+    /// given back, by a nack or a consumer that went, counts here until it
+    /// is delivered again).
     pub in_flight: u64,
     /// Consumers attached now (on NATS: the pull requests waiting at the
     /// server, about one per consumer with room for more).
