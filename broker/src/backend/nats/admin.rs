@@ -33,8 +33,8 @@ fn age(info: &stream::Info) -> Option<Duration> {
     (info.state.messages > 0).then(|| since(&info.state.first_timestamp))
 }
 
-/// How long ago `t` was.
-
+/// How long ago `t` was (0 if it seems to be in the future: the server's
+/// clock and this one disagree).
 fn since(t: &async_nats::datetime::DateTime) -> Duration {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -251,7 +251,7 @@ impl Nats {
             left: limit,
             prefetch: u64::from(prefetch.clamp(1, 10_000)),
         };
-        Ok(self.delivery_source(name, config, Feed::UpTo(wanted)))
+        Ok(self.delivery_source(name, config, Feed::UpTo(Box::new(wanted))))
     }
 }
 

@@ -198,7 +198,7 @@ impl Backend for Nats {
                     .messages(),
             )
             .await?;
-            Ok(self.delivery_source(queue, config, queue::Feed::Endless(messages)))
+            Ok(self.delivery_source(queue, config, queue::Feed::Endless(Box::new(messages))))
         })
     }
 

@@ -225,10 +225,10 @@ pub(super) struct NatsConsumer {
 /// Where a consumer's messages come from.
 pub(super) enum Feed {
     /// Pulled without end, a prefetch at a time.
-    Endless(consumer::pull::Stream),
+    Endless(Box<consumer::pull::Stream>),
     /// Pulled a batch at a time, each of no more than is still wanted
     /// (see `admin.rs`).
-    UpTo(super::admin::Wanted),
+    UpTo(Box<super::admin::Wanted>),
 }
 
 impl Feed {
