@@ -203,7 +203,24 @@ async fn delete_removes_a_queue(backend: Backend) {
             .await
             .unwrap();
     other.send(&2).await.unwrap();
+    let mut consumer = q.consume_up_to(2).await.unwrap();
+    let held = consumer.next().await.unwrap().unwrap();
+    assert_eq!(*held, 1);
     w.b.delete_queue("kept").await.unwrap();
+    // Its consumer ends: no more deliveries (on NATS, `NoSuchQueue`
+    // first).
+    let end = within(30, "the end of the consumer", async {
+        loop {
+            match consumer.next().await {
+                None => return None,
+                Some(Err(e)) => return Some(e),
+                Some(Ok(d)) => panic!("a delivery from a deleted queue: {:?}", *d),
+            }
+        }
+    })
+    .await;
+    let told = (backend == Backend::Nats).then(|| no_such("kept"));
+    assert_eq!(end, told);
     assert_eq!(w.b.queue_info("kept").await, Err(no_such("kept")));
     let names: Vec<String> =
         w.b.queues()

@@ -126,7 +126,7 @@ pub trait BrokerApi {
     async fn delete(&self, queue: String) -> Result<(), BrokerError>;
     /// Up to `count` of the messages waiting in a queue, from the
     /// `skip`-th on, in the order they would be delivered, left as they
-    /// are; fewer once about [`BATCH_BYTES`] are taken (one at least), so
+    /// are; fewer once about 256 KiB of them are taken (one at least), so
     /// a client asks again from where the answer stopped.
     #[remote(idempotent)]
     async fn peek(

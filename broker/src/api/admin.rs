@@ -56,7 +56,8 @@ impl Broker {
     /// Deletes the queue `name`: its messages, its configuration and, for
     /// a durable queue, what it kept on disk. Its consumers end
     /// ([`Consumer::next`](crate::Consumer::next) returns `None`; on NATS
-    /// they fail). Its dead-letter queue, if any, stays.
+    /// it first fails with [`BrokerError::NoSuchQueue`]). Its dead-letter
+    /// queue, if any, stays.
     pub async fn delete_queue(&self, name: &str) -> Result<(), BrokerError> {
         self.backend().delete(name).await
     }

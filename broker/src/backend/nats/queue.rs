@@ -261,6 +261,12 @@ impl DeliverySource for NatsConsumer {
             loop {
                 let msg = match self.messages.next().await {
                     None => return Ok(None),
+                    // The queue's stream (and its consumer) was deleted.
+                    Some(Err(BrokerError::Backend(why))) if why.contains("Consumer Deleted") => {
+                        return Err(BrokerError::NoSuchQueue {
+                            name: self.acker.queue.clone(),
+                        });
+                    }
                     Some(Err(e)) => return Err(e),
                     Some(Ok(m)) => m,
                 };
