@@ -4,7 +4,8 @@
 //! dead letters; `recv` of a missing queue fails naming it and creates
 //! nothing; `recv --ack --count 2` of 3 leaves the third untouched
 //! (attempt 1 when it comes); `send` creates a queue with its
-//! configuration flags; `queue ls`, `info`, `purge` and `delete`.
+//! configuration flags; `queue ls`, `info`, `purge` and `delete`; and the
+//! same commands against a nats-server (`--broker nats://...`).
 //!
 //! Time-outs here only keep a broken build from hanging.
 
@@ -23,10 +24,16 @@ const BROKER_ENV: &str = "FARCALL_BROKER";
 /// The safety net of every wait.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A `farcall broker serve` process, killed when dropped.
+/// A `farcall broker serve` process (or a nats-server), killed when
+/// dropped.
 struct Broker {
     served: Served,
     _data: TempDir,
+}
+
+/// The NATS server of a test, reached with `--broker nats://...`.
+struct Nats {
+    server: common::nats::NatsServer,
 }
 
 impl Broker {
@@ -49,31 +56,9 @@ impl Broker {
         }
     }
 
-    /// Runs `farcall ARGS --broker <this broker>` to its end (killed
-    /// after the safety net).
+    /// Runs `farcall ARGS --broker <this broker>` to its end.
     fn run(&self, args: &[&str]) -> Output {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .args(["--broker", &self.served.addr])
-            .env_remove(BROKER_ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the farcall binary runs");
-        let start = Instant::now();
-        while child.try_wait().expect("the child's status").is_none() {
-            if start.elapsed() > PATIENCE {
-                let _ = child.kill();
-                panic!(
-                    "farcall {}: still running after {PATIENCE:?}",
-                    args.join(" ")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // The outputs are small: they fit in the pipes until the end.
-        child.wait_with_output().expect("the output")
+        farcall(args, &self.served.addr)
     }
 
     /// `queue info NAME --json`, parsed.
@@ -95,6 +80,39 @@ impl Broker {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+impl Nats {
+    fn run(&self, args: &[&str]) -> Output {
+        farcall(args, &self.server.url())
+    }
+}
+
+/// Runs `farcall ARGS --broker BROKER` to its end (killed after the
+/// safety net).
+fn farcall(args: &[&str], broker: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .args(["--broker", broker])
+        .env_remove(BROKER_ENV)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the farcall binary runs");
+    let start = Instant::now();
+    while child.try_wait().expect("the child's status").is_none() {
+        if start.elapsed() > PATIENCE {
+            let _ = child.kill();
+            panic!(
+                "farcall {}: still running after {PATIENCE:?}",
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The outputs are small: they fit in the pipes until the end.
+    child.wait_with_output().expect("the output")
 }
 
 /// Lines of JSON, parsed.
@@ -353,4 +371,67 @@ fn bad_queue_command_lines_are_usage_errors() {
     assert!(err.contains("not a number of seconds"), "{err}");
     let err = fails(&broker.run(&["queue", "info", "bad queue!"]), 1);
     assert!(err.contains("invalid queue name"), "{err}");
+}
+
+/// The same commands on NATS: `recv` of a missing queue fails, a peek
+/// leaves attempts, `recv --ack --count 2` of 3 leaves the third
+/// untouched, `send` configures, `info`, `purge` and `delete`.
+#[test]
+fn the_queue_commands_on_nats() {
+    let Some(server) = common::nats::NatsServer::start() else {
+        return;
+    };
+    let nats = Nats { server };
+    let err = fails(&nats.run(&["recv", "jobs", "--timeout", "5"]), 1);
+    assert!(err.contains("queue \"jobs\" does not exist"), "{err}");
+    assert_eq!(ok(&nats.run(&["queue", "ls"])), "no queues\n");
+
+    ok(&nats.run(&[
+        "send",
+        "jobs",
+        "1",
+        "--max-deliver",
+        "3",
+        "--ack-wait",
+        "60",
+    ]));
+    ok(&nats.run(&["send", "jobs", "2"]));
+    ok(&nats.run(&["send", "jobs", "3"]));
+    let out = ok(&nats.run(&["queue", "peek", "jobs", "--json"]));
+    let never: Vec<Value> = (1..=3)
+        .map(|n| json!({"queue": "jobs", "body": n, "attempts": 0}))
+        .collect();
+    assert_eq!(peeked(&out), never);
+    let out = ok(&nats.run(&["recv", "jobs", "--ack", "--count", "2", "--json"]));
+    assert_eq!(
+        json_lines(&out),
+        [
+            json!({"queue": "jobs", "body": 1, "attempt": 1}),
+            json!({"queue": "jobs", "body": 2, "attempt": 1}),
+        ]
+    );
+    // The third was never delivered (acks on NATS go one way: the first
+    // two may still be in the stream a moment).
+    let out = ok(&nats.run(&["queue", "peek", "jobs", "--json"]));
+    let third = peeked(&out).into_iter().find(|m| m["body"] == 3);
+    assert_eq!(
+        third,
+        Some(json!({"queue": "jobs", "body": 3, "attempts": 0}))
+    );
+
+    let out = ok(&nats.run(&["queue", "info", "jobs", "--json"]));
+    let info: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&info["max_deliver"], &info["ack_wait_ms"], &info["durable"]),
+        (&json!(3), &json!(60_000), &json!(false)),
+        "{info}"
+    );
+    ok(&nats.run(&["queue", "purge", "jobs"]));
+    assert_eq!(ok(&nats.run(&["queue", "peek", "jobs"])), "");
+    assert_eq!(
+        ok(&nats.run(&["queue", "delete", "jobs"])),
+        "deleted queue jobs\n"
+    );
+    let err = fails(&nats.run(&["queue", "info", "jobs"]), 1);
+    assert!(err.contains("queue \"jobs\" does not exist"), "{err}");
 }
