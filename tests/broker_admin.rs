@@ -209,16 +209,11 @@ async fn delete_removes_a_queue(backend: Backend) {
     w.b.delete_queue("kept").await.unwrap();
     // Its consumer ends: no more deliveries (on NATS, `NoSuchQueue`
     // first).
-    let end = within(30, "the end of the consumer", async {
-        loop {
-            match consumer.next().await {
-                None => return None,
-                Some(Err(e)) => return Some(e),
-                Some(Ok(d)) => panic!("a delivery from a deleted queue: {:?}", *d),
-            }
-        }
-    })
-    .await;
+    let end = match within(30, "the end of the consumer", consumer.next()).await {
+        None => None,
+        Some(Err(e)) => Some(e),
+        Some(Ok(d)) => panic!("a delivery from a deleted queue: {:?}", *d),
+    };
     let told = (backend == Backend::Nats).then(|| no_such("kept"));
     assert_eq!(end, told);
     assert_eq!(w.b.queue_info("kept").await, Err(no_such("kept")));
