@@ -235,3 +235,48 @@ pub struct TopicStats {
     /// Messages per second over the last ten seconds.
     pub rate: f64,
 }
+
+/// One queue as [`Broker::queue_info`](crate::Broker::queue_info) and
+/// [`Broker::queues`](crate::Broker::queues) describe it: its
+/// configuration and what it holds now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
+#[non_exhaustive]
+pub struct QueueInfo {
+    /// The queue's name.
+    pub name: String,
+    /// Its configuration.
+    pub config: QueueConfig,
+    /// Messages waiting for a consumer.
+    pub depth: u64,
+    /// Messages delivered and not yet acknowledged (on NATS, a message
+    /// given back, by a nack or a consumer that went, counts here until it
+    /// is delivered again).
+    pub in_flight: u64,
+    /// Consumers attached now (on NATS: the pull requests waiting at the
+    /// server, about one per consumer with room for more).
+    pub consumers: u64,
+    /// How long the oldest message the queue holds (waiting or in flight)
+    /// has been in it; `None` when it holds none. On farcall's broker a
+    /// durable queue's messages count from when the broker opened them
+    /// again after a restart.
+    pub oldest_age: Option<Duration>,
+}
+
+/// A message looked at in place by
+/// [`Broker::peek_queue`](crate::Broker::peek_queue): nothing about it
+/// changed (it was not delivered, its attempts did not grow).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, farcall_macros::Schema)]
+#[schema(crate = "::farcall_runtime")]
+#[non_exhaustive]
+pub struct PeekedMessage {
+    /// The deliveries of it so far (0: never delivered). `None` when the
+    /// backend cannot tell: on NATS, a message delivered before (given
+    /// back, or in flight now).
+    pub attempts: Option<u32>,
+    /// How long it has been in the queue, as [`QueueInfo::oldest_age`]
+    /// counts it.
+    pub age: Option<Duration>,
+    /// The message, as it was sent.
+    pub payload: bytes::Bytes,
+}

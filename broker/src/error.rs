@@ -126,6 +126,13 @@ pub enum BrokerError {
         /// The queue the consumer was for.
         queue: String,
     },
+    /// The queue asked for does not exist (an operation that never
+    /// creates one: `recv`, peek, info, purge, delete, move).
+    #[error("queue {name:?} does not exist")]
+    NoSuchQueue {
+        /// The queue.
+        name: String,
+    },
 }
 
 impl From<RemoteError> for BrokerError {

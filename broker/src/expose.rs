@@ -9,8 +9,8 @@ use bytes::Bytes;
 use farcall_runtime::rmi::Dispatcher;
 use farcall_runtime::{CallContext, Node, NodeId, ObjectId, Stream};
 
-use crate::config::{QueueConfig, Stats, SubscribeOptions};
-use crate::engine::{Engine, QueueCore, lock};
+use crate::config::{PeekedMessage, QueueConfig, QueueInfo, Stats, SubscribeOptions};
+use crate::engine::{Engine, EngineConsumer, QueueCore, lock};
 use crate::error::BrokerError;
 use crate::pack::Packer;
 use crate::permissions::{Op, Permissions};
@@ -68,6 +68,41 @@ impl Server {
         }
     }
 
+    /// Sends what `consumer` gets down a stream of its own, until the
+    /// stream ends (the client dropped it, or its connection went); then
+    /// the consumer goes, giving back what it held.
+    fn forward(
+        &self,
+        queue: String,
+        prefetch: u32,
+        mut consumer: EngineConsumer,
+    ) -> (u64, Stream<WireDelivery>) {
+        let id = consumer.id();
+        let owner = caller().unwrap_or((NodeId(0), 0));
+        let key = (queue, id);
+        lock(&self.owners).insert(key.clone(), owner);
+        let owners = self.owners.clone();
+        let (tx, stream) = Stream::channel(prefetch as usize);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    d = consumer.next() => {
+                        let Some(d) = d else { break };
+                        let item = WireDelivery { tag: d.tag, attempt: d.attempt, payload: d.payload };
+                        if tx.send(item).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ = tx.closed() => break,
+                }
+            }
+            lock(&owners).remove(&key);
+            // Dropping the consumer gives back what it held.
+            drop(consumer);
+        });
+        (id, stream.with_window(prefetch))
+    }
+
     fn check_owner(&self, queue: &str, consumer: u64, tag: u64) -> Result<(), BrokerError> {
         let owner = lock(&self.owners)
             .get(&(queue.to_owned(), consumer))
@@ -115,31 +150,8 @@ impl BrokerApi for Server {
         self.allow(Op::Consume, &queue)?;
         let q = self.engine.declare(&queue, None)?;
         let prefetch = prefetch.clamp(1, farcall_runtime::rmi::MAX_WINDOW);
-        let mut consumer = q.consume(prefetch)?;
-        let id = consumer.id();
-        let owner = caller().unwrap_or((NodeId(0), 0));
-        let key = (queue, id);
-        lock(&self.owners).insert(key.clone(), owner);
-        let owners = self.owners.clone();
-        let (tx, stream) = Stream::channel(prefetch as usize);
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    d = consumer.next() => {
-                        let Some(d) = d else { break };
-                        let item = WireDelivery { tag: d.tag, attempt: d.attempt, payload: d.payload };
-                        if tx.send(item).await.is_err() {
-                            break;
-                        }
-                    }
-                    _ = tx.closed() => break,
-                }
-            }
-            lock(&owners).remove(&key);
-            // Dropping the consumer gives back what it held.
-            drop(consumer);
-        });
-        Ok((id, stream.with_window(prefetch)))
+        let consumer = q.consume(prefetch)?;
+        Ok(self.forward(queue, prefetch, consumer))
     }
 
     async fn ack(&self, queue: String, consumer: u64, tag: u64) -> Result<(), BrokerError> {
@@ -237,6 +249,57 @@ impl BrokerApi for Server {
 
     async fn stats(&self) -> Result<Stats, BrokerError> {
         Ok(self.engine.stats())
+    }
+
+    async fn queues(&self) -> Result<Vec<QueueInfo>, BrokerError> {
+        Ok(self.engine.queue_infos())
+    }
+
+    async fn queue_info(&self, queue: String) -> Result<QueueInfo, BrokerError> {
+        self.engine.queue_info(&queue)
+    }
+
+    async fn purge(&self, queue: String) -> Result<u64, BrokerError> {
+        // Purging takes what a consumer could take.
+        self.allow(Op::Consume, &queue)?;
+        self.engine.purge(&queue)
+    }
+
+    async fn delete(&self, queue: String) -> Result<(), BrokerError> {
+        self.allow(Op::Consume, &queue)?;
+        self.engine.delete(&queue)
+    }
+
+    async fn peek(
+        &self,
+        queue: String,
+        skip: u32,
+        count: u32,
+    ) -> Result<Vec<PeekedMessage>, BrokerError> {
+        // A look at the messages is for those who may read them.
+        self.allow(Op::Consume, &queue)?;
+        self.engine
+            .peek(&queue, skip as usize, count as usize, BATCH_BYTES)
+    }
+
+    async fn move_messages(&self, from: String, to: String, max: u64) -> Result<u64, BrokerError> {
+        // Taking from one queue and sending to the other.
+        self.allow(Op::Consume, &from)?;
+        self.allow(Op::Send, &to)?;
+        self.engine.move_messages(&from, &to, max).await
+    }
+
+    async fn consume_up_to(
+        &self,
+        queue: String,
+        prefetch: u32,
+        limit: u64,
+    ) -> Result<(u64, Stream<WireDelivery>), BrokerError> {
+        self.allow(Op::Consume, &queue)?;
+        let q = self.engine.named(&queue)?;
+        let prefetch = prefetch.clamp(1, farcall_runtime::rmi::MAX_WINDOW);
+        let consumer = q.consume_up_to(prefetch, limit)?;
+        Ok(self.forward(queue, prefetch, consumer))
     }
 }
 

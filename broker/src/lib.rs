@@ -131,8 +131,8 @@ pub mod subject;
 pub use api::{Broker, Consumer, Delivery, Message, Queue, Subscription, Topic};
 pub use config::{
     BrokerConfig, DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE,
-    DEFAULT_PREFETCH, DEFAULT_SUBSCRIPTION_BUFFER, QueueConfig, QueueStats, SlowPolicy, Stats,
-    SubscribeOptions, TopicStats,
+    DEFAULT_PREFETCH, DEFAULT_SUBSCRIPTION_BUFFER, PeekedMessage, QueueConfig, QueueInfo,
+    QueueStats, SlowPolicy, Stats, SubscribeOptions, TopicStats,
 };
 pub use engine::DLQ_SUFFIX;
 pub use error::BrokerError;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use farcall_runtime::Stream;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{QueueConfig, Stats, SubscribeOptions};
+use crate::config::{PeekedMessage, QueueConfig, QueueInfo, Stats, SubscribeOptions};
 use crate::error::BrokerError;
 
 /// The most messages in one batch (a subscription's stream item, or a
@@ -113,4 +113,38 @@ pub trait BrokerApi {
     /// Every queue's and topic's figures.
     #[remote(idempotent)]
     async fn stats(&self) -> Result<Stats, BrokerError>;
+    /// Every queue, by name.
+    #[remote(idempotent)]
+    async fn queues(&self) -> Result<Vec<QueueInfo>, BrokerError>;
+    /// One queue's configuration and what it holds (`NoSuchQueue` if it
+    /// does not exist; none of the calls below creates a queue either).
+    #[remote(idempotent)]
+    async fn queue_info(&self, queue: String) -> Result<QueueInfo, BrokerError>;
+    /// Removes every message of a queue; returns how many.
+    async fn purge(&self, queue: String) -> Result<u64, BrokerError>;
+    /// Deletes a queue: its messages, its consumers (their streams end).
+    async fn delete(&self, queue: String) -> Result<(), BrokerError>;
+    /// Up to `count` of the messages waiting in a queue, from the
+    /// `skip`-th on, in the order they would be delivered, left as they
+    /// are; fewer once about 256 KiB of them are taken (one at least), so
+    /// a client asks again from where the answer stopped.
+    #[remote(idempotent)]
+    async fn peek(
+        &self,
+        queue: String,
+        skip: u32,
+        count: u32,
+    ) -> Result<Vec<PeekedMessage>, BrokerError>;
+    /// Moves up to `max` waiting messages from `from` to the end of `to`;
+    /// returns how many.
+    async fn move_messages(&self, from: String, to: String, max: u64) -> Result<u64, BrokerError>;
+    /// [`BrokerApi::consume`] on an existing queue, for a consumer that
+    /// gets at most `limit` deliveries: the broker hands it no more, and
+    /// its stream stays open (for its acks) until the client ends it.
+    async fn consume_up_to(
+        &self,
+        queue: String,
+        prefetch: u32,
+        limit: u64,
+    ) -> Result<(u64, Stream<WireDelivery>), BrokerError>;
 }

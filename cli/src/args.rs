@@ -14,12 +14,12 @@ use farcall::node::Address;
     version,
     about = "farcall from the command line: serve a directory, list its bindings, describe their \
              interfaces; serve a broker, publish and subscribe, send to and receive from its \
-             queues, read its figures.",
+             queues, administer them, read its figures.",
     after_help = "Addresses look like tcp://127.0.0.1:7400 or unix:///run/farcall.sock. \
                   `ls` and `describe` read the directory's address from --directory, \
                   or else from the FARCALL_DIRECTORY environment variable; `pub`, `sub`, \
-                  `send`, `recv` and `broker stats` read the broker's from --broker, or else \
-                  from FARCALL_BROKER. Messages are JSON values.\n\n\
+                  `send`, `recv`, `queue` and `broker stats` read the broker's from --broker, \
+                  or else from FARCALL_BROKER. Messages are JSON values.\n\n\
                   Examples:\n  \
                   farcall directory serve --listen tcp://127.0.0.1:7400 --data ./directory-data\n  \
                   FARCALL_DIRECTORY=tcp://127.0.0.1:7400 farcall ls shop/\n  \
@@ -30,6 +30,8 @@ use farcall::node::Address;
                   farcall pub prices.eu.acme '{\"price\": 12.5}'\n  \
                   farcall send orders '{\"id\": 7}' --durable\n  \
                   farcall recv orders --ack --json\n  \
+                  farcall queue peek orders.dlq\n  \
+                  farcall queue move orders.dlq --to orders\n  \
                   farcall broker stats"
 )]
 pub(crate) struct Cli {
@@ -90,11 +92,13 @@ pub(crate) enum Command {
     Sub(SubArgs),
     /// Sends a JSON value to a queue, once the broker has it.
     ///
-    /// The queue is created if it does not exist (durable with
-    /// --durable); an existing queue is used as it is, except that
-    /// --durable on a queue that is not fails. Returns once the broker
-    /// accepted the message (for a durable queue: written to disk under
-    /// the broker's --fsync).
+    /// The queue is created if it does not exist, with the default
+    /// configuration or the one --durable, --ack-wait, --max-deliver and
+    /// --max-depth give; an existing queue is used as it is, and must
+    /// agree with those of them that are given (else the command fails,
+    /// saying both configurations). Returns once the broker accepted the
+    /// message (for a durable queue: written to disk under the broker's
+    /// --fsync).
     Send(SendArgs),
     /// Receives messages from a queue and prints them.
     ///
@@ -104,8 +108,110 @@ pub(crate) enum Command {
     /// Without it they are given back when the command exits, to be
     /// delivered again at once (their attempt goes up by one, and a
     /// message out of attempts moves to the dead-letter queue QUEUE.dlq).
-    /// A queue that does not exist is created (not durable).
+    /// The broker hands over exactly --count messages: the one after them
+    /// is not delivered, and its attempt does not grow. A queue that does
+    /// not exist is an error naming it: recv never creates one.
     Recv(RecvArgs),
+    /// Administers the broker's queues: list, describe, look into,
+    /// purge, delete, move messages between them.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum QueueCommand {
+    /// Lists the queues.
+    ///
+    /// A table of name, durable, depth (messages waiting), in flight
+    /// (delivered, not acknowledged), consumers and the age of the oldest
+    /// message (`--json`: an array of the objects `queue info --json`
+    /// prints).
+    Ls(QueueLsArgs),
+    /// Describes a queue: its configuration and what it holds.
+    ///
+    /// Its configuration (durable, ack-wait, max-deliver, max-depth),
+    /// depth, messages in flight, consumers and the age of its oldest
+    /// message (`--json`: {"name", "durable", "ack_wait_ms",
+    /// "max_deliver", "max_depth", "depth", "in_flight", "consumers",
+    /// "oldest_age_ms"}, the last null when the queue is empty).
+    Info(QueueNameArgs),
+    /// Removes every message of a queue, those in flight too.
+    ///
+    /// Prints how many. The queue and its configuration stay.
+    Purge(QueueNameArgs),
+    /// Deletes a queue: its messages and configuration.
+    ///
+    /// Its consumers end; its dead-letter queue, if any, stays.
+    Delete(QueueNameArgs),
+    /// Prints messages of a queue without taking them.
+    ///
+    /// Up to --count messages (default 10), oldest first, as `recv`
+    /// prints them (`--json`: {"queue", "body", "attempts", "age_ms"},
+    /// attempts being the deliveries so far: 0 for a message never
+    /// delivered, null where the broker cannot tell). Nothing changes:
+    /// no message is delivered, acknowledged or moved, and no attempt is
+    /// counted.
+    Peek(QueuePeekArgs),
+    /// Moves the messages waiting in one queue to the end of another.
+    ///
+    /// `farcall queue move orders.dlq --to orders` replays the dead
+    /// letters of `orders`: they start again there, attempt 1 on their
+    /// next delivery. Both queues must exist. Prints how many moved.
+    Move(QueueMoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueueLsArgs {
+    /// Prints JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) target: BrokerArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueueNameArgs {
+    /// The queue, e.g. `orders`.
+    #[arg(value_name = "QUEUE")]
+    pub(crate) queue: String,
+    /// Prints JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) target: BrokerArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueuePeekArgs {
+    /// The queue, e.g. `orders`.
+    #[arg(value_name = "QUEUE")]
+    pub(crate) queue: String,
+    /// How many messages to show at most (default 10).
+    #[arg(long, value_name = "N", value_parser = parse_peek_count)]
+    pub(crate) count: Option<u32>,
+    /// Prints one JSON object per message.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) target: BrokerArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueueMoveArgs {
+    /// The queue the messages leave, e.g. `orders.dlq`.
+    #[arg(value_name = "FROM")]
+    pub(crate) from: String,
+    /// The queue they go to, e.g. `orders`.
+    #[arg(long, value_name = "QUEUE")]
+    pub(crate) to: String,
+    /// Moves at most N messages (all of those waiting by default).
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub(crate) count: Option<u64>,
+    /// Prints JSON ({"moved": N}) instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) target: BrokerArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +293,19 @@ pub(crate) struct SendArgs {
     /// restart) if it does not exist.
     #[arg(long)]
     pub(crate) durable: bool,
+    /// Creates the queue with this ack-wait (default 30): a delivery not
+    /// acknowledged within SECONDS is delivered again.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub(crate) ack_wait: Option<Duration>,
+    /// Creates the queue with this max-deliver (default 5): after N
+    /// deliveries a message moves to the dead-letter queue QUEUE.dlq (0:
+    /// never).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_deliver: Option<u32>,
+    /// Creates the queue holding at most N messages, waiting and in
+    /// flight (default 1000000): past that, sending fails.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub(crate) max_depth: Option<u64>,
     #[command(flatten)]
     pub(crate) target: BrokerArg,
 }
@@ -250,6 +369,11 @@ pub(crate) fn parse_count(s: &str) -> Result<u64, String> {
         Ok(n) => Ok(n),
         Err(_) => Err(format!("`{s}` is not a count of messages")),
     }
+}
+
+pub(crate) fn parse_peek_count(s: &str) -> Result<u32, String> {
+    let n = parse_count(s)?;
+    u32::try_from(n).map_err(|_| format!("{n} is more messages than a peek shows ({})", u32::MAX))
 }
 
 pub(crate) fn parse_fsync(s: &str) -> Result<Fsync, String> {

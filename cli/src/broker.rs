@@ -1,4 +1,5 @@
-//! `broker serve`, `broker stats`, `pub`, `sub`, `send` and `recv`.
+//! `broker serve`, `broker stats`, `pub`, `sub`, `send` and `recv` (the
+//! `queue` commands are in `queue.rs`).
 
 use farcall::Node;
 use farcall::mme::{Broker, BrokerConfig, BrokerError, Fsync, QueueConfig, SubscribeOptions};
@@ -104,12 +105,60 @@ pub(crate) async fn subscribe(args: SubArgs) -> Result<(), Fail> {
 
 pub(crate) async fn send(args: SendArgs) -> Result<(), Fail> {
     let payload = json_argument(&args.json)?;
+    let args = &args;
     with_broker(&args.target, |broker| async move {
-        let config = args.durable.then(QueueConfig::durable);
-        let queue = call(broker.queue_raw(&args.queue, config)).await?;
-        call(queue.send(&payload.into())).await
+        call(send_to(&broker, args, payload)).await
     })
     .await
+}
+
+/// Sends `payload` to the queue of `args`: created with the
+/// configuration its flags give if it does not exist; an existing one
+/// must agree with the flags given (its other settings are whatever they
+/// are).
+async fn send_to(broker: &Broker, args: &SendArgs, payload: Vec<u8>) -> Result<(), BrokerError> {
+    let given = |mut c: QueueConfig| {
+        if args.durable {
+            c.durable = true;
+        }
+        if let Some(d) = args.ack_wait {
+            c.ack_wait = d;
+        }
+        if let Some(n) = args.max_deliver {
+            c.max_deliver = n;
+        }
+        if let Some(n) = args.max_depth {
+            c.max_depth = n;
+        }
+        c
+    };
+    let flags = args.durable
+        || args.ack_wait.is_some()
+        || args.max_deliver.is_some()
+        || args.max_depth.is_some();
+    let queue = if !flags {
+        broker.queue_raw(&args.queue, None).await?
+    } else {
+        match broker.existing_queue_raw(&args.queue).await {
+            Ok(q) => {
+                let asked = given(q.config().clone());
+                if asked != *q.config() {
+                    return Err(BrokerError::QueueConfigMismatch {
+                        name: args.queue.clone(),
+                        existing: q.config().clone(),
+                        asked,
+                    });
+                }
+                q
+            }
+            Err(BrokerError::NoSuchQueue { .. }) => {
+                let config = given(QueueConfig::default());
+                broker.queue_raw(&args.queue, Some(config)).await?
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    queue.send(&payload.into()).await
 }
 
 pub(crate) async fn recv(args: RecvArgs) -> Result<(), Fail> {
@@ -120,17 +169,14 @@ pub(crate) async fn recv(args: RecvArgs) -> Result<(), Fail> {
         )));
     }
     with_broker(&args.target, |broker| async move {
-        let queue = call(broker.queue_raw(&args.queue, None)).await?;
-        // With --ack, one at a time: each ack lets the next one come. The
-        // broker hands over the next message as soon as the last one is
-        // acked, so one message past the last may be delivered here and
-        // given back (its attempt goes up by one): the broker has no way
-        // yet to stop a consumer before its last ack. Without --ack, all
-        // at once: they are held until the consumer goes, which gives
-        // them back; a nack would have them delivered to this consumer
-        // again, counting an attempt each time.
-        let prefetch = if args.ack { 1 } else { count as u32 };
-        let mut consumer = call(queue.consume_with(prefetch)).await?;
+        // Never created here: a queue that is not there is an error.
+        let queue = call(broker.existing_queue_raw(&args.queue)).await?;
+        // A consumer the broker hands exactly `count` deliveries: the
+        // message after them is not delivered here (not taken, no attempt
+        // counted). Without --ack they are held until the consumer goes,
+        // which gives them back (a nack would have them delivered to this
+        // consumer again, counting an attempt each time).
+        let mut consumer = call(queue.consume_up_to(count)).await?;
         let deadline = args.timeout.map(|t| tokio::time::Instant::now() + t);
         let mut got = 0u64;
         while got < count {

@@ -11,8 +11,13 @@
 //! farcall broker stats [--broker ADDR] [--json]
 //! farcall pub SUBJECT JSON [--broker ADDR]
 //! farcall sub PATTERN [--count N] [--json] [--broker ADDR]
-//! farcall send QUEUE JSON [--durable] [--broker ADDR]
+//! farcall send QUEUE JSON [--durable] [--ack-wait SECONDS] [--max-deliver N]
+//!              [--max-depth N] [--broker ADDR]
 //! farcall recv QUEUE [--ack] [--count N] [--timeout SECONDS] [--json] [--broker ADDR]
+//! farcall queue ls [--json] [--broker ADDR]
+//! farcall queue info|purge|delete QUEUE [--json] [--broker ADDR]
+//! farcall queue peek QUEUE [--count N] [--json] [--broker ADDR]
+//! farcall queue move FROM --to QUEUE [--count N] [--json] [--broker ADDR]
 //! ```
 //!
 //! `--directory` defaults to the `FARCALL_DIRECTORY` environment variable,
@@ -25,6 +30,7 @@
 mod args;
 mod broker;
 mod directory;
+mod queue;
 mod render;
 mod security;
 
@@ -147,6 +153,12 @@ fn one_line_clap_error(rendered: &str, argv: &[String]) -> String {
                 "sub",
                 "send",
                 "recv",
+                "queue",
+                "info",
+                "purge",
+                "delete",
+                "peek",
+                "move",
             ];
             std::iter::once("farcall")
                 .chain(
@@ -176,6 +188,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
         Command::Sub(args) => broker::subscribe(args).await,
         Command::Send(args) => broker::send(args).await,
         Command::Recv(args) => broker::recv(args).await,
+        Command::Queue(command) => queue::run(command).await,
     }
 }
 

@@ -17,6 +17,7 @@ use crate::polled::Polled;
 use crate::rpc::Replies;
 use crate::subject::{validate_queue_name, validate_subject};
 
+mod admin;
 mod queue;
 mod topic;
 

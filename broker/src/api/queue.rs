@@ -79,15 +79,67 @@ impl<T: Send + 'static> Queue<T> {
             });
         }
         let source = self.broker.backend().consume(&self.name, prefetch).await?;
+        Ok(self.consumer(source))
+    }
+
+    /// Attaches a consumer that receives `n` deliveries at most, holding
+    /// them all unacknowledged if need be, and then ends
+    /// ([`Consumer::next`] returns `None`). The broker hands it no more
+    /// than that: the message after them is neither delivered to it nor
+    /// counted as an attempt, and stays first in line for other
+    /// consumers. The queue must exist
+    /// ([`BrokerError::NoSuchQueue`] otherwise: this never creates it).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), farcall_broker::BrokerError> {
+    /// use farcall_broker::Broker;
+    ///
+    /// let broker = Broker::embedded();
+    /// let jobs = broker.queue::<u32>("jobs").await?;
+    /// for n in 1..=3 {
+    ///     jobs.send(&n).await?;
+    /// }
+    /// let mut two = jobs.consume_up_to(2).await?;
+    /// while let Some(d) = two.next().await {
+    ///     d?.ack().await?;
+    /// }
+    /// // The third was never delivered.
+    /// let left = broker.peek_queue("jobs", 10).await?;
+    /// assert_eq!(left.len(), 1);
+    /// assert_eq!(left[0].attempts, Some(0));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn consume_up_to(&self, n: u64) -> Result<Consumer<T>, BrokerError> {
+        if n == 0 {
+            return Err(BrokerError::ZeroPrefetch {
+                queue: self.name.clone(),
+            });
+        }
+        let prefetch = u32::try_from(n).unwrap_or(u32::MAX).min(MAX_UP_TO_PREFETCH);
+        let source = self
+            .broker
+            .backend()
+            .consume_up_to(&self.name, prefetch, n)
+            .await?;
+        Ok(self.consumer(source))
+    }
+
+    fn consumer(&self, source: Box<dyn DeliverySource>) -> Consumer<T> {
         let acker = source.acker();
-        Ok(Consumer {
+        Consumer {
             source: Polled::new(source),
             refusing: None,
             acker,
             decode: self.decode,
-        })
+        }
     }
 }
+
+/// The most deliveries a [`Queue::consume_up_to`] consumer holds
+/// unacknowledged: the largest window of a stream over a connection.
+const MAX_UP_TO_PREFETCH: u32 = 1024;
 
 /// Deliveries from a queue to one consumer. Dropping it gives back what it
 /// holds unacknowledged (delivered again to another consumer).

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use farcall_runtime::Node;
 
-use super::{Acker, Backend, DeliverySource, Fut, MessageSource, Reader, Subject};
-use crate::config::{QueueConfig, Stats, SubscribeOptions};
+use super::{Acker, Backend, DeliverySource, Fut, MessageSource, Reader, Subject, UpTo};
+use crate::config::{PeekedMessage, QueueConfig, QueueInfo, Stats, SubscribeOptions};
 use crate::engine::{Engine, EngineConsumer, EngineSubscription, QueueCore, RawDelivery};
 
 /// The broker in this process.
@@ -57,6 +57,50 @@ impl Backend for Embedded {
 
     fn stats(&self) -> Fut<'_, Stats> {
         Box::pin(std::future::ready(Ok(self.engine.stats())))
+    }
+
+    fn queues(&self) -> Fut<'_, Vec<QueueInfo>> {
+        Box::pin(std::future::ready(Ok(self.engine.queue_infos())))
+    }
+
+    fn queue_info<'a>(&'a self, queue: &'a str) -> Fut<'a, QueueInfo> {
+        Box::pin(std::future::ready(self.engine.queue_info(queue)))
+    }
+
+    fn purge<'a>(&'a self, queue: &'a str) -> Fut<'a, u64> {
+        Box::pin(std::future::ready(self.engine.purge(queue)))
+    }
+
+    fn delete<'a>(&'a self, queue: &'a str) -> Fut<'a, ()> {
+        Box::pin(std::future::ready(self.engine.delete(queue)))
+    }
+
+    fn peek<'a>(&'a self, queue: &'a str, count: u32) -> Fut<'a, Vec<PeekedMessage>> {
+        Box::pin(std::future::ready(self.engine.peek(
+            queue,
+            0,
+            count as usize,
+            usize::MAX,
+        )))
+    }
+
+    fn move_messages<'a>(&'a self, from: &'a str, to: &'a str, max: u64) -> Fut<'a, u64> {
+        Box::pin(self.engine.move_messages(from, to, max))
+    }
+
+    fn consume_up_to<'a>(
+        &'a self,
+        queue: &'a str,
+        prefetch: u32,
+        limit: u64,
+    ) -> Fut<'a, Box<dyn DeliverySource>> {
+        Box::pin(async move {
+            let c = self.engine.named(queue)?.consume_up_to(prefetch, limit)?;
+            Ok(Box::new(UpTo {
+                inner: Box::new(LocalConsumer(c)),
+                left: limit,
+            }) as Box<dyn DeliverySource>)
+        })
     }
 
     fn node(&self) -> Option<Node> {

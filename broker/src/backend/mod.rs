@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use farcall_runtime::Node;
 
-use crate::config::{QueueConfig, Stats, SubscribeOptions};
+use crate::config::{PeekedMessage, QueueConfig, QueueInfo, Stats, SubscribeOptions};
 use crate::engine::{Engine, RawDelivery, SubCore};
 use crate::error::BrokerError;
 
@@ -49,6 +49,29 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
     ) -> Fut<'a, Box<dyn MessageSource>>;
     /// Every queue's and topic's figures.
     fn stats(&self) -> Fut<'_, Stats>;
+    /// Every queue, by name.
+    fn queues(&self) -> Fut<'_, Vec<QueueInfo>>;
+    /// One queue, which must exist (`NoSuchQueue`; so must it for every
+    /// operation below: none of them creates a queue).
+    fn queue_info<'a>(&'a self, queue: &'a str) -> Fut<'a, QueueInfo>;
+    /// Removes every message of a queue; returns how many.
+    fn purge<'a>(&'a self, queue: &'a str) -> Fut<'a, u64>;
+    /// Deletes a queue.
+    fn delete<'a>(&'a self, queue: &'a str) -> Fut<'a, ()>;
+    /// Up to `count` messages of a queue, oldest first, left as they are.
+    fn peek<'a>(&'a self, queue: &'a str, count: u32) -> Fut<'a, Vec<PeekedMessage>>;
+    /// Moves up to `max` waiting messages from one queue to the end of
+    /// another; returns how many.
+    fn move_messages<'a>(&'a self, from: &'a str, to: &'a str, max: u64) -> Fut<'a, u64>;
+    /// Attaches a consumer to an existing queue that gets `limit`
+    /// deliveries at most, then ends: the broker hands it no more, so
+    /// the message after them stays untouched.
+    fn consume_up_to<'a>(
+        &'a self,
+        queue: &'a str,
+        prefetch: u32,
+        limit: u64,
+    ) -> Fut<'a, Box<dyn DeliverySource>>;
     /// The node this handle calls from, if any.
     fn node(&self) -> Option<Node>;
     /// The in-process broker, if this is one.
@@ -89,6 +112,34 @@ pub(crate) trait DeliverySource: Send + fmt::Debug {
     fn next(&mut self) -> Fut<'_, Option<RawDelivery>>;
     /// Acknowledges and refuses this consumer's deliveries.
     fn acker(&self) -> Arc<dyn Acker>;
+}
+
+/// A consumer that ends after `left` more deliveries (what
+/// [`Backend::consume_up_to`] returns, on whichever backend): the broker
+/// sends it no more than that, and this says so without waiting.
+#[derive(Debug)]
+pub(crate) struct UpTo {
+    pub(crate) inner: Box<dyn DeliverySource>,
+    pub(crate) left: u64,
+}
+
+impl DeliverySource for UpTo {
+    fn next(&mut self) -> Fut<'_, Option<RawDelivery>> {
+        Box::pin(async move {
+            if self.left == 0 {
+                return Ok(None);
+            }
+            let got = self.inner.next().await?;
+            if got.is_some() {
+                self.left -= 1;
+            }
+            Ok(got)
+        })
+    }
+
+    fn acker(&self) -> Arc<dyn Acker> {
+        self.inner.acker()
+    }
 }
 
 /// Acknowledges or refuses deliveries.

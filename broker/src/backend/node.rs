@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use farcall_runtime::{Node, ObjectId, Remote, Stream};
 
-use super::{Acker, Backend, DeliverySource, Fut, MessageSource, Subject};
-use crate::config::{QueueConfig, Stats, SubscribeOptions};
+use super::{Acker, Backend, DeliverySource, Fut, MessageSource, Subject, UpTo};
+use crate::config::{PeekedMessage, QueueConfig, QueueInfo, Stats, SubscribeOptions};
 use crate::engine::{RawDelivery, lock};
 use crate::error::BrokerError;
 use crate::pack::Packer;
@@ -174,6 +174,83 @@ impl Backend for Client {
 
     fn stats(&self) -> Fut<'_, Stats> {
         Box::pin(self.api.stats())
+    }
+
+    fn queues(&self) -> Fut<'_, Vec<QueueInfo>> {
+        Box::pin(self.api.queues())
+    }
+
+    fn queue_info<'a>(&'a self, queue: &'a str) -> Fut<'a, QueueInfo> {
+        Box::pin(async move {
+            validate_queue_name(queue)?;
+            self.api.queue_info(queue.to_owned()).await
+        })
+    }
+
+    fn purge<'a>(&'a self, queue: &'a str) -> Fut<'a, u64> {
+        Box::pin(async move {
+            validate_queue_name(queue)?;
+            self.api.purge(queue.to_owned()).await
+        })
+    }
+
+    fn delete<'a>(&'a self, queue: &'a str) -> Fut<'a, ()> {
+        Box::pin(async move {
+            validate_queue_name(queue)?;
+            self.api.delete(queue.to_owned()).await
+        })
+    }
+
+    fn peek<'a>(&'a self, queue: &'a str, count: u32) -> Fut<'a, Vec<PeekedMessage>> {
+        Box::pin(async move {
+            validate_queue_name(queue)?;
+            // The broker answers with a few hundred KiB at most: ask
+            // again from where it stopped.
+            let mut out: Vec<PeekedMessage> = Vec::new();
+            while (out.len() as u32) < count {
+                let got = out.len() as u32;
+                let more = self.api.peek(queue.to_owned(), got, count - got).await?;
+                if more.is_empty() {
+                    break;
+                }
+                out.extend(more);
+            }
+            Ok(out)
+        })
+    }
+
+    fn move_messages<'a>(&'a self, from: &'a str, to: &'a str, max: u64) -> Fut<'a, u64> {
+        Box::pin(async move {
+            validate_queue_name(from)?;
+            validate_queue_name(to)?;
+            self.api
+                .move_messages(from.to_owned(), to.to_owned(), max)
+                .await
+        })
+    }
+
+    fn consume_up_to<'a>(
+        &'a self,
+        queue: &'a str,
+        prefetch: u32,
+        limit: u64,
+    ) -> Fut<'a, Box<dyn DeliverySource>> {
+        Box::pin(async move {
+            validate_queue_name(queue)?;
+            let (id, stream) = self
+                .api
+                .consume_up_to(queue.to_owned(), prefetch, limit)
+                .await?;
+            let inner = Box::new(RemoteConsumer {
+                stream,
+                acker: Arc::new(RemoteAcker {
+                    api: self.api.clone(),
+                    queue: queue.to_owned(),
+                    consumer: id,
+                }),
+            });
+            Ok(Box::new(UpTo { inner, left: limit }) as Box<dyn DeliverySource>)
+        })
     }
 
     fn node(&self) -> Option<Node> {

@@ -19,6 +19,7 @@ use crate::error::BrokerError;
 use crate::log::{Log, LogConfig};
 use crate::subject::{Pattern, validate_queue_name, validate_subject};
 
+mod admin;
 mod queue;
 mod topic;
 
@@ -170,6 +171,7 @@ impl Engine {
                     payload,
                     // Its deliveries before the restart count.
                     attempts: attempts.get(&seq).copied().unwrap_or(0),
+                    since: std::time::Instant::now(),
                 });
             }
             Some(log)

@@ -4,7 +4,7 @@
 
 use farcall_runtime::observe::{names, record};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
@@ -17,12 +17,17 @@ use crate::config::{QueueConfig, QueueStats};
 use crate::error::BrokerError;
 use crate::log::Log;
 
+mod admin;
+
 /// A message of a queue.
 #[derive(Debug)]
 pub(super) struct Msg {
     pub(super) seq: u64,
     pub(super) payload: Bytes,
     pub(super) attempts: u32,
+    /// When this broker got it (for a durable queue after a restart: when
+    /// the broker opened it again).
+    pub(super) since: Instant,
 }
 
 #[derive(Debug)]
@@ -38,6 +43,8 @@ struct Slot {
     tx: mpsc::UnboundedSender<RawDelivery>,
     prefetch: u32,
     unacked: u32,
+    /// Deliveries it may still get (`u64::MAX`: no end).
+    budget: u64,
 }
 
 #[derive(Debug)]
@@ -64,6 +71,8 @@ pub(crate) struct QueueCore {
     pub(super) log: Option<Log>,
     engine: Weak<Engine>,
     state: Mutex<QState>,
+    /// Set once the queue is deleted: it takes no more messages.
+    deleted: AtomicBool,
 }
 
 impl QueueCore {
@@ -96,6 +105,7 @@ impl QueueCore {
                 redelivered: 0,
                 dead_lettered: 0,
             }),
+            deleted: AtomicBool::new(false),
         })
     }
 
@@ -142,6 +152,11 @@ impl QueueCore {
         } else {
             return Err(BrokerError::Closed);
         }
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(BrokerError::NoSuchQueue {
+                name: self.name.clone(),
+            });
+        }
         {
             let st = lock(&self.state);
             let depth = (st.ready.len() + st.in_flight.len()) as u64;
@@ -172,6 +187,7 @@ impl QueueCore {
             seq,
             payload,
             attempts: 0,
+            since: Instant::now(),
         });
         self.pump(&mut st);
         Ok(())
@@ -180,8 +196,25 @@ impl QueueCore {
     /// Attaches a consumer that holds at most `prefetch` unacknowledged
     /// deliveries.
     pub(crate) fn consume(self: &Arc<Self>, prefetch: u32) -> Result<EngineConsumer, BrokerError> {
+        self.consume_up_to(prefetch, u64::MAX)
+    }
+
+    /// Attaches a consumer that holds at most `prefetch` unacknowledged
+    /// deliveries and gets at most `limit` deliveries in all: the queue
+    /// hands it no more than that, so a message past them is not
+    /// delivered to it (not taken, not counted as an attempt).
+    pub(crate) fn consume_up_to(
+        self: &Arc<Self>,
+        prefetch: u32,
+        limit: u64,
+    ) -> Result<EngineConsumer, BrokerError> {
         if let Some(e) = self.engine.upgrade() {
             e.check_open()?;
+        }
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(BrokerError::NoSuchQueue {
+                name: self.name.clone(),
+            });
         }
         let prefetch = prefetch.max(1);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -193,6 +226,7 @@ impl QueueCore {
             tx,
             prefetch,
             unacked: 0,
+            budget: limit,
         });
         if !st.sweeper {
             st.sweeper = true;
@@ -212,10 +246,10 @@ impl QueueCore {
         let now = Instant::now();
         while !st.ready.is_empty() && !st.consumers.is_empty() {
             let n = st.consumers.len();
-            let Some(k) = (0..n)
-                .map(|i| (st.turn + i) % n)
-                .find(|&k| st.consumers[k].unacked < st.consumers[k].prefetch)
-            else {
+            let Some(k) = (0..n).map(|i| (st.turn + i) % n).find(|&k| {
+                let c = &st.consumers[k];
+                c.unacked < c.prefetch && c.budget > 0
+            }) else {
                 break;
             };
             st.turn = k + 1;
@@ -239,6 +273,9 @@ impl QueueCore {
                 continue;
             }
             st.consumers[k].unacked += 1;
+            if st.consumers[k].budget != u64::MAX {
+                st.consumers[k].budget -= 1;
+            }
             if msg.attempts > 1 {
                 st.redelivered += 1;
                 record::counter(names::BROKER_REDELIVERED, &[("queue", &self.name)], 1);

@@ -32,18 +32,20 @@ use bytes::Bytes;
 use farcall_runtime::{Node, NodeId};
 use futures_util::{FutureExt, StreamExt};
 
-use crate::backend::{Backend, DeliverySource, Fut, MessageSource, NativeRpc, Reader, Subject};
-use crate::config::{QueueConfig, Stats, SubscribeOptions};
-use crate::engine::{DLQ_SUFFIX, SubCore};
+use crate::backend::{
+    Backend, DeliverySource, Fut, MessageSource, NativeRpc, Reader, Subject, UpTo,
+};
+use crate::config::{PeekedMessage, QueueConfig, QueueInfo, Stats, SubscribeOptions};
+use crate::engine::SubCore;
 use crate::error::BrokerError;
 use crate::subject::{Pattern, validate_subject};
 
+mod admin;
 mod headers;
 mod queue;
 mod rpc;
 
 use farcall_runtime::NatsOptions;
-use queue::{DeadLetter, NatsAcker, NatsConsumer};
 
 /// The name of the durable consumer every farcall consumer pulls from.
 const CONSUMER: &str = "farcall";
@@ -197,26 +199,7 @@ impl Backend for Nats {
                     .messages(),
             )
             .await?;
-            let dead =
-                (config.max_deliver > 0 && !queue.ends_with(DLQ_SUFFIX)).then(|| DeadLetter {
-                    queue: format!("{queue}{DLQ_SUFFIX}"),
-                    max_deliver: config.max_deliver,
-                    config: QueueConfig {
-                        max_deliver: 0,
-                        ..config
-                    },
-                    nats: self.clone(),
-                });
-            Ok(Box::new(NatsConsumer {
-                messages,
-                acker: Arc::new(NatsAcker {
-                    client: self.client.clone(),
-                    queue: queue.to_owned(),
-                    replies: Mutex::new(HashMap::new()),
-                    dead,
-                }),
-                next_tag: 1,
-            }) as Box<dyn DeliverySource>)
+            Ok(self.delivery_source(queue, config, queue::Feed::Endless(Box::new(messages))))
         })
     }
 
@@ -296,6 +279,42 @@ impl Backend for Nats {
                 queues: self.queue_stats().await?,
                 ..Stats::default()
             })
+        })
+    }
+
+    fn queues(&self) -> Fut<'_, Vec<QueueInfo>> {
+        Box::pin(self.queue_infos())
+    }
+
+    fn queue_info<'a>(&'a self, queue: &'a str) -> Fut<'a, QueueInfo> {
+        Box::pin(Nats::queue_info(self, queue))
+    }
+
+    fn purge<'a>(&'a self, queue: &'a str) -> Fut<'a, u64> {
+        Box::pin(self.purge_queue(queue))
+    }
+
+    fn delete<'a>(&'a self, queue: &'a str) -> Fut<'a, ()> {
+        Box::pin(self.delete_queue(queue))
+    }
+
+    fn peek<'a>(&'a self, queue: &'a str, count: u32) -> Fut<'a, Vec<PeekedMessage>> {
+        Box::pin(self.peek_queue(queue, count))
+    }
+
+    fn move_messages<'a>(&'a self, from: &'a str, to: &'a str, max: u64) -> Fut<'a, u64> {
+        Box::pin(self.move_between(from, to, max))
+    }
+
+    fn consume_up_to<'a>(
+        &'a self,
+        queue: &'a str,
+        prefetch: u32,
+        limit: u64,
+    ) -> Fut<'a, Box<dyn DeliverySource>> {
+        Box::pin(async move {
+            let inner = self.consume_wanted(queue, prefetch, limit).await?;
+            Ok(Box::new(UpTo { inner, left: limit }) as Box<dyn DeliverySource>)
         })
     }
 

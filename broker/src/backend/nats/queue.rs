@@ -16,7 +16,7 @@ use super::{
 };
 use crate::backend::{Acker, DeliverySource, Fut};
 use crate::config::{QueueConfig, QueueStats};
-use crate::engine::{RawDelivery, lock};
+use crate::engine::{DLQ_SUFFIX, RawDelivery, lock};
 use crate::error::BrokerError;
 use crate::subject::validate_queue_name;
 
@@ -30,7 +30,7 @@ fn encode_config(c: &QueueConfig) -> String {
     )
 }
 
-fn decode_config(s: &str) -> Option<QueueConfig> {
+pub(super) fn decode_config(s: &str) -> Option<QueueConfig> {
     let mut c = QueueConfig::default();
     for part in s.split(';') {
         let (k, v) = part.split_once('=')?;
@@ -177,6 +177,37 @@ impl Nats {
     }
 }
 
+impl Nats {
+    /// A consumer of `queue` (configured with `config`) on `messages`,
+    /// which moves a message out of attempts to the dead-letter queue.
+    pub(super) fn delivery_source(
+        &self,
+        queue: &str,
+        config: QueueConfig,
+        messages: Feed,
+    ) -> Box<dyn DeliverySource> {
+        let dead = (config.max_deliver > 0 && !queue.ends_with(DLQ_SUFFIX)).then(|| DeadLetter {
+            queue: format!("{queue}{DLQ_SUFFIX}"),
+            max_deliver: config.max_deliver,
+            config: QueueConfig {
+                max_deliver: 0,
+                ..config
+            },
+            nats: self.clone(),
+        });
+        Box::new(NatsConsumer {
+            messages,
+            acker: Arc::new(NatsAcker {
+                client: self.client.clone(),
+                queue: queue.to_owned(),
+                replies: Mutex::new(HashMap::new()),
+                dead,
+            }),
+            next_tag: 1,
+        })
+    }
+}
+
 fn mismatch(name: &str, have: &QueueConfig, asked: &QueueConfig) -> BrokerError {
     BrokerError::QueueConfigMismatch {
         name: name.to_owned(),
@@ -186,9 +217,34 @@ fn mismatch(name: &str, have: &QueueConfig, asked: &QueueConfig) -> BrokerError 
 }
 
 pub(super) struct NatsConsumer {
-    pub(super) messages: consumer::pull::Stream,
+    pub(super) messages: Feed,
     pub(super) acker: Arc<NatsAcker>,
     pub(super) next_tag: u64,
+}
+
+/// Where a consumer's messages come from.
+pub(super) enum Feed {
+    /// Pulled without end, a prefetch at a time.
+    Endless(Box<consumer::pull::Stream>),
+    /// Pulled a batch at a time, each of no more than is still wanted
+    /// (see `admin.rs`).
+    UpTo(Box<super::admin::Wanted>),
+}
+
+impl Feed {
+    async fn next(&mut self) -> Option<Result<jetstream::Message, BrokerError>> {
+        match self {
+            Feed::Endless(s) => s.next().await.map(|r| r.map_err(backend_err)),
+            Feed::UpTo(w) => w.next().await,
+        }
+    }
+
+    /// One message went to the application.
+    fn handed_out(&mut self) {
+        if let Feed::UpTo(w) = self {
+            w.handed_out();
+        }
+    }
 }
 
 impl fmt::Debug for NatsConsumer {
@@ -205,7 +261,13 @@ impl DeliverySource for NatsConsumer {
             loop {
                 let msg = match self.messages.next().await {
                     None => return Ok(None),
-                    Some(Err(e)) => return Err(backend_err(e)),
+                    // The queue's stream (and its consumer) was deleted.
+                    Some(Err(BrokerError::Backend(why))) if why.contains("Consumer Deleted") => {
+                        return Err(BrokerError::NoSuchQueue {
+                            name: self.acker.queue.clone(),
+                        });
+                    }
+                    Some(Err(e)) => return Err(e),
                     Some(Ok(m)) => m,
                 };
                 let (attempt, sequence) = msg
@@ -241,6 +303,7 @@ impl DeliverySource for NatsConsumer {
                 self.next_tag += 1;
                 lock(&self.acker.replies)
                     .insert(tag, (reply, attempt, msg.payload.clone(), sequence));
+                self.messages.handed_out();
                 return Ok(Some(RawDelivery {
                     tag,
                     attempt,
