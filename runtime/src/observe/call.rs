@@ -57,6 +57,8 @@ struct Inner {
     side: Side,
     interface: &'static str,
     method: &'static str,
+    /// A metrics recorder was installed when the call started.
+    recording: bool,
 }
 
 impl Observed {
@@ -71,13 +73,6 @@ impl Observed {
     ) -> Observed {
         #[cfg(feature = "telemetry")]
         {
-            let labels = [
-                ("side", side.name()),
-                ("interface", interface),
-                ("method", method),
-            ];
-            metrics::counter!(super::names::CALLS_STARTED, &labels).increment(1);
-            metrics::gauge!(super::names::CALLS_IN_FLIGHT, &labels).increment(1.0);
             let span = tracing::info_span!(
                 target: "farcall::call",
                 "farcall.call",
@@ -92,6 +87,20 @@ impl Observed {
                 farcall.outcome = tracing::field::Empty,
                 farcall.duration_us = tracing::field::Empty,
             );
+            let recording = super::record::recording();
+            if !recording && span.is_disabled() {
+                // Nobody listens: no clock, no labels.
+                return Observed { inner: None };
+            }
+            if recording {
+                let labels = [
+                    ("side", side.name()),
+                    ("interface", interface),
+                    ("method", method),
+                ];
+                metrics::counter!(super::names::CALLS_STARTED, &labels).increment(1);
+                metrics::gauge!(super::names::CALLS_IN_FLIGHT, &labels).increment(1.0);
+            }
             if !span.is_disabled() {
                 span.record("otel.name", format!("{interface}/{method}"));
                 span.record("farcall.object", tracing::field::display(object));
@@ -106,6 +115,7 @@ impl Observed {
                     side,
                     interface,
                     method,
+                    recording,
                 }),
             }
         }
@@ -169,20 +179,22 @@ impl Observed {
 impl Inner {
     fn end(self, outcome: &'static str, fault: Option<&Fault>) {
         let elapsed = self.started.elapsed();
-        let labels = [
-            ("side", self.side.name()),
-            ("interface", self.interface),
-            ("method", self.method),
-        ];
-        metrics::gauge!(super::names::CALLS_IN_FLIGHT, &labels).decrement(1.0);
-        metrics::histogram!(super::names::CALL_DURATION, &labels).record(elapsed.as_secs_f64());
-        let finished = [
-            ("side", self.side.name()),
-            ("interface", self.interface),
-            ("method", self.method),
-            ("outcome", outcome),
-        ];
-        metrics::counter!(super::names::CALLS_FINISHED, &finished).increment(1);
+        if self.recording {
+            let labels = [
+                ("side", self.side.name()),
+                ("interface", self.interface),
+                ("method", self.method),
+            ];
+            metrics::gauge!(super::names::CALLS_IN_FLIGHT, &labels).decrement(1.0);
+            metrics::histogram!(super::names::CALL_DURATION, &labels).record(elapsed.as_secs_f64());
+            let finished = [
+                ("side", self.side.name()),
+                ("interface", self.interface),
+                ("method", self.method),
+                ("outcome", outcome),
+            ];
+            metrics::counter!(super::names::CALLS_FINISHED, &finished).increment(1);
+        }
         if !self.span.is_disabled() {
             self.span.record("farcall.outcome", outcome);
             self.span
