@@ -75,7 +75,6 @@ impl Request {
         reply_to: Option<String>,
         deadline: Duration,
         idempotent: bool,
-        metadata: Bytes,
     ) -> Request {
         Request {
             id,
@@ -85,7 +84,7 @@ impl Request {
             reply_to,
             deadline_ms: now_ms().saturating_add(deadline.as_millis() as u64),
             idempotent,
-            metadata,
+            metadata: Bytes::new(),
         }
     }
 
@@ -246,7 +245,7 @@ impl QueueCarrier {
         if let Err(e) = metadata.check(&limits) {
             return (id, Err(RemoteError::Encode(e.to_string())));
         }
-        let req = Request::new(
+        let mut req = Request::new(
             id,
             self.replies.caller,
             method,
@@ -254,8 +253,8 @@ impl QueueCarrier {
             reply_to,
             deadline,
             idempotent,
-            metadata.encode(),
         );
+        req.metadata = metadata.encode();
         (id, req.encode())
     }
 }

@@ -40,7 +40,7 @@ enum Target {
     Local(Arc<dyn DirectoryApi>),
     /// A reference to a directory (a stub, or one of this node's objects
     /// served through its dispatcher).
-    Remote(Remote<dyn DirectoryApi>),
+    Remote(Box<Remote<dyn DirectoryApi>>),
     /// A directory kept elsewhere than on a farcall node (a NATS bucket),
     /// reached by a client in this process.
     #[cfg_attr(not(feature = "nats"), allow(dead_code))]
@@ -86,7 +86,7 @@ impl DirectoryClient {
     /// A client over a reference to a directory.
     pub fn new(remote: Remote<dyn DirectoryApi>) -> DirectoryClient {
         DirectoryClient {
-            target: Target::Remote(remote),
+            target: Target::Remote(Box::new(remote)),
             own_node: None,
         }
     }
@@ -233,7 +233,7 @@ impl DirectoryClient {
     pub fn remote(&self) -> &dyn DirectoryApi {
         match &self.target {
             Target::Local(d) | Target::Backend(d) => &**d,
-            Target::Remote(r) => &**r,
+            Target::Remote(r) => &***r,
         }
     }
 
@@ -262,7 +262,7 @@ impl DirectoryClient {
         match &self.target {
             Target::Local(_) | Target::Backend(_) => self.clone(),
             Target::Remote(r) => DirectoryClient {
-                target: Target::Remote(r.with_deadline(deadline)),
+                target: Target::Remote(Box::new(r.with_deadline(deadline))),
                 own_node: self.own_node.clone(),
             },
         }

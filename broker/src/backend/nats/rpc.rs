@@ -55,7 +55,6 @@ impl NatsCarrier {
             reply_to,
             deadline,
             idempotent,
-            Bytes::new(),
         )
         .encode()
     }

@@ -2,12 +2,11 @@
 //! the panic guard, without a socket.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{Answer, Expect, Failed};
-use crate::metadata::Metadata;
+use super::{Answer, Expect, Failed, StubCore};
 use crate::node::Node;
 use crate::rmi::error::RemoteError;
 use crate::rmi::scope::encode_for;
@@ -15,10 +14,9 @@ use crate::service::{CallContext, Service, call_guarded};
 
 /// One call or message to `service`, an object of `node`.
 pub(super) async fn invoke<A>(
+    core: &StubCore,
     service: &Arc<dyn Service>,
     node: &Node,
-    deadline: Duration,
-    metadata: &Metadata,
     method: u64,
     name: &'static str,
     expect: Expect,
@@ -27,6 +25,8 @@ pub(super) async fn invoke<A>(
 where
     A: Serialize + ?Sized,
 {
+    let deadline = core.effective_deadline(Some(node));
+    let metadata = core.metadata();
     let payload = encode_for(None, args).map_err(Failed::unsent)?;
     let one_way = matches!(expect, Expect::Nothing);
     let cx = CallContext {

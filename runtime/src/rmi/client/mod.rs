@@ -68,12 +68,23 @@ pub struct StubCore {
     /// How long a call may spend reaching the owner again (the default
     /// reconnect window if `None`).
     reconnect: Option<Duration>,
+    /// Metadata and an inherited deadline, when there are any (most
+    /// stubs have neither: one word, cheap to clone and to move).
+    extras: Option<Arc<Extras>>,
+}
+
+/// What some stubs add to their calls.
+#[derive(Clone, Debug, Default)]
+struct Extras {
     /// Sent with every call.
     metadata: Metadata,
     /// A deadline inherited from the call being served
     /// ([`CallContext::propagate`](crate::CallContext::propagate)).
     until: Option<Instant>,
 }
+
+/// The metadata of a stub that sends none.
+static NO_METADATA: Metadata = Metadata::new();
 
 impl fmt::Debug for StubCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -110,8 +121,7 @@ impl StubCore {
             object,
             deadline: None,
             reconnect: None,
-            metadata: Metadata::new(),
-            until: None,
+            extras: None,
         }
     }
 
@@ -123,8 +133,7 @@ impl StubCore {
             object,
             deadline: None,
             reconnect: None,
-            metadata: Metadata::new(),
-            until: None,
+            extras: None,
         }
     }
 
@@ -135,8 +144,7 @@ impl StubCore {
             object: ObjectId(0),
             deadline: None,
             reconnect: None,
-            metadata: Metadata::new(),
-            until: None,
+            extras: None,
         }
     }
 
@@ -163,15 +171,21 @@ impl StubCore {
     /// The same target, sending `metadata` with every call (replacing
     /// what it sent before).
     pub fn with_metadata(&self, metadata: Metadata) -> Self {
+        let until = self.until();
         StubCore {
-            metadata,
+            extras: Some(Arc::new(Extras { metadata, until })),
             ..self.clone()
         }
     }
 
     /// The metadata sent with every call.
     pub fn metadata(&self) -> &Metadata {
-        &self.metadata
+        self.extras.as_ref().map_or(&NO_METADATA, |e| &e.metadata)
+    }
+
+    /// The deadline inherited from the call being served, if any.
+    fn until(&self) -> Option<Instant> {
+        self.extras.as_ref().and_then(|e| e.until)
     }
 
     /// This core with what the current task inherits from the call it
@@ -179,13 +193,16 @@ impl StubCore {
     /// (this core's wins for a key both have) and its deadline.
     fn inheriting(&self) -> Option<StubCore> {
         let inherited = Inherited::current()?;
-        let mut core = self.clone();
-        core.metadata.inherit(&inherited.metadata);
-        core.until = match (core.until, inherited.deadline) {
+        let mut metadata = self.metadata().clone();
+        metadata.inherit(&inherited.metadata);
+        let until = match (self.until(), inherited.deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        Some(core)
+        Some(StubCore {
+            extras: Some(Arc::new(Extras { metadata, until })),
+            ..self.clone()
+        })
     }
 
     /// The options of `outer` (a late-bound stub's core) on this core, a
@@ -194,8 +211,7 @@ impl StubCore {
         if let Some(d) = outer.deadline {
             self.deadline = Some(d);
         }
-        self.metadata = outer.metadata.clone();
-        self.until = outer.until;
+        self.extras = outer.extras.clone();
         self
     }
 
@@ -226,7 +242,7 @@ impl StubCore {
         let own = self
             .deadline
             .unwrap_or_else(|| node.map_or(DEFAULT_DEADLINE, |n| n.limits().default_deadline));
-        Inherited::bound(self.until, own)
+        Inherited::bound(self.until(), own)
     }
 
     /// Calls `method` (named `name`, of the interface named `interface`)
@@ -299,7 +315,7 @@ impl StubCore {
             Target::Late(late) => late.invoke(self, method, name, expect, args).await,
             Target::Carried(carrier) => {
                 let deadline = self.effective_deadline(carrier.node().as_ref());
-                let metadata = &self.metadata;
+                let metadata = self.metadata();
                 carried::invoke(&**carrier, deadline, metadata, method, name, expect, args).await
             }
             _ => self
@@ -324,12 +340,7 @@ impl StubCore {
         match &self.target {
             Target::Remote(link) => remote::invoke(self, link, method, name, expect, args).await,
             Target::Local { service, node } => {
-                let deadline = self.effective_deadline(Some(node));
-                let metadata = &self.metadata;
-                local::invoke(
-                    service, node, deadline, metadata, method, name, expect, args,
-                )
-                .await
+                local::invoke(self, service, node, method, name, expect, args).await
             }
             Target::Late(_) | Target::Carried(_) => Err(Failed::unsent(RemoteError::Rejected(
                 "a late-bound target cannot nest another".into(),
@@ -410,8 +421,7 @@ impl StubCore {
             object: ObjectId(0),
             deadline: None,
             reconnect: None,
-            metadata: Metadata::new(),
-            until: None,
+            extras: None,
         }
     }
 }

@@ -40,7 +40,7 @@ impl StubCore {
                     object: self.object,
                     peer,
                     principal: None,
-                    metadata: self.metadata.clone(),
+                    metadata: self.metadata().clone(),
                     one_way: matches!(expect, Expect::Nothing),
                 };
                 Interceptors::run(list, &mut i)
@@ -51,8 +51,10 @@ impl StubCore {
             }
             #[cfg(feature = "otel")]
             if observed.span().is_some_and(|s| !s.is_disabled()) {
-                let core = own.get_or_insert_with(|| self.clone());
-                crate::observe::otel::inject(&observed, &mut core.metadata);
+                let core = own.as_ref().unwrap_or(self);
+                let mut metadata = core.metadata().clone();
+                crate::observe::otel::inject(&observed, &mut metadata);
+                own = Some(core.with_metadata(metadata));
             }
             let core = own.as_ref().unwrap_or(self);
             let started = Instant::now();

@@ -41,7 +41,7 @@ where
             let conn = link.connection(until).await.map_err(Failed::unsent)?;
             let left = deadline.saturating_sub(started.elapsed());
             let bytes = conn
-                .call_with_metadata(core.object, method, Some(left), &core.metadata, |b| {
+                .call_with_metadata(core.object, method, Some(left), core.metadata(), |b| {
                     encode_args_into(Some(&conn), args, b, &mut why)
                 })
                 .await
@@ -62,7 +62,7 @@ where
                 .connection(started + deadline)
                 .await
                 .map_err(Failed::unsent)?;
-            conn.send_with_metadata(core.object, method, &core.metadata, |b| {
+            conn.send_with_metadata(core.object, method, core.metadata(), |b| {
                 encode_args_into(Some(&conn), args, b, &mut why)
             })
             .await
