@@ -11,7 +11,7 @@ use farcall::node::Address;
 #[derive(Debug, Parser)]
 #[command(
     name = "farcall",
-    version,
+    version = version_line(),
     about = "farcall from the command line: serve a directory, list its bindings, describe their \
              interfaces; serve a broker, publish and subscribe, send to and receive from its \
              queues, administer them, read its figures.",
@@ -469,6 +469,19 @@ pub(crate) struct DescribeArgs {
     pub(crate) name: String,
     #[command(flatten)]
     pub(crate) target: DirectoryArg,
+}
+
+/// What `farcall --version` prints after the name: the release and the
+/// wire protocol version it speaks.
+fn version_line() -> &'static str {
+    static LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LINE.get_or_init(|| {
+        format!(
+            "{} (wire protocol {})",
+            env!("CARGO_PKG_VERSION"),
+            farcall::__private::wire::PROTOCOL_VERSION
+        )
+    })
 }
 
 #[cfg(test)]

@@ -215,3 +215,19 @@ fn metrics_are_only_for_the_servers() {
         "{err}"
     );
 }
+
+/// `--version` names the wire protocol too.
+#[test]
+fn the_version_names_the_protocol() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        line.trim(),
+        format!(
+            "farcall {} (wire protocol {})",
+            env!("CARGO_PKG_VERSION"),
+            farcall::__private::wire::PROTOCOL_VERSION
+        )
+    );
+}
