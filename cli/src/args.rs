@@ -72,6 +72,13 @@ pub(crate) enum Command {
     /// of {name, id, known, supertraits, types, methods}, `id` being the
     /// 64-bit interface id as 16 lowercase hex digits).
     Describe(DescribeArgs),
+    /// Measures the round trip to any farcall node.
+    ///
+    /// Dials ADDR (the handshake checks that it speaks this wire
+    /// protocol), then sends COUNT pings, each answered by the node's
+    /// connection without running any handler; prints one line per pong
+    /// with its round-trip time, and the node's id.
+    Ping(PingArgs),
     /// Runs a standalone broker, or reads its figures.
     #[command(subcommand)]
     Broker(BrokerCommand),
@@ -460,6 +467,16 @@ pub(crate) struct LsArgs {
     pub(crate) prefix: Option<String>,
     #[command(flatten)]
     pub(crate) target: DirectoryArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PingArgs {
+    /// The node's address (e.g. tcp://127.0.0.1:7400).
+    #[arg(value_name = "ADDR")]
+    pub(crate) addr: String,
+    /// How many pings.
+    #[arg(long, short = 'c', default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) count: u32,
 }
 
 #[derive(Debug, Args)]

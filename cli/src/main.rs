@@ -147,6 +147,7 @@ fn one_line_clap_error(rendered: &str, argv: &[String]) -> String {
                 "serve",
                 "ls",
                 "describe",
+                "ping",
                 "broker",
                 "stats",
                 "pub",
@@ -182,6 +183,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
         Command::Directory(DirectoryCommand::Serve(args)) => directory::serve(args).await,
         Command::Ls(args) => directory::ls(args).await,
         Command::Describe(args) => directory::describe(args).await,
+        Command::Ping(args) => ping(args).await,
         Command::Broker(BrokerCommand::Serve(args)) => broker::broker_serve(args).await,
         Command::Broker(BrokerCommand::Stats(args)) => broker::broker_stats(args).await,
         Command::Pub(args) => broker::publish(args).await,
@@ -297,5 +299,31 @@ fn metrics_endpoint(command: &Command, addr: std::net::SocketAddr) -> Result<(),
         .install()
         .map_err(|e| Fail::new(format!("cannot serve metrics on {addr}: {e}")))?;
     tracing::info!(target: "farcall", address = %addr, "metrics served at /metrics");
+    Ok(())
+}
+
+/// `farcall ping ADDR`: the handshake, then round trips of ping frames.
+async fn ping(args: args::PingArgs) -> Result<(), Fail> {
+    let addr: Address = args
+        .addr
+        .parse()
+        .map_err(|e| Fail::usage(format!("{}: {e}", args.addr)))?;
+    let node = security::node().build();
+    let conn = reach("the node", &addr, node.dial(&addr)).await?;
+    println!(
+        "node {} at {addr}: wire protocol {}",
+        conn.peer_id(),
+        farcall::__private::wire::PROTOCOL_VERSION
+    );
+    for i in 1..=args.count {
+        let rtt = conn.ping(CALL_DEADLINE).await.map_err(|e| {
+            Fail::new(format!(
+                "ping {i} to {addr} failed: {}",
+                one_line(&e.to_string())
+            ))
+        })?;
+        println!("pong {i}: {:.1} µs", rtt.as_secs_f64() * 1e6);
+    }
+    node.shutdown().await;
     Ok(())
 }

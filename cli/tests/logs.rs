@@ -231,3 +231,51 @@ fn the_version_names_the_protocol() {
         )
     );
 }
+
+/// `farcall ping ADDR`: the node's id, the protocol, one line per pong;
+/// a port where nothing listens is one line and a non-zero exit.
+#[test]
+fn ping_reports_the_round_trip() {
+    let served = common::process::Served::start_blocking(Command::new(BIN).args([
+        "directory",
+        "serve",
+        "--listen",
+        "tcp://127.0.0.1:0",
+    ]));
+    let out = Command::new(BIN)
+        .args(["ping", &served.addr, "--count", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("node "), "{text}");
+    assert!(
+        lines[0].ends_with(&format!("at {}: wire protocol 2", served.addr)),
+        "{text}"
+    );
+    for (i, l) in lines[1..].iter().enumerate() {
+        assert!(
+            l.starts_with(&format!("pong {}: ", i + 1)) && l.ends_with(" µs"),
+            "{text}"
+        );
+    }
+
+    let port = free_port();
+    let out = Command::new(BIN)
+        .args(["ping", &format!("tcp://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("farcall: cannot reach the node at tcp://127.0.0.1:"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

@@ -199,6 +199,33 @@ impl Connection {
             .await
     }
 
+    /// Measures the round trip to the peer: a `Ping` frame and its `Pong`
+    /// (PROTOCOL.md, keepalive), answered by the peer's reader without
+    /// running any handler. Fails if no pong comes within `deadline` or
+    /// the connection dies first.
+    pub async fn ping(&self, deadline: Duration) -> Result<Duration> {
+        let s = &*self.shared;
+        self.check_open()?;
+        // Nonces with the top bit set are this method's; keepalive pings
+        // use the clock's milliseconds.
+        let nonce = (1 << 63) | s.next_probe.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&s.probes).insert(nonce, tx);
+        let started = Instant::now();
+        if let Err(e) = s.send_control(&Frame::Ping { nonce }) {
+            lock(&s.probes).remove(&nonce);
+            return Err(e);
+        }
+        match tokio::time::timeout(deadline, rx).await {
+            Ok(Ok(())) => Ok(started.elapsed()),
+            Ok(Err(_)) => Err(self.death_error()),
+            Err(_) => {
+                lock(&s.probes).remove(&nonce);
+                Err(Error::DeadlineExceeded(deadline))
+            }
+        }
+    }
+
     /// Calls in flight from this side.
     pub fn calls_in_flight(&self) -> usize {
         lock(&self.shared.pending).calls.len()

@@ -123,6 +123,8 @@ impl Shared {
             out.buf = BytesMut::new();
             out.stalled = None;
         }
+        // Pings waiting for a pong fail with the connection.
+        lock(&self.probes).clear();
         self.space.notify_waiters();
         self.stalled.notify_one();
         self.drained.notify_one();

@@ -47,7 +47,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::auth::Principal;
@@ -168,6 +168,9 @@ pub(crate) struct Shared {
     died: Notify,
     death: Mutex<Option<String>>,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// Pings sent by `Connection::ping`, by nonce, waiting for their pong.
+    probes: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    next_probe: AtomicU64,
     epoch: Instant,
     /// Lease frames in the current second, and when it began (flood guard).
     lease_window: Mutex<(Instant, u32)>,
@@ -248,6 +251,8 @@ impl Connection {
             died: Notify::new(),
             death: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
+            probes: Mutex::new(HashMap::new()),
+            next_probe: AtomicU64::new(0),
             epoch: now,
             reads: AtomicU64::new(0),
             lease_window: Mutex::new((now, 0)),

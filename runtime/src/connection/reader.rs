@@ -71,7 +71,11 @@ impl Shared {
                     let _ = self.send_control(&Frame::Pong { nonce });
                 }
             }
-            Frame::Pong { .. } => {}
+            Frame::Pong { nonce } => {
+                if let Some(tx) = lock(&self.probes).remove(&nonce) {
+                    let _ = tx.send(());
+                }
+            }
             Frame::Close { reason } => {
                 tracing::debug!(peer = %self.peer, %reason, "peer closing");
                 let _ = self.state.compare_exchange(
