@@ -72,6 +72,17 @@ pub(crate) enum Command {
     /// of {name, id, known, supertraits, types, methods}, `id` being the
     /// 64-bit interface id as 16 lowercase hex digits).
     Describe(DescribeArgs),
+    /// Prints the directory's changes under a prefix as they happen.
+    ///
+    /// One line per change, `bound NAME OWNER OBJECT` or `unbound NAME
+    /// OWNER OBJECT` (`--json`: one object per line, {change, name, owner,
+    /// object}), until stopped (ctrl-c) or the directory goes away.
+    Watch(LsArgs),
+    /// Removes every member bound under a name.
+    ///
+    /// A write: the directory allows it as it allows any other (from this
+    /// host, with its write token, or by its policy).
+    Unbind(DescribeArgs),
     /// Measures the round trip to any farcall node.
     ///
     /// Dials ADDR (the handshake checks that it speaks this wire

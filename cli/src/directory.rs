@@ -1,12 +1,12 @@
-//! `directory serve`, `ls` and `describe`.
+//! `directory serve`, `ls`, `describe`, `watch` and `unbind`.
 
 use std::path::Path;
 
 use farcall::Node;
+use farcall::directory::{Change, DirectoryClient, DirectoryError};
 use farcall::directory::{
     DIRECTORY_ENV, DirectoryStore, DirectoryStoreError, WriteAccess, set_write_access,
 };
-use farcall::directory::{DirectoryClient, DirectoryError};
 use farcall::node::Limits;
 
 use crate::args::{DescribeArgs, DirectoryArg, LsArgs, ServeArgs};
@@ -59,6 +59,47 @@ pub(crate) async fn describe(args: DescribeArgs) -> Result<(), Fail> {
         interfaces_text(&infos)
     };
     print_out(&out)
+}
+
+pub(crate) async fn watch(args: LsArgs) -> Result<(), Fail> {
+    let (_node, dir) = connect(&args.target).await?;
+    let prefix = args.prefix.as_deref().unwrap_or("");
+    let mut changes = dir.watch(prefix).await.map_err(directory_failure)?;
+    while let Some(change) = changes.next().await {
+        let change = change.map_err(|e| Fail::new(format!("the watch ended: {e}")))?;
+        let (what, name, owner, object) = match &change {
+            Change::Bound {
+                name,
+                owner,
+                object,
+                ..
+            } => ("bound", name, owner, object),
+            Change::Unbound {
+                name,
+                owner,
+                object,
+            } => ("unbound", name, owner, object),
+        };
+        let line = if args.target.json {
+            serde_json::json!({
+                "change": what,
+                "name": name,
+                "owner": owner.to_string(),
+                "object": object.to_string(),
+            })
+            .to_string()
+        } else {
+            format!("{what} {name} {owner} {object}")
+        };
+        print_out(&format!("{line}\n"))?;
+    }
+    Err(Fail::new("the directory ended the watch".to_owned()))
+}
+
+pub(crate) async fn unbind(args: DescribeArgs) -> Result<(), Fail> {
+    let (_node, dir) = connect(&args.target).await?;
+    dir.unbind(&args.name).await.map_err(directory_failure)?;
+    print_out(&format!("unbound {}\n", args.name))
 }
 
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Fail> {

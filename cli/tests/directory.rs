@@ -437,3 +437,88 @@ async fn a_write_token_admits_the_writers_that_present_it() {
     let err = fails(&farcall(&[&serve[..], &["--token-only"]].concat()).await, 2);
     assert!(err.contains("--write-token-file"), "{err}");
 }
+
+/// `farcall watch` prints the changes under its prefix as they happen;
+/// `farcall unbind` removes a name (a write from this host) and the watch
+/// sees it go; unbinding a name that is not bound fails naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_sees_binds_and_unbind_removes() {
+    let scratch = TempDir::new("cli-watch");
+    let directory = directory_process(scratch.path(), &[]).await;
+    let mut watch = Command::new(BIN)
+        .args(["watch", "shop/", "--json", "--directory", &directory.addr])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stdout = watch.stdout.take().unwrap();
+    let seen = lines.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            seen.lock().unwrap().push(l);
+        }
+    });
+
+    let server = Node::listen("tcp://127.0.0.1:0").await.unwrap();
+    let counter: Remote<dyn Counter> = server.export(Count(AtomicU64::new(0)));
+    let dir = DirectoryClient::connect_on(&server, &directory.addr)
+        .await
+        .unwrap();
+    // The watch may start after a first bind: bind until it shows one.
+    within(20, "the watch shows the bind", async {
+        loop {
+            let _ = dir.rebind("shop/counter", &counter).await;
+            dir.rebind("other/ignored", &counter).await.unwrap();
+            if lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("\"bound\""))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+
+    let out = Command::new(BIN)
+        .args(["unbind", "shop/counter", "--directory", &directory.addr])
+        .output()
+        .unwrap();
+    assert_eq!(ok(&out), "unbound shop/counter\n");
+    within(20, "the watch shows the unbind", async {
+        while !lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("\"unbound\""))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let lines = lines.lock().unwrap().clone();
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["name"], "shop/counter", "only the watched prefix: {l}");
+        assert_eq!(v["owner"], server.id().to_string());
+        assert_eq!(v["object"], counter.id().to_string());
+    }
+
+    let out = Command::new(BIN)
+        .args(["unbind", "shop/counter", "--directory", &directory.addr])
+        .output()
+        .unwrap();
+    let err = fails(&out, 1);
+    assert!(err.contains("shop/counter"), "{err}");
+    server.shutdown().await;
+}
