@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::ObjectId;
 
+mod head;
+pub use head::Head;
+
 /// Bytes of the length prefix.
 pub const LEN_PREFIX: usize = 4;
 
@@ -499,45 +502,6 @@ pub enum EncodeError<E> {
     Frame(#[from] FrameError),
 }
 
-/// What addresses a call or a one-way message, besides its payload.
-#[derive(Clone, Copy, Debug)]
-pub struct Head<'a> {
-    /// The object called.
-    pub object: ObjectId,
-    /// The method word.
-    pub method: u64,
-    /// Flags other than [`FLAG_METADATA`].
-    pub flags: u32,
-    /// The metadata block (see [`crate::Metadata::encode`]); empty: none.
-    pub metadata: &'a [u8],
-}
-
-impl<'a> Head<'a> {
-    /// `method` of `object`, with no flags and no metadata.
-    pub fn new(object: ObjectId, method: u64) -> Self {
-        Head {
-            object,
-            method,
-            flags: 0,
-            metadata: &[],
-        }
-    }
-
-    fn flags(&self) -> u32 {
-        if self.metadata.is_empty() {
-            self.flags & !FLAG_METADATA
-        } else {
-            self.flags | FLAG_METADATA
-        }
-    }
-
-    fn put_metadata(&self, b: &mut BytesMut) {
-        if !self.metadata.is_empty() {
-            put(b, self.metadata);
-        }
-    }
-}
-
 /// Writes a call frame with a payload encoder.
 pub fn encode_call<E>(
     buf: &mut BytesMut,
@@ -554,11 +518,7 @@ pub fn encode_call<E>(
         method: head.method,
         flags: head.flags(),
     };
-    let header = |b: &mut BytesMut| {
-        put(b, &h);
-        head.put_metadata(b);
-    };
-    encode_with(buf, Kind::Call, header, payload, max)
+    encode_with(buf, Kind::Call, |b| head.write(b, &h), payload, max)
 }
 
 /// Writes a one-way message frame with a payload encoder.
@@ -573,11 +533,7 @@ pub fn encode_message<E>(
         method: head.method,
         flags: head.flags(),
     };
-    let header = |b: &mut BytesMut| {
-        put(b, &h);
-        head.put_metadata(b);
-    };
-    encode_with(buf, Kind::Message, header, payload, max)
+    encode_with(buf, Kind::Message, |b| head.write(b, &h), payload, max)
 }
 
 /// Writes a stream item frame with a payload encoder.
@@ -701,84 +657,4 @@ pub fn encode(buf: &mut BytesMut, f: &Frame, max: u32) -> Result<(), FrameError>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn too_large_is_refused_before_buffering() {
-        let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, 0][..]);
-        let cap = buf.capacity();
-        assert!(matches!(
-            split(&mut buf, 1024),
-            Err(FrameError::TooLarge {
-                len: 0xffff_ffff,
-                ..
-            })
-        ));
-        assert_eq!(buf.capacity(), cap);
-    }
-
-    #[test]
-    fn partial_frames_wait() {
-        let mut full = BytesMut::new();
-        encode(&mut full, &Frame::Ping { nonce: 1 }, 1024).unwrap();
-        let mut buf = BytesMut::from(&full[..full.len() - 1]);
-        assert_eq!(split(&mut buf, 1024).unwrap(), None);
-    }
-
-    /// The examples of docs/PROTOCOL.md, section 6.9.
-    #[test]
-    fn stream_frames_as_documented() {
-        let cases: [(Frame, &[u8]); 4] = [
-            (
-                Frame::StreamCredit {
-                    stream: 1,
-                    items: 32,
-                },
-                &[3, 0, 0, 0, 0x0B, 1, 0x20],
-            ),
-            (
-                Frame::StreamItem {
-                    stream: 1,
-                    payload: Bytes::from_static(&[5]),
-                },
-                &[3, 0, 0, 0, 0x04, 1, 5],
-            ),
-            (
-                Frame::StreamEnd {
-                    stream: 1,
-                    fault: None,
-                },
-                &[3, 0, 0, 0, 0x05, 1, 0],
-            ),
-            (Frame::StreamCancel { stream: 1 }, &[2, 0, 0, 0, 0x0C, 1]),
-        ];
-        for (f, bytes) in cases {
-            let mut buf = BytesMut::new();
-            encode(&mut buf, &f, 1024).unwrap();
-            assert_eq!(&buf[..], bytes, "{f:?}");
-            let body = split(&mut buf, 1024).unwrap().unwrap();
-            assert_eq!(Frame::decode(body).unwrap(), f);
-        }
-        let mut buf = BytesMut::new();
-        encode_stream_item(
-            &mut buf,
-            1,
-            |b| -> Result<(), ()> {
-                b.put_u8(5);
-                Ok(())
-            },
-            1024,
-        )
-        .unwrap();
-        assert_eq!(&buf[..], &[3, 0, 0, 0, 0x04, 1, 5]);
-    }
-
-    #[test]
-    fn unknown_kinds_are_skippable() {
-        let mut buf = BytesMut::new();
-        encode(&mut buf, &Frame::Unknown { kind: 200 }, 1024).unwrap();
-        let f = split(&mut buf, 1024).unwrap().unwrap();
-        assert_eq!(Frame::decode(f).unwrap(), Frame::Unknown { kind: 200 });
-    }
-}
+mod tests;
